@@ -1,0 +1,81 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Tickwire",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tickwire", targets: ["tickwire"]),
+    ],
+    dependencies: [
+        // One trait only: SwiftPM 6.3 reorders several traits and rebuilds Hummingbird (STACK.md).
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+    ],
+    targets: [
+        // The domain: events, status rules, plugin protocols, registry, routing, config.
+        // No HTTP server and no database here.
+        .target(
+            name: "TickwireCore",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // One folder per provider: payload types, normalization, auth, config.
+        .target(
+            name: "TickwireProviders",
+            dependencies: [
+                "TickwireCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // One folder per sink.
+        .target(
+            name: "TickwireSinks",
+            dependencies: [
+                "TickwireCore",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Journal, dispatcher, HTTP routes, lifecycle.
+        .target(
+            name: "TickwireServer",
+            dependencies: [
+                "TickwireCore",
+                "TickwireProviders",
+                "TickwireSinks",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "tickwire",
+            dependencies: [
+                "TickwireServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "TickwireTests",
+            dependencies: [
+                "TickwireCore",
+                "TickwireProviders",
+                "TickwireSinks",
+                "TickwireServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+    ]
+)

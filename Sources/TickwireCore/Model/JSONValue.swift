@@ -1,0 +1,157 @@
+import Foundation
+
+/// A JSON document as a value: provider payloads, event `data`, raw bodies.
+///
+/// Integers and floating-point numbers are kept apart so that ids and timestamps sent as
+/// big integers survive a round trip unchanged.
+public enum JSONValue: Sendable, Hashable {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case double(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+}
+
+extension JSONValue {
+    /// Parses a complete JSON text; throws Foundation's `DecodingError` on anything else.
+    public static func parse(_ bytes: some Collection<UInt8>) throws -> JSONValue {
+        try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+    }
+
+    public static func parse(_ text: String) throws -> JSONValue {
+        try parse(Array(text.utf8))
+    }
+
+    public subscript(key: String) -> JSONValue? {
+        if case .object(let members) = self { return members[key] }
+        return nil
+    }
+
+    public subscript(index: Int) -> JSONValue? {
+        if case .array(let items) = self, items.indices.contains(index) { return items[index] }
+        return nil
+    }
+
+    public var objectValue: [String: JSONValue]? {
+        if case .object(let members) = self { return members }
+        return nil
+    }
+
+    public var arrayValue: [JSONValue]? {
+        if case .array(let items) = self { return items }
+        return nil
+    }
+
+    /// The value as text: strings as they are, numbers in their decimal form, nil otherwise.
+    /// Providers send the same field as a number in one payload and a string in another.
+    public var stringValue: String? {
+        switch self {
+        case .string(let s): return s
+        case .int(let i): return String(i)
+        case .double(let d): return d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
+        default: return nil
+        }
+    }
+
+    /// Non-empty text, for ids where `""` means "absent".
+    public var nonEmptyString: String? {
+        guard let s = stringValue, !s.isEmpty else { return nil }
+        return s
+    }
+
+    /// The value as a number, accepting numeric strings.
+    public var doubleValue: Double? {
+        switch self {
+        case .int(let i): return Double(i)
+        case .double(let d): return d
+        case .string(let s): return Double(s.trimmingCharacters(in: .whitespaces))
+        default: return nil
+        }
+    }
+
+    /// The value as a boolean, accepting `"true"` / `"false"`.
+    public var boolValue: Bool? {
+        switch self {
+        case .bool(let b): return b
+        case .string(let s): return s == "true" ? true : s == "false" ? false : nil
+        default: return nil
+        }
+    }
+
+    public var isNull: Bool { self == .null }
+}
+
+// MARK: - Building
+
+extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
+    ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral, ExpressibleByFloatLiteral
+{
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int64) { self = .int(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(floatLiteral value: Double) { self = .double(value) }
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(nilLiteral: ()) { self = .null }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
+    }
+
+    /// `.string(s)` or `.null` for nil: optional fields become explicit nulls.
+    public init(_ string: String?) { self = string.map(JSONValue.string) ?? .null }
+}
+
+extension Dictionary where Key == String, Value == JSONValue {
+    /// Drops the members whose value is `.null`, for compact event data.
+    public var withoutNulls: [String: JSONValue] { filter { !$0.value.isNull } }
+}
+
+// MARK: - Codable, for embedding in Codable types
+
+extension JSONValue: Codable {
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let b = try? container.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? container.decode(Int64.self) { self = .int(i) }
+        else if let d = try? container.decode(Double.self) { self = .double(d) }
+        else if let s = try? container.decode(String.self) { self = .string(s) }
+        else if let a = try? container.decode([JSONValue].self) { self = .array(a) }
+        else { self = .object(try container.decode([String: JSONValue].self)) }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let b): try container.encode(b)
+        case .int(let i): try container.encode(i)
+        case .double(let d): try container.encode(d)
+        case .string(let s): try container.encode(s)
+        case .array(let a): try container.encode(a)
+        case .object(let o): try container.encode(o)
+        }
+    }
+}
+
+// MARK: - Serializing
+
+extension JSONValue {
+    /// Compact JSON with sorted keys, so equal values always serialize to equal bytes.
+    public func serialized() -> Data {
+        // Encoding a JSONValue cannot fail: every case maps to a JSON value (non-finite
+        // doubles never come out of the parser).
+        (try? JSONValue.encoder.encode(self)) ?? Data("null".utf8)
+    }
+
+    public func serializedString() -> String {
+        String(decoding: serialized(), as: UTF8.self)
+    }
+
+    private static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import Logging
+
+/// A destination for events: a store, a file, a remote console.
+///
+/// The dispatcher calls `deliver` with batches in journal order and advances the
+/// subscription's cursor only over events the sink reports as delivered, so a sink must
+/// not report success before the events are safe on its side.
+public protocol Sink: Sendable {
+    /// Delivers a batch; the report has one outcome per event, in the same order.
+    func deliver(_ batch: [Event]) async -> DeliveryReport
+
+    /// How the dispatcher retries events this sink reported as `.retry`.
+    var retryPolicy: RetryPolicy { get }
+
+    /// The most events to hand over in one `deliver` call.
+    var maxBatchSize: Int { get }
+
+    /// Releases files, connections and clients; called once, after the last `deliver`.
+    func shutdown() async
+}
+
+extension Sink {
+    public var retryPolicy: RetryPolicy { .untilDelivered }
+    public var maxBatchSize: Int { 256 }
+    public func shutdown() async {}
+}
+
+/// Builds a sink from its configuration (`sinks.NAME` in YAML).
+public protocol SinkFactory: Sendable {
+    /// The sink's options; `type` is read by the loader and is not part of it.
+    associatedtype Config: Decodable & Sendable
+
+    /// The `type:` name in YAML.
+    static var name: String { get }
+
+    /// Checks options that decoding cannot (a URL's scheme, a template's placeholders).
+    static func validate(_ config: Config) throws(ConfigIssue)
+
+    /// Opens files and connections: called when the daemon starts, not by `check`.
+    static func make(config: Config, context: SinkContext) async throws -> any Sink
+}
+
+extension SinkFactory {
+    public static func validate(_ config: Config) throws(ConfigIssue) {}
+}
+
+/// What the daemon gives a sink when it starts.
+public struct SinkContext: Sendable {
+    public var name: String
+    /// Whether commits must reach the disk (`storage.durability: full`).
+    public var durability: Durability
+    public var logger: Logger
+
+    public init(name: String, durability: Durability, logger: Logger) {
+        self.name = name
+        self.durability = durability
+        self.logger = logger
+    }
+}
+
+/// One event's fate in a delivery.
+public enum DeliveryOutcome: Sendable, Equatable {
+    case delivered
+    /// Worth trying again later (destination down, timeout, 5xx); `after` is a hint.
+    case retry(reason: String, after: Duration? = nil)
+    /// Will never succeed (a 4xx refusal): goes to the dead letter at once.
+    case reject(reason: String)
+}
+
+public struct DeliveryReport: Sendable, Equatable {
+    public var outcomes: [DeliveryOutcome]
+
+    public init(outcomes: [DeliveryOutcome]) {
+        self.outcomes = outcomes
+    }
+
+    public static func all(_ outcome: DeliveryOutcome, count: Int) -> DeliveryReport {
+        DeliveryReport(outcomes: Array(repeating: outcome, count: count))
+    }
+}
+
+/// When the dispatcher stops retrying an event and moves it to the dead letter.
+public struct RetryPolicy: Sendable, Equatable {
+    /// nil: retry for ever (local sinks, where giving up would lose the event).
+    public var maxAttempts: Int?
+    public var maxAge: Duration?
+    public var initialBackoff: Duration
+    public var maxBackoff: Duration
+
+    public init(maxAttempts: Int?, maxAge: Duration?, initialBackoff: Duration, maxBackoff: Duration) {
+        self.maxAttempts = maxAttempts
+        self.maxAge = maxAge
+        self.initialBackoff = initialBackoff
+        self.maxBackoff = maxBackoff
+    }
+
+    public static let untilDelivered = RetryPolicy(
+        maxAttempts: nil, maxAge: nil, initialBackoff: .milliseconds(200), maxBackoff: .seconds(30))
+
+    /// The wait before attempt `attempt + 1` (attempt counts from 1): exponential, capped,
+    /// with full jitter so that many retrying subscriptions do not hit a destination at once.
+    public func backoff(afterAttempt attempt: Int, jitter: Double = Double.random(in: 0...1)) -> Duration {
+        let base = initialBackoff * min(pow(2.0, Double(max(0, attempt - 1))), 1_048_576.0)
+        let capped = min(base, maxBackoff)
+        return capped * jitter
+    }
+
+    /// Whether another attempt is allowed after `attempts` failures over `age`.
+    public func allowsRetry(attempts: Int, age: Duration) -> Bool {
+        if let maxAttempts, attempts >= maxAttempts { return false }
+        if let maxAge, age >= maxAge { return false }
+        return true
+    }
+}
+
+public enum Durability: String, Sendable, Codable, CaseIterable {
+    /// fsync on every commit: nothing acknowledged is lost even on power failure.
+    case full
+    /// fsync at checkpoints only: survives a process crash, not a power cut.
+    case normal
+}
