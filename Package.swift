@@ -42,6 +42,7 @@ let package = Package(
             name: "TickwireSinks",
             dependencies: [
                 "TickwireCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -73,8 +74,11 @@ let package = Package(
                 "TickwireProviders",
                 "TickwireSinks",
                 "TickwireServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
     ]

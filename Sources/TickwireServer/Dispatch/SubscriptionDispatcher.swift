@@ -1,0 +1,134 @@
+import Logging
+import TickwireCore
+
+/// Moves one subscription's events from the journal to its sink.
+///
+/// Reads the journal after the subscription's cursor, hands matching events to the sink in
+/// batches, and advances the cursor only over events the sink confirmed (or dead-lettered):
+/// after a crash, delivery resumes from the cursor (at-least-once). Each subscription has
+/// its own dispatcher, so a slow or failing sink delays nobody else.
+final class SubscriptionDispatcher: Sendable {
+    let subscription: Subscription
+    private let sink: any Sink
+    private let journal: any Journal
+    private let logger: Logger
+    private let pageSize = 512
+
+    init(subscription: Subscription, sink: any Sink, journal: any Journal, logger: Logger) {
+        self.subscription = subscription
+        self.sink = sink
+        self.journal = journal
+        self.logger = logger
+    }
+
+    /// Sets the cursor of a subscription seen for the first time (DESIGN: `from: end` skips
+    /// what was journaled before it existed). Call before ingress opens.
+    func prepareCursor() async throws {
+        guard try await journal.cursor(subscription: subscription.id) == nil else { return }
+        let start = subscription.from == .beginning ? 0 : try await journal.lastSequence()
+        try await journal.setCursor(start, subscription: subscription.id)
+    }
+
+    /// Delivers until `commits` ends (shutdown); the batch in progress is finished first.
+    func run(commits: AsyncStream<Void>) async {
+        var cursor = await loadCursor()
+        var wakeups = commits.makeAsyncIterator()
+        while !Task.isCancelled {
+            do {
+                let caughtUp = try await deliverPage(cursor: &cursor)
+                if caughtUp, await wakeups.next() == nil { return }
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.error("dispatcher failed; retrying", metadata: ["subscription": "\(subscription.id)", "error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    private func loadCursor() async -> Int64 {
+        while true {
+            do {
+                return try await journal.cursor(subscription: subscription.id) ?? 0
+            } catch {
+                logger.error("cannot read cursor", metadata: ["subscription": "\(subscription.id)", "error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// Delivers one page of the journal; returns true when there was nothing left to read.
+    private func deliverPage(cursor: inout Int64) async throws -> Bool {
+        let page = try await journal.entries(org: subscription.org, after: cursor, limit: pageSize)
+        guard let last = page.last else { return true }
+        let matching = page.filter { subscription.matches($0.event) }
+        var start = 0
+        while start < matching.count {
+            let batch = Array(matching[start..<min(start + sink.maxBatchSize, matching.count)])
+            try await deliverWithRetries(batch)
+            start += batch.count
+            // Everything up to the batch's last entry is done: persist progress per batch, so a
+            // crash replays at most one batch.
+            cursor = batch.last!.sequence
+            try await journal.setCursor(cursor, subscription: subscription.id)
+        }
+        if cursor < last.sequence {
+            cursor = last.sequence
+            try await journal.setCursor(cursor, subscription: subscription.id)
+        }
+        return page.count < pageSize
+    }
+
+    /// Delivers a batch until every event is delivered or dead-lettered. Events the sink asks
+    /// to retry are retried in order, with the sink's backoff, before anything after them.
+    private func deliverWithRetries(_ batch: [JournalEntry]) async throws {
+        var pending = batch
+        var attempts = 0
+        let firstTry = ContinuousClock.now
+        while !pending.isEmpty {
+            let report = await sink.deliver(pending.map(\.event))
+            attempts += 1
+            var retry: [JournalEntry] = []
+            var hint: Duration?
+            var lastReason = ""
+            for (entry, outcome) in zip(pending, Self.padded(report, count: pending.count)) {
+                switch outcome {
+                case .delivered:
+                    continue
+                case .reject(let reason):
+                    try await deadLetter(entry, attempts: attempts, reason: reason)
+                case .retry(let reason, let after):
+                    retry.append(entry)
+                    hint = after.map { max($0, hint ?? .zero) } ?? hint
+                    lastReason = reason
+                }
+            }
+            pending = retry
+            guard !pending.isEmpty else { return }
+            let policy = sink.retryPolicy
+            if !policy.allowsRetry(attempts: attempts, age: ContinuousClock.now - firstTry) {
+                for entry in pending { try await deadLetter(entry, attempts: attempts, reason: lastReason) }
+                return
+            }
+            let wait = hint ?? policy.backoff(afterAttempt: attempts)
+            logger.warning("delivery failed; will retry", metadata: [
+                "subscription": "\(subscription.id)", "events": "\(pending.count)", "attempt": "\(attempts)",
+                "retry_in": "\(wait)", "reason": "\(lastReason)",
+            ])
+            try await Task.sleep(for: wait)
+        }
+    }
+
+    private func deadLetter(_ entry: JournalEntry, attempts: Int, reason: String) async throws {
+        logger.error("event dead-lettered", metadata: [
+            "subscription": "\(subscription.id)", "event_id": "\(entry.event.id)", "reason": "\(reason)",
+        ])
+        try await journal.deadLetter(entry, subscription: subscription.id, attempts: attempts, reason: reason)
+    }
+
+    /// A sink that reports fewer outcomes than events has not confirmed the rest: retry them.
+    private static func padded(_ report: DeliveryReport, count: Int) -> [DeliveryOutcome] {
+        let outcomes = Array(report.outcomes.prefix(count))
+        return outcomes + Array(repeating: .retry(reason: "sink did not report on this event"), count: count - outcomes.count)
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import TickwireCore
+
+/// The hot path: provider POST → channel auth → normalize → durable journal append → 2xx.
+///
+/// Nothing is answered 2xx before the journal has the events durably; every refusal is a
+/// 4xx with a JSON error body and stores nothing.
+struct WebhookIngress: Sendable {
+    let gateway: Gateway
+    let logger: Logger
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post("/v1/webhooks/:org/:channel") { request, context in
+            try await receive(request, context: context)
+        }
+        router.get("/v1/webhooks/:org/:channel") { request, context in
+            try await handshake(request, context: context)
+        }
+    }
+
+    func receive(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let config = gateway.config
+        let channel: ChannelConfig
+        do {
+            channel = try lookUpChannel(context, config: config)
+        } catch {
+            return respond(error.response)
+        }
+        if let mediaType = Self.mediaType(request), !channel.mediaTypes.contains(mediaType) {
+            return respond(WebhookRejection.unsupportedMediaType(mediaType, expected: channel.mediaTypes).response)
+        }
+        let limit = config.server.maxBodyBytes
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            return respond(Self.tooLarge(limit).response)
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            return respond(Self.tooLarge(limit).response)
+        }
+        let webhook = Self.webhookRequest(request, method: .post, body: Array(buffer: body))
+        let channelContext = ChannelContext(org: context.parameters.get("org") ?? "", channel: channel.name, provider: channel.provider)
+        let events: [Event]
+        do {
+            try channel.authenticator.authenticate(webhook)
+            events = try channel.adapter.normalize(webhook, channel: channelContext)
+        } catch {
+            logger.info("webhook refused", metadata: [
+                "org": "\(channelContext.org)", "channel": "\(channel.name)", "status": "\(error.status)", "code": "\(error.code)",
+            ])
+            return respond(error.response)
+        }
+        do {
+            try await gateway.journal.append(events)
+        } catch {
+            logger.error("journal append failed", metadata: ["org": "\(channelContext.org)", "channel": "\(channel.name)", "error": "\(error)"])
+            return respond(WebhookRejection(status: 503, code: "journal_unavailable", message: "the event could not be stored; retry later").response)
+        }
+        logger.debug("webhook accepted", metadata: [
+            "org": "\(channelContext.org)", "channel": "\(channel.name)", "events": "\(events.count)",
+            "event_id": "\(events.first?.id ?? "")",
+        ])
+        return respond(channel.adapter.acknowledgement(for: webhook, eventIDs: events.map(\.id)))
+    }
+
+    /// A GET on the webhook URL: the provider's verification handshake (Meta), if its auth has one.
+    func handshake(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        do {
+            let channel = try lookUpChannel(context, config: gateway.config)
+            let webhook = Self.webhookRequest(request, method: .get, body: [])
+            guard let answer = channel.authenticator.handshake(webhook) else {
+                return respond(WebhookRejection(status: 405, code: "method_not_allowed", message: "this channel takes POST only").response)
+            }
+            return respond(answer)
+        } catch {
+            return respond(error.response)
+        }
+    }
+
+    private func lookUpChannel(_ context: BasicRequestContext, config: Config) throws(WebhookRejection) -> ChannelConfig {
+        let orgName = context.parameters.get("org") ?? ""
+        let channelName = context.parameters.get("channel") ?? ""
+        guard let org = config.orgs[orgName], let channel = org.channels[channelName] else {
+            throw .notFound("no channel \"\(Self.printable(channelName))\" in org \"\(Self.printable(orgName))\"")
+        }
+        return channel
+    }
+
+    private static func tooLarge(_ limit: Int) -> WebhookRejection {
+        WebhookRejection(status: 413, code: "body_too_large", message: "the body is larger than \(limit) bytes")
+    }
+
+    static func mediaType(_ request: Request) -> String? {
+        guard let value = request.headers[.contentType] else { return nil }
+        let type = value.split(separator: ";", maxSplits: 1).first.map(String.init) ?? value
+        return type.trimmingCharacters(in: .whitespaces).lowercased()
+    }
+
+    static func webhookRequest(_ request: Request, method: WebhookRequest.Method, body: [UInt8]) -> WebhookRequest {
+        var headers: [String: String] = [:]
+        for field in request.headers where headers[field.name.canonicalName] == nil {
+            headers[field.name.canonicalName] = field.value
+        }
+        var query: [String: String] = [:]
+        for (key, value) in request.uri.queryParameters where query[String(key)] == nil {
+            query[String(key)] = String(value)
+        }
+        return WebhookRequest(method: method, uri: request.uri.description, headers: headers, query: query, body: body)
+    }
+
+    /// Names from the URL, shortened and stripped of control characters before they are echoed.
+    static func printable(_ text: String) -> String {
+        String(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }.prefix(64).map(Character.init))
+    }
+}
+
+func respond(_ response: WebhookResponse) -> Response {
+    Response(
+        status: HTTPResponse.Status(code: response.status),
+        headers: [.contentType: response.contentType],
+        body: ResponseBody(byteBuffer: ByteBuffer(bytes: response.body)))
+}

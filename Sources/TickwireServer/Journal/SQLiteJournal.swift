@@ -1,0 +1,197 @@
+import Foundation
+import GRDB
+import Synchronization
+import TickwireCore
+
+/// The embedded journal: one SQLite database in WAL mode, appends group-committed.
+///
+/// Rows are keyed by a growing sequence (inserts stay at the B-tree's end); the event id is a
+/// unique index, which is what makes a provider's retry a no-op.
+public final class SQLiteJournal: Journal {
+    private let pool: DatabasePool
+    private let writer: GroupCommit<Event>
+    private let subscribers = Mutex<[AsyncStream<Void>.Continuation]>([])
+    private let writable = Atomic<Bool>(true)
+    public let durability: Durability
+    /// Commit counters, for metrics and for tests of group commit.
+    public let stats = JournalStats()
+
+    public init(path: String, durability: Durability) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        // GRDB sets synchronous=NORMAL on the writer when it switches to WAL, after
+        // prepareDatabase runs: set the mode here, once the pool is open (STACK.md).
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
+        }
+        try Self.migrator.migrate(pool)
+        self.pool = pool
+        self.durability = durability
+        let stats = self.stats
+        self.writer = GroupCommit { events in
+            try await pool.write { db in try Self.insert(events, db: db) }
+            stats.commits.add(1, ordering: .relaxed)
+            stats.events.add(events.count, ordering: .relaxed)
+        }
+    }
+
+    /// `PRAGMA synchronous` as the writer connection has it: 2 = FULL, 1 = NORMAL.
+    public func synchronousMode() async throws -> Int {
+        try await pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE journal (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    event_id TEXT NOT NULL UNIQUE,
+                    org TEXT NOT NULL,
+                    channel TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    subject TEXT,
+                    received_at REAL NOT NULL,
+                    event BLOB NOT NULL
+                );
+                CREATE INDEX journal_org_seq ON journal(org, seq);
+                CREATE TABLE cursors (
+                    subscription TEXT PRIMARY KEY,
+                    seq INTEGER NOT NULL,
+                    updated_at REAL NOT NULL
+                );
+                CREATE TABLE dead_letters (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    subscription TEXT NOT NULL,
+                    seq INTEGER NOT NULL,
+                    event_id TEXT NOT NULL,
+                    attempts INTEGER NOT NULL,
+                    reason TEXT NOT NULL,
+                    failed_at REAL NOT NULL,
+                    UNIQUE(subscription, seq)
+                );
+                """)
+        }
+        return migrator
+    }
+
+    private static func insert(_ events: [Event], db: Database) throws {
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO journal (event_id, org, channel, type, subject, received_at, event)
+            VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING
+            """)
+        let now = Date().timeIntervalSince1970
+        for event in events {
+            try statement.execute(arguments: [
+                event.id, event.org, event.channel, event.type.rawValue, event.subject, now,
+                event.cloudEvent.serialized(),
+            ])
+        }
+    }
+
+    public func append(_ events: [Event]) async throws {
+        guard !events.isEmpty else { return }
+        do {
+            try await writer.submit(events)
+            writable.store(true, ordering: .relaxed)
+        } catch {
+            writable.store(false, ordering: .relaxed)
+            throw JournalUnavailable(reason: "\(error)")
+        }
+        notifySubscribers()
+    }
+
+    public var isWritable: Bool { writable.load(ordering: .relaxed) }
+
+    public func entries(org: String, after sequence: Int64, limit: Int) async throws -> [JournalEntry] {
+        try await pool.read { db in
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT seq, event FROM journal WHERE org = ? AND seq > ? ORDER BY seq LIMIT ?",
+                arguments: [org, sequence, limit])
+            return try rows.map { row in
+                let bytes: Data = row["event"]
+                return JournalEntry(sequence: row["seq"], event: try Event(cloudEventJSON: bytes))
+            }
+        }
+    }
+
+    public func lastSequence() async throws -> Int64 {
+        try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM journal") ?? 0 }
+    }
+
+    public func cursor(subscription: String) async throws -> Int64? {
+        try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT seq FROM cursors WHERE subscription = ?", arguments: [subscription])
+        }
+    }
+
+    public func setCursor(_ sequence: Int64, subscription: String) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO cursors (subscription, seq, updated_at) VALUES (?, ?, ?)
+                    ON CONFLICT(subscription) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
+                    """,
+                arguments: [subscription, sequence, Date().timeIntervalSince1970])
+        }
+    }
+
+    public func deadLetter(_ entry: JournalEntry, subscription: String, attempts: Int, reason: String) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO dead_letters (subscription, seq, event_id, attempts, reason, failed_at)
+                    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(subscription, seq) DO UPDATE
+                    SET attempts = excluded.attempts, reason = excluded.reason, failed_at = excluded.failed_at
+                    """,
+                arguments: [subscription, entry.sequence, entry.event.id, attempts, reason, Date().timeIntervalSince1970])
+        }
+    }
+
+    /// Dead letters of a subscription, oldest first (for the operator and for tests).
+    public func deadLetters(subscription: String) async throws -> [(sequence: Int64, eventID: String, attempts: Int, reason: String)] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT seq, event_id, attempts, reason FROM dead_letters WHERE subscription = ? ORDER BY seq",
+                arguments: [subscription]
+            ).map { ($0["seq"], $0["event_id"], $0["attempts"], $0["reason"]) }
+        }
+    }
+
+    /// Number of stored events, for tests and `check`.
+    public func count() async throws -> Int {
+        try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM journal") ?? 0 }
+    }
+
+    public func commits() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        subscribers.withLock { $0.append(continuation) }
+        return stream
+    }
+
+    private func notifySubscribers() {
+        subscribers.withLock { subscribers in
+            for continuation in subscribers { continuation.yield() }
+        }
+    }
+
+    public func close() async throws {
+        subscribers.withLock { subscribers in
+            for continuation in subscribers { continuation.finish() }
+            subscribers.removeAll()
+        }
+        try pool.close()
+    }
+}
+
+public final class JournalStats: Sendable {
+    /// Transactions committed by appends.
+    public let commits = Atomic<Int>(0)
+    /// Events submitted to those transactions (duplicates included).
+    public let events = Atomic<Int>(0)
+}

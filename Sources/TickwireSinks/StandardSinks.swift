@@ -1,0 +1,8 @@
+import TickwireCore
+
+extension Registry {
+    /// Every sink type shipped with Tickwire: one line each.
+    public mutating func registerStandardSinks() {
+        register(sink: FileSink.self)
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import Testing
+@testable import TickwireCore
+import TickwireServer
+
+@Suite("Configuration loading")
+struct ConfigLoaderTests {
+    let directory: TemporaryDirectory
+    let environment = ["GS_TOKEN": "gs-secret-token-1234", "API_KEY": "acme-api-key-0123456789"]
+
+    init() throws {
+        directory = try TemporaryDirectory()
+    }
+
+    func load(_ main: String, files: [String: String] = [:], environment: [String: String]? = nil) throws -> Config {
+        let path = try directory.write("config.yaml", main)
+        for (name, text) in files { try directory.write(name, text) }
+        return try ConfigLoader(registry: .standard, environment: environment ?? self.environment).load(path: path)
+    }
+
+    func errors(_ main: String, files: [String: String] = [:], environment: [String: String]? = nil) -> [ConfigError] {
+        do {
+            _ = try load(main, files: files, environment: environment)
+            Issue.record("expected the configuration to be refused")
+            return []
+        } catch let error as ConfigErrors {
+            return error.errors
+        } catch {
+            Issue.record("unexpected error \(error)")
+            return []
+        }
+    }
+
+    static let valid = """
+        storage: { directory: data, durability: normal }
+        sinks:
+          archive: { type: file, path: "data/{org}/events.jsonl" }
+        orgs:
+          acme:
+            api_keys: [ "${API_KEY}" ]
+            channels:
+              gs: { provider: gupshup, auth: { type: token, token: "${GS_TOKEN}" } }
+            subscriptions:
+              - { sink: archive, events: [ "message.*" ], channels: [ gs ] }
+        """
+
+    @Test func loadsAValidFileWithEnvironmentValues() throws {
+        let config = try load(Self.valid)
+        #expect(config.storage.durability == .normal)
+        #expect(config.server.listen == "127.0.0.1:8080")
+        #expect(config.orgs["acme"]?.apiKeys == ["acme-api-key-0123456789"])
+        #expect(config.orgs["acme"]?.channels["gs"]?.provider == "gupshup")
+        let subscription = try #require(config.subscriptions.first)
+        #expect(subscription.id == "acme/archive")
+        #expect(subscription.events?.map(\.description) == ["message.*"])
+    }
+
+    @Test func misspelledKeyNamesFileLineAndPath() throws {
+        let text = Self.valid.replacingOccurrences(of: "token: \"${GS_TOKEN}\"", with: "tokn: \"${GS_TOKEN}\"")
+        let errors = errors(text)
+        let error = try #require(errors.first)
+        #expect(error.file.hasSuffix("config.yaml"))
+        #expect(error.line == 7)
+        #expect(error.path == "orgs.acme.channels.gs.auth")
+        #expect(error.message.contains("unknown key \"tokn\""))
+        #expect(error.description.contains("config.yaml:7: orgs.acme.channels.gs.auth: unknown key \"tokn\""))
+    }
+
+    @Test func unknownTopLevelAndNestedKeys() throws {
+        #expect(errors("srever: {}\n").first?.message.contains("unknown key \"srever\"") == true)
+        let nested = errors("server: { listen: \"127.0.0.1:1\", max_body: 10 }\n")
+        #expect(nested.first?.path == "server")
+        #expect(nested.first?.line == 1)
+    }
+
+    @Test func wrongTypeAndMissingKey() throws {
+        let wrongType = errors("server: { max_body_bytes: lots }\n")
+        #expect(wrongType.first?.path == "server.max_body_bytes")
+        #expect(wrongType.first?.message.contains("expected an integer") == true)
+        let missing = errors("orgs:\n  acme:\n    channels:\n      gs: { auth: { type: none } }\n")
+        #expect(missing.first?.path == "orgs.acme.channels.gs")
+        #expect(missing.first?.message.contains("missing required key \"provider\"") == true)
+        let badEnum = errors("storage: { durability: fast }\n")
+        #expect(badEnum.first?.message.contains("\"full\", \"normal\"") == true)
+    }
+
+    @Test func unknownProviderAuthAndSinkTypes() throws {
+        #expect(errors("orgs:\n  a:\n    channels:\n      c: { provider: nope, auth: { type: none } }\n")
+            .first?.message.contains("unknown provider \"nope\"") == true)
+        #expect(errors("orgs:\n  a:\n    channels:\n      c: { provider: gupshup, auth: { type: magic } }\n")
+            .first?.message.contains("unknown type \"magic\"") == true)
+        #expect(errors("sinks:\n  s: { type: kafka }\n").first?.message.contains("unknown sink type \"kafka\"") == true)
+    }
+
+    @Test func authMustBeWrittenOut() throws {
+        let errors = errors("orgs:\n  a:\n    channels:\n      c: { provider: gupshup }\n")
+        #expect(errors.first?.message.contains("missing required key \"auth\"") == true)
+    }
+
+    @Test func includedFilesAreMergedAndSubscriptionsSeeTheirSinks() throws {
+        let main = """
+            include: [ "plugins.d/*.yaml" ]
+            orgs:
+              acme:
+                channels: { gs: { provider: gupshup, auth: { type: none } } }
+                subscriptions: [ { sink: extra } ]
+            """
+        let config = try load(main, files: ["plugins.d/sinks.yaml": "sinks:\n  extra: { type: file, path: x.jsonl }\n"])
+        #expect(config.sinks["extra"]?.type == "file")
+        #expect(config.files.count == 2)
+    }
+
+    @Test func nameDefinedInTwoFilesNamesBoth() throws {
+        let main = "sinks:\n  dup: { type: file, path: a.jsonl }\n"
+        let errors = errors(main, files: ["plugins.d/other.yaml": "\n\nsinks:\n  dup: { type: file, path: b.jsonl }\n"])
+        let message = try #require(errors.first?.message)
+        #expect(message.contains("config.yaml:2"))
+        #expect(message.contains("plugins.d/other.yaml:4"))
+    }
+
+    @Test func errorsInIncludedFilesNameThatFile() throws {
+        let errors = errors("{}\n", files: ["plugins.d/bad.yaml": "sinks:\n  s: { type: file, paht: x }\n"])
+        #expect(errors.first?.file.hasSuffix("plugins.d/bad.yaml") == true)
+        #expect(errors.first?.line == 2)
+        #expect(errors.first?.path == "sinks.s")
+    }
+
+    @Test func subscriptionToUndefinedSinkOrChannel() throws {
+        let main = """
+            orgs:
+              acme:
+                channels: { gs: { provider: gupshup, auth: { type: none } } }
+                subscriptions:
+                  - { sink: nowhere }
+                  - { sink: nowhere, name: two, channels: [ nochannel ] }
+            """
+        let errors = errors(main)
+        #expect(errors.contains { $0.line == 5 && $0.message.contains("sink \"nowhere\" is not defined") })
+        #expect(errors.contains { $0.message.contains("channel \"nochannel\" is not a channel") })
+    }
+
+    @Test func environmentVariables() throws {
+        let main = "server: { listen: \"${LISTEN:-127.0.0.1:9999}\" }\n"
+        #expect(try load(main).server.listen == "127.0.0.1:9999")
+        #expect(try load(main, environment: ["LISTEN": "0.0.0.0:1234"]).server.listen == "0.0.0.0:1234")
+        let missing = errors("server: { listen: \"${NOPE}\" }\n", environment: [:])
+        #expect(missing.first?.message.contains("NOPE is not set") == true)
+    }
+
+    @Test func secretsDoNotAppearInErrors() throws {
+        let text = Self.valid.replacingOccurrences(of: "token: \"${GS_TOKEN}\"", with: "token: \"${GS_TOKEN}\", extra: 1")
+        let all = errors(text).map(\.description).joined()
+        #expect(!all.contains("gs-secret-token-1234"))
+        #expect(all.contains("unknown key \"extra\""))
+    }
+
+    @Test func yamlSyntaxErrorHasALine() throws {
+        let errors = errors("server:\n  listen: [\n")
+        #expect(errors.first?.line != nil)
+        #expect(errors.first?.message.contains("YAML") == true)
+    }
+
+    @Test func badEventPatternAndDuration() throws {
+        let main = """
+            sinks: { s: { type: file, path: x } }
+            orgs:
+              a:
+                subscriptions: [ { sink: s, events: [ "message.redd" ] } ]
+            """
+        #expect(errors(main).first?.message.contains("unknown event type \"message.redd\"") == true)
+        #expect(throws: ConfigIssue.self) { try ConfigDuration("5 parsecs") }
+        #expect(try ConfigDuration("1h30m").duration == .seconds(5400))
+        #expect(try ConfigDuration("100ms").duration == .milliseconds(100))
+    }
+
+    @Test func theRepositoryDefaultConfigIsValid() throws {
+        let config = try ConfigLoader(registry: .standard, environment: [:]).load(path: RepositoryFiles.root + "/config.yaml")
+        #expect(config.orgs["demo"]?.channels["gupshup"] != nil)
+        #expect(config.sinks["archive"]?.type == "file")
+        #expect(config.files.count >= 2, "config.yaml includes at least one plugins.d file")
+    }
+}

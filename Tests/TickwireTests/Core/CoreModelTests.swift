@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+@testable import TickwireCore
+
+@Suite("Core model")
+struct CoreModelTests {
+    @Test func eventPatternsMatchTypesAndGlobs() throws {
+        #expect(try EventPattern("message.*").matches(.messageRead))
+        #expect(try !EventPattern("message.*").matches(.userOptedIn))
+        #expect(try EventPattern("*").matches(.providerUnknown))
+        #expect(try EventPattern("user.opted_out").matches(.userOptedOut))
+        #expect(throws: ConfigIssue.self) { try EventPattern("mesage.*") }
+        #expect(throws: ConfigIssue.self) { try EventPattern("message.red") }
+    }
+
+    @Test func subscriptionsMatchOrgChannelAndType() throws {
+        let subscription = Subscription(name: "s", org: "acme", sink: "x", events: [try EventPattern("message.read")], channels: ["gs"])
+        #expect(subscription.matches(TestEvents.status(.read, message: "m")))
+        #expect(!subscription.matches(TestEvents.status(.sent, message: "m")))
+        #expect(!subscription.matches(TestEvents.status(.read, message: "m", channel: "meta")))
+        #expect(!subscription.matches(TestEvents.status(.read, message: "m", org: "other")))
+    }
+
+    @Test func eventIDsAreDeterministicAndSeparateTheirParts() {
+        #expect(EventID.make(["a", "b"]) == EventID.make(["a", "b"]))
+        #expect(EventID.make(["ab", "c"]) != EventID.make(["a", "bc"]))
+        #expect(EventID.make(["a", nil]) != EventID.make(["a", ""]))
+        #expect(EventID.make(["x"]).count == 32)
+    }
+
+    @Test func timestampsAreUTCWithMilliseconds() throws {
+        #expect(Timestamp.format(Date(timeIntervalSince1970: 1_585_344_476)) == "2020-03-27T21:27:56.000Z")
+        #expect(Timestamp.fromEpoch(.int(1_585_344_476_683)).map(Timestamp.format) == "2020-03-27T21:27:56.683Z")
+        #expect(Timestamp.fromEpoch(.string("1592311836")).map(Timestamp.format) == "2020-06-16T12:50:36.000Z")
+        #expect(Timestamp.fromEpoch(.string("soon")) == nil)
+        #expect(Timestamp.fromEpoch(.double(1e300)) == nil)
+        #expect(Timestamp.fromAny(.string("2024-01-02T03:04:05Z")).map(Timestamp.format) == "2024-01-02T03:04:05.000Z")
+    }
+
+    @Test func phoneNumbersBecomeE164() {
+        #expect(PhoneNumber.e164("919876543210") == "+919876543210")
+        #expect(PhoneNumber.e164("whatsapp:+14155238886") == "+14155238886")
+        #expect(PhoneNumber.e164("+1 (415) 523-8886") == "+14155238886")
+        #expect(PhoneNumber.e164("callbackSetPhone") == nil)
+        #expect(PhoneNumber.e164("9876543210_1") == nil)
+        #expect(PhoneNumber.e164("") == nil)
+    }
+
+    @Test func cloudEventsRoundTrip() throws {
+        var event = TestEvents.status(.read, message: "wamid.1")
+        event.data["raw"] = ["n": 12345678901234, "f": 1.5, "s": "x", "b": true, "z": nil]
+        let json = event.cloudEvent.serialized()
+        let back = try Event(cloudEventJSON: Array(json))
+        #expect(back == event)
+        let object = try JSONValue.parse(Array(json))
+        #expect(object["specversion"] == "1.0")
+        #expect(object["time"] == "2023-11-14T22:13:20.000Z")
+        #expect(object["datacontenttype"] == "application/json")
+    }
+
+    @Test func constantTimeComparison() {
+        #expect(ConstantTime.equals("secret-token", "secret-token"))
+        #expect(!ConstantTime.equals("secret-token", "secret-tokem"))
+        #expect(!ConstantTime.equals("secret", "secret-token"))
+        #expect(!ConstantTime.equals("", "x"))
+    }
+
+    @Test func retryBackoffGrowsAndIsCapped() {
+        let policy = RetryPolicy(maxAttempts: 5, maxAge: .seconds(60), initialBackoff: .seconds(1), maxBackoff: .seconds(10))
+        #expect(policy.backoff(afterAttempt: 1, jitter: 1) == .seconds(1))
+        #expect(policy.backoff(afterAttempt: 3, jitter: 1) == .seconds(4))
+        #expect(policy.backoff(afterAttempt: 30, jitter: 1) == .seconds(10))
+        #expect(policy.backoff(afterAttempt: 3, jitter: 0.5) == .seconds(2))
+        #expect(policy.allowsRetry(attempts: 4, age: .seconds(1)))
+        #expect(!policy.allowsRetry(attempts: 5, age: .seconds(1)))
+        #expect(!policy.allowsRetry(attempts: 1, age: .seconds(61)))
+    }
+}

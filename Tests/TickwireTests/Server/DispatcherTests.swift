@@ -1,0 +1,156 @@
+import Foundation
+import Logging
+import Testing
+import TickwireCore
+@testable import TickwireServer
+
+/// A sink that records what it got and fails on demand.
+actor RecordingSink: Sink {
+    private(set) var delivered: [Event] = []
+    private(set) var calls = 0
+    var failNext = 0
+    var rejectSubjects: Set<String> = []
+    var delay: Duration = .zero
+    nonisolated let retryPolicy: RetryPolicy
+    nonisolated let maxBatchSize: Int
+
+    init(retryPolicy: RetryPolicy = .init(maxAttempts: nil, maxAge: nil, initialBackoff: .milliseconds(5), maxBackoff: .milliseconds(20)), maxBatchSize: Int = 256) {
+        self.retryPolicy = retryPolicy
+        self.maxBatchSize = maxBatchSize
+    }
+
+    func failing(_ count: Int) { failNext = count }
+    func rejecting(_ subjects: Set<String>) { rejectSubjects = subjects }
+    func slow(_ delay: Duration) { self.delay = delay }
+
+    func deliver(_ batch: [Event]) async -> DeliveryReport {
+        calls += 1
+        if delay > .zero { try? await Task.sleep(for: delay) }
+        if failNext > 0 {
+            failNext -= 1
+            return .all(.retry(reason: "down"), count: batch.count)
+        }
+        return DeliveryReport(outcomes: batch.map { event in
+            if rejectSubjects.contains(event.subject ?? "") { return .reject(reason: "410 gone") }
+            delivered.append(event)
+            return .delivered
+        })
+    }
+}
+
+@Suite("Subscription dispatchers")
+struct DispatcherTests {
+    let directory: TemporaryDirectory
+    let logger: Logger = {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return logger
+    }()
+
+    init() throws {
+        directory = try TemporaryDirectory()
+    }
+
+    func journal() throws -> SQLiteJournal {
+        try SQLiteJournal(path: directory.path + "/journal.sqlite", durability: .normal)
+    }
+
+    /// Runs dispatchers until `done` holds, then stops them as a shutdown would.
+    func run(_ dispatchers: [SubscriptionDispatcher], journal: SQLiteJournal, until done: @escaping () async -> Bool) async throws {
+        let service = DispatchService(dispatchers: dispatchers, journal: journal, logger: logger)
+        let task = Task { try await service.run() }
+        let finished = await eventually { await done() }
+        task.cancel()
+        _ = await task.result
+        #expect(finished)
+    }
+
+    @Test func deliversMatchingEventsInJournalOrderAndAdvancesTheCursor() async throws {
+        let journal = try journal()
+        let sink = RecordingSink()
+        let subscription = Subscription(name: "reads", org: "acme", sink: "s", events: [try EventPattern("message.read"), try EventPattern("message.sent")], from: .beginning)
+        let dispatcher = SubscriptionDispatcher(subscription: subscription, sink: sink, journal: journal, logger: logger)
+        try await dispatcher.prepareCursor()
+        try await journal.append([
+            TestEvents.status(.sent, message: "a"), TestEvents.status(.delivered, message: "a"),
+            TestEvents.status(.read, message: "a"), TestEvents.status(.read, message: "b", org: "other"),
+        ])
+        try await run([dispatcher], journal: journal) { await sink.delivered.count == 2 }
+        #expect(await sink.delivered.map(\.type) == [.messageSent, .messageRead])
+        #expect(try await journal.cursor(subscription: "acme/reads") == 4 - 1, "cursor at the org's last entry")
+        try await journal.close()
+    }
+
+    @Test func newSubscriptionStartsAtTheEndUnlessFromBeginning() async throws {
+        let journal = try journal()
+        try await journal.append([TestEvents.status(.sent, message: "old")])
+        let fromEnd = SubscriptionDispatcher(subscription: Subscription(name: "e", org: "acme", sink: "s"), sink: RecordingSink(), journal: journal, logger: logger)
+        let fromStart = SubscriptionDispatcher(subscription: Subscription(name: "b", org: "acme", sink: "s", from: .beginning), sink: RecordingSink(), journal: journal, logger: logger)
+        try await fromEnd.prepareCursor()
+        try await fromStart.prepareCursor()
+        #expect(try await journal.cursor(subscription: "acme/e") == 1)
+        #expect(try await journal.cursor(subscription: "acme/b") == 0)
+        try await journal.close()
+    }
+
+    @Test func failingSinkIsRetriedInOrderAndOthersAreNotHeldUp() async throws {
+        let journal = try journal()
+        let flaky = RecordingSink()
+        await flaky.failing(3)
+        let slow = RecordingSink()
+        await slow.slow(.milliseconds(300))
+        let healthy = RecordingSink()
+        let dispatchers = [("flaky", flaky), ("slow", slow), ("healthy", healthy)].map { name, sink in
+            SubscriptionDispatcher(subscription: Subscription(name: name, org: "acme", sink: name, from: .beginning), sink: sink, journal: journal, logger: logger)
+        }
+        for dispatcher in dispatchers { try await dispatcher.prepareCursor() }
+        let events = (0..<20).map { TestEvents.status(.sent, message: "m\($0)") }
+        try await run(dispatchers, journal: journal) {
+            if await healthy.delivered.isEmpty { try? await journal.append(events) }
+            let healthyCount = await healthy.delivered.count
+            let flakyCount = await flaky.delivered.count
+            return healthyCount == 20 && flakyCount == 20
+        }
+        #expect(await flaky.delivered.map(\.id) == events.map(\.id), "retried events arrive once each, in order")
+        #expect(await flaky.calls >= 4)
+        try await journal.close()
+    }
+
+    @Test func rejectedAndExhaustedEventsGoToTheDeadLetter() async throws {
+        let journal = try journal()
+        let sink = RecordingSink(retryPolicy: RetryPolicy(maxAttempts: 2, maxAge: nil, initialBackoff: .milliseconds(1), maxBackoff: .milliseconds(2)))
+        await sink.rejecting(["bad"])
+        let dispatcher = SubscriptionDispatcher(subscription: Subscription(name: "s", org: "acme", sink: "s", from: .beginning), sink: sink, journal: journal, logger: logger)
+        try await dispatcher.prepareCursor()
+        try await journal.append([TestEvents.status(.sent, message: "good"), TestEvents.status(.sent, message: "bad"), TestEvents.status(.sent, message: "after")])
+        try await run([dispatcher], journal: journal) { await sink.delivered.count == 2 }
+        let dead = try await journal.deadLetters(subscription: "acme/s")
+        #expect(dead.map(\.sequence) == [2])
+        #expect(dead.first?.reason == "410 gone")
+
+        // A sink down for longer than its policy allows: events are dead-lettered, not lost.
+        await sink.failing(10)
+        try await journal.append([TestEvents.status(.read, message: "late")])
+        try await run([dispatcher], journal: journal) { (try? await journal.deadLetters(subscription: "acme/s").count) == 2 }
+        #expect(try await journal.deadLetters(subscription: "acme/s").last?.attempts == 2)
+        try await journal.close()
+    }
+
+    @Test func restartResumesFromTheCursor() async throws {
+        let journal = try journal()
+        let first = RecordingSink()
+        let subscription = Subscription(name: "s", org: "acme", sink: "s", from: .beginning)
+        let dispatcher = SubscriptionDispatcher(subscription: subscription, sink: first, journal: journal, logger: logger)
+        try await dispatcher.prepareCursor()
+        try await journal.append((0..<3).map { TestEvents.status(.sent, message: "a\($0)") })
+        try await run([dispatcher], journal: journal) { await first.delivered.count == 3 }
+        // While "down", more events arrive; a new dispatcher (a restart) delivers only those.
+        try await journal.append((0..<2).map { TestEvents.status(.sent, message: "b\($0)") })
+        let second = RecordingSink()
+        let restarted = SubscriptionDispatcher(subscription: subscription, sink: second, journal: journal, logger: logger)
+        try await restarted.prepareCursor()
+        try await run([restarted], journal: journal) { await second.delivered.count == 2 }
+        #expect(await second.delivered.map(\.subject) == ["b0", "b1"])
+        try await journal.close()
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import GRDB
+import Testing
+import TickwireCore
+@testable import TickwireServer
+
+@Suite("SQLite journal")
+struct JournalTests {
+    let directory: TemporaryDirectory
+    var path: String { directory.path + "/journal.sqlite" }
+
+    init() throws {
+        directory = try TemporaryDirectory()
+    }
+
+    @Test func appendsInOrderAndReadsBackPerOrg() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .full)
+        let events = (0..<5).map { TestEvents.status(.sent, message: "m\($0)") } + [TestEvents.status(.sent, message: "x", org: "other")]
+        try await journal.append(events)
+        let acme = try await journal.entries(org: "acme", after: 0, limit: 100)
+        #expect(acme.map(\.event.subject) == ["m0", "m1", "m2", "m3", "m4"])
+        #expect(acme.map(\.sequence) == acme.map(\.sequence).sorted())
+        #expect(acme.first?.event == events.first)
+        let after = try await journal.entries(org: "acme", after: acme[1].sequence, limit: 2)
+        #expect(after.map(\.event.subject) == ["m2", "m3"])
+        #expect(try await journal.entries(org: "other", after: 0, limit: 10).count == 1)
+        try await journal.close()
+    }
+
+    @Test func duplicateEventIDsAreStoredOnce() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .full)
+        let event = TestEvents.status(.delivered, message: "m1")
+        try await journal.append([event])
+        try await journal.append([event, event])
+        #expect(try await journal.count() == 1)
+        try await journal.close()
+    }
+
+    @Test(arguments: [(Durability.full, 2), (Durability.normal, 1)])
+    func durabilityModeIsAppliedOnTheWriter(durability: Durability, expected: Int) async throws {
+        let journal = try SQLiteJournal(path: path, durability: durability)
+        #expect(try await journal.synchronousMode() == expected)
+        try await journal.close()
+    }
+
+    @Test func concurrentAppendsShareCommits() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .full)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<200 {
+                group.addTask { try await journal.append([TestEvents.status(.sent, message: "c\(i)")]) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await journal.count() == 200)
+        let commits = journal.stats.commits.load(ordering: .relaxed)
+        #expect(journal.stats.events.load(ordering: .relaxed) == 200)
+        #expect(commits < 200, "200 concurrent appends took \(commits) commits: appends waiting for a commit must share the next one")
+        try await journal.close()
+    }
+
+    @Test func everyCallerSeesItsOwnFailure() async throws {
+        struct DiskFull: Error {}
+        let grouped = GroupCommit<Int> { items in
+            if items.contains(13) { throw DiskFull() }
+        }
+        await #expect(throws: DiskFull.self) { try await grouped.submit([13]) }
+        try await grouped.submit([1])
+    }
+
+    @Test func survivesReopeningAndKeepsCursors() async throws {
+        do {
+            let journal = try SQLiteJournal(path: path, durability: .full)
+            try await journal.append([TestEvents.status(.read, message: "m1")])
+            try await journal.setCursor(1, subscription: "acme/archive")
+            try await journal.close()
+        }
+        let journal = try SQLiteJournal(path: path, durability: .full)
+        #expect(try await journal.count() == 1)
+        #expect(try await journal.cursor(subscription: "acme/archive") == 1)
+        #expect(try await journal.cursor(subscription: "acme/other") == nil)
+        #expect(try await journal.lastSequence() == 1)
+        try await journal.close()
+    }
+
+    @Test func commitsWakeSubscribers() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .normal)
+        var wakeups = journal.commits().makeAsyncIterator()
+        try await journal.append([TestEvents.status(.sent, message: "w")])
+        #expect(await wakeups.next() != nil)
+        try await journal.close()
+        #expect(await wakeups.next() == nil)
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import Logging
+import TickwireCore
+import TickwireServer
+
+/// A daemon on a temporary directory: real SQLite journal, real file sink, port 0.
+enum TestDaemon {
+    static let token = "test-token-0123456789"
+    static let apiKey = "test-api-key-0123456789"
+
+    static func config(in directory: TemporaryDirectory, durability: Durability = .full, extra: String = "") throws -> Config {
+        let yaml = """
+            server: { listen: "127.0.0.1:0", max_body_bytes: 65536 }
+            storage: { directory: "\(directory.path)/data", durability: \(durability.rawValue) }
+            sinks:
+              archive: { type: file, path: "\(directory.path)/out/{org}/events.jsonl" }
+            orgs:
+              demo:
+                api_keys: [ "\(apiKey)" ]
+                channels:
+                  gupshup: { provider: gupshup, auth: { type: token, token: "\(token)" } }
+                  open: { provider: gupshup, auth: { type: none } }
+                subscriptions:
+                  - { sink: archive }
+            \(extra)
+            """
+        let path = try directory.write("config.yaml", yaml)
+        return try ConfigLoader(registry: .standard, environment: [:]).load(path: path)
+    }
+
+    static func open(in directory: TemporaryDirectory, durability: Durability = .full) async throws -> Daemon {
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        return try await Daemon.open(config: try config(in: directory, durability: durability), logger: logger)
+    }
+}
+
+/// Polls until `condition` holds or the time runs out (for work done by background dispatchers).
+func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
