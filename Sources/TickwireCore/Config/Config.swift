@@ -52,8 +52,10 @@ public struct StorageConfig: Sendable, Decodable {
     /// Where the journal lives (`journal.sqlite`).
     public var directory: String = "data"
     public var durability: Durability = .full
+    /// How long delivered events stay in the journal (for replay) before they are deleted.
+    public var retention = ConfigDuration(duration: .seconds(7 * 86400), description: "7d")
 
-    enum CodingKeys: String, CodingKey { case directory, durability }
+    enum CodingKeys: String, CodingKey { case directory, durability, retention }
 
     public init() {}
 
@@ -61,6 +63,7 @@ public struct StorageConfig: Sendable, Decodable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         directory = try c.decodeIfPresent(String.self, forKey: .directory) ?? directory
         durability = try c.decodeIfPresent(Durability.self, forKey: .durability) ?? durability
+        retention = try c.decodeIfPresent(ConfigDuration.self, forKey: .retention) ?? retention
     }
 
     public var journalPath: String { directory + "/journal.sqlite" }

@@ -194,9 +194,30 @@ private struct KeyedNodeContainer<Key: CodingKey>: KeyedDecodingContainerProtoco
     private func require(_ key: Key) throws -> Node {
         decoder.state.request(key.stringValue, in: trackIndex)
         guard let node = value(for: key) else {
+            // A required key is most often missing because it is misspelled: say so.
+            if let typo = mapping.keys.first(where: { candidate in
+                guard let name = candidate.string else { return false }
+                return name != key.stringValue && Self.editDistance(name, key.stringValue) <= 2
+            }) {
+                throw decoder.state.error(
+                    "unknown key \"\(typo.string ?? "")\" (did you mean \"\(key.stringValue)\"?)", at: typo, path: codingPath)
+            }
             throw decoder.state.error("missing required key \"\(key.stringValue)\"", at: .mapping(mapping), path: codingPath)
         }
         return node
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var previous = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...max(b.count, 1) where !b.isEmpty {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return a.isEmpty ? b.count : previous[b.count]
     }
 
     func decodeNil(forKey key: Key) throws -> Bool {

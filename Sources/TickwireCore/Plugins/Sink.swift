@@ -50,11 +50,14 @@ public struct SinkContext: Sendable {
     public var name: String
     /// Whether commits must reach the disk (`storage.durability: full`).
     public var durability: Durability
+    /// `storage.directory`: where a sink keeps its own state (an outbox, a store) by default.
+    public var dataDirectory: String
     public var logger: Logger
 
-    public init(name: String, durability: Durability, logger: Logger) {
+    public init(name: String, durability: Durability, dataDirectory: String = "data", logger: Logger) {
         self.name = name
         self.durability = durability
+        self.dataDirectory = dataDirectory
         self.logger = logger
     }
 }

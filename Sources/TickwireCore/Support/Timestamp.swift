@@ -3,7 +3,11 @@ import Foundation
 /// RFC 3339 timestamps in UTC with milliseconds, the only time format events carry.
 public enum Timestamp {
     public static func format(_ date: Date) -> String {
-        date.formatted(style)
+        // The formatter truncates, and an epoch in ms divided by 1000 is often a hair below
+        // the intended millisecond (1580227766370 ms → …26.3699999 s): round to the nearest
+        // millisecond and format from the middle of it.
+        let milliseconds = (date.timeIntervalSince1970 * 1000).rounded()
+        return Date(timeIntervalSince1970: (milliseconds + 0.5) / 1000).formatted(style)
     }
 
     public static func parse(_ text: String) -> Date? {

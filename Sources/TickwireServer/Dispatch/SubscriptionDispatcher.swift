@@ -12,13 +12,23 @@ final class SubscriptionDispatcher: Sendable {
     private let sink: any Sink
     private let journal: any Journal
     private let logger: Logger
+    private let metrics: GatewayMetrics
     private let pageSize = 512
 
-    init(subscription: Subscription, sink: any Sink, journal: any Journal, logger: Logger) {
+    init(subscription: Subscription, sink: any Sink, journal: any Journal, logger: Logger, metrics: GatewayMetrics = GatewayMetrics()) {
         self.subscription = subscription
         self.sink = sink
         self.journal = journal
         self.logger = logger
+        self.metrics = metrics
+    }
+
+    /// Publishes how far behind the journal this subscription is (called at scrape time).
+    func reportBacklog() async {
+        guard let cursor = try? await journal.cursor(subscription: subscription.id),
+            let behind = try? await journal.count(org: subscription.org, after: cursor)
+        else { return }
+        metrics.backlog(subscription: subscription.id, sink: subscription.sink, events: Int64(behind))
     }
 
     /// Sets the cursor of a subscription seen for the first time (DESIGN: `from: end` skips
@@ -86,8 +96,11 @@ final class SubscriptionDispatcher: Sendable {
         var attempts = 0
         let firstTry = ContinuousClock.now
         while !pending.isEmpty {
+            let started = ContinuousClock.now
             let report = await sink.deliver(pending.map(\.event))
             attempts += 1
+            let delivered = report.outcomes.filter { $0 == .delivered }.count
+            metrics.delivered(subscription: subscription.id, sink: subscription.sink, count: delivered, duration: ContinuousClock.now - started)
             var retry: [JournalEntry] = []
             var hint: Duration?
             var lastReason = ""
@@ -110,6 +123,7 @@ final class SubscriptionDispatcher: Sendable {
                 for entry in pending { try await deadLetter(entry, attempts: attempts, reason: lastReason) }
                 return
             }
+            metrics.retried(subscription: subscription.id, sink: subscription.sink, count: pending.count)
             let wait = hint ?? policy.backoff(afterAttempt: attempts)
             logger.warning("delivery failed; will retry", metadata: [
                 "subscription": "\(subscription.id)", "events": "\(pending.count)", "attempt": "\(attempts)",
@@ -124,6 +138,7 @@ final class SubscriptionDispatcher: Sendable {
             "subscription": "\(subscription.id)", "event_id": "\(entry.event.id)", "reason": "\(reason)",
         ])
         try await journal.deadLetter(entry, subscription: subscription.id, attempts: attempts, reason: reason)
+        metrics.deadLettered(subscription: subscription.id, sink: subscription.sink)
     }
 
     /// A sink that reports fewer outcomes than events has not confirmed the rest: retry them.

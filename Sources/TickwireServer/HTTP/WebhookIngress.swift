@@ -10,11 +10,21 @@ import TickwireCore
 /// 4xx with a JSON error body and stores nothing.
 struct WebhookIngress: Sendable {
     let gateway: Gateway
+    let metrics: GatewayMetrics
     let logger: Logger
 
     func register(on router: Router<BasicRequestContext>) {
         router.post("/v1/webhooks/:org/:channel") { request, context in
-            try await receive(request, context: context)
+            let started = ContinuousClock.now
+            let response = try await receive(request, context: context)
+            // Names not in the config are counted as "unknown": URL text never becomes a label.
+            let config = gateway.config
+            let org = context.parameters.get("org").flatMap { config.orgs[$0] }
+            let channel = context.parameters.get("channel").flatMap { org?.channels[$0] }
+            metrics.request(
+                org: org?.name ?? "unknown", channel: channel?.name ?? "unknown", status: response.status.code,
+                duration: ContinuousClock.now - started)
+            return response
         }
         router.get("/v1/webhooks/:org/:channel") { request, context in
             try await handshake(request, context: context)
@@ -44,14 +54,23 @@ struct WebhookIngress: Sendable {
         }
         let webhook = Self.webhookRequest(request, method: .post, body: Array(buffer: body))
         let channelContext = ChannelContext(org: context.parameters.get("org") ?? "", channel: channel.name, provider: channel.provider)
-        let events: [Event]
         do {
             try channel.authenticator.authenticate(webhook)
+        } catch {
+            logger.info("webhook refused", metadata: ["org": "\(channelContext.org)", "channel": "\(channel.name)", "code": "\(error.code)"])
+            return respond(error.response)
+        }
+        let events: [Event]
+        do {
             events = try channel.adapter.normalize(webhook, channel: channelContext)
         } catch {
-            logger.info("webhook refused", metadata: [
-                "org": "\(channelContext.org)", "channel": "\(channel.name)", "status": "\(error.status)", "code": "\(error.code)",
+            logger.warning("webhook body refused", metadata: [
+                "org": "\(channelContext.org)", "channel": "\(channel.name)", "code": "\(error.code)", "reason": "\(error.message)",
             ])
+            // Authenticated but unreadable: keep the body for the operator (bounded).
+            try? await gateway.journal.quarantine(
+                org: channelContext.org, channel: channel.name, reason: error.message, contentType: webhook.header("content-type"),
+                body: webhook.body)
             return respond(error.response)
         }
         do {
@@ -60,6 +79,7 @@ struct WebhookIngress: Sendable {
             logger.error("journal append failed", metadata: ["org": "\(channelContext.org)", "channel": "\(channel.name)", "error": "\(error)"])
             return respond(WebhookRejection(status: 503, code: "journal_unavailable", message: "the event could not be stored; retry later").response)
         }
+        metrics.accepted(events)
         logger.debug("webhook accepted", metadata: [
             "org": "\(channelContext.org)", "channel": "\(channel.name)", "events": "\(events.count)",
             "event_id": "\(events.first?.id ?? "")",

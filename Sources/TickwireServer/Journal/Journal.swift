@@ -13,6 +13,10 @@ public protocol Journal: Sendable {
     /// Entries of `org` after `sequence`, oldest first.
     func entries(org: String, after sequence: Int64, limit: Int) async throws -> [JournalEntry]
 
+    /// How many entries of `org` come after `sequence` (a subscription's backlog, roughly:
+    /// entries its filters skip are counted too).
+    func count(org: String, after sequence: Int64) async throws -> Int
+
     /// The highest sequence number written so far (0 when empty).
     func lastSequence() async throws -> Int64
 
@@ -20,8 +24,20 @@ public protocol Journal: Sendable {
     func cursor(subscription: String) async throws -> Int64?
     func setCursor(_ sequence: Int64, subscription: String) async throws
 
+    /// Forgets the cursors of subscriptions that are no longer configured, so that they do
+    /// not hold back retention.
+    func removeCursors(except subscriptions: Set<String>) async throws
+
     /// Keeps an event a sink gave up on, for the operator to inspect and replay.
     func deadLetter(_ entry: JournalEntry, subscription: String, attempts: Int, reason: String) async throws
+
+    /// Keeps a body that could not be parsed, for the operator; the oldest go first once the
+    /// quarantine holds `SQLiteJournal.quarantineLimit` bodies.
+    func quarantine(org: String, channel: String, reason: String, contentType: String?, body: [UInt8]) async throws
+
+    /// Deletes events that every subscription is past and that are older than `age`, a few
+    /// at a time; returns how many went.
+    func prune(olderThan age: Duration, batchSize: Int) async throws -> Int
 
     /// A stream that yields after each commit, so dispatchers wake without polling.
     func commits() -> AsyncStream<Void>

@@ -16,7 +16,8 @@ public final class SQLiteJournal: Journal {
     /// Commit counters, for metrics and for tests of group commit.
     public let stats = JournalStats()
 
-    public init(path: String, durability: Durability) throws {
+    /// `onCommit` is told the size and duration of every append transaction (for metrics).
+    public init(path: String, durability: Durability, onCommit: (@Sendable (Int, Duration) -> Void)? = nil) throws {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -34,7 +35,9 @@ public final class SQLiteJournal: Journal {
         self.durability = durability
         let stats = self.stats
         self.writer = GroupCommit { events in
+            let start = ContinuousClock.now
             try await pool.write { db in try Self.insert(events, db: db) }
+            onCommit?(events.count, ContinuousClock.now - start)
             stats.commits.add(1, ordering: .relaxed)
             stats.events.add(events.count, ordering: .relaxed)
         }
@@ -77,8 +80,25 @@ public final class SQLiteJournal: Journal {
                 );
                 """)
         }
+        migrator.registerMigration("v2-quarantine") { db in
+            try db.execute(sql: """
+                CREATE TABLE quarantine (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    org TEXT NOT NULL,
+                    channel TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    content_type TEXT,
+                    body BLOB NOT NULL,
+                    received_at REAL NOT NULL
+                );
+                """)
+        }
         return migrator
     }
+
+    /// The most bodies the quarantine keeps, and the most bytes of each.
+    public static let quarantineLimit = 1000
+    public static let quarantineBodyLimit = 64 * 1024
 
     private static func insert(_ events: [Event], db: Database) throws {
         let statement = try db.cachedStatement(sql: """
@@ -120,6 +140,12 @@ public final class SQLiteJournal: Journal {
         }
     }
 
+    public func count(org: String, after sequence: Int64) async throws -> Int {
+        try await pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM journal WHERE org = ? AND seq > ?", arguments: [org, sequence]) ?? 0
+        }
+    }
+
     public func lastSequence() async throws -> Int64 {
         try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM journal") ?? 0 }
     }
@@ -138,6 +164,15 @@ public final class SQLiteJournal: Journal {
                     ON CONFLICT(subscription) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
                     """,
                 arguments: [subscription, sequence, Date().timeIntervalSince1970])
+        }
+    }
+
+    public func removeCursors(except subscriptions: Set<String>) async throws {
+        try await pool.write { db in
+            let known = try String.fetchAll(db, sql: "SELECT subscription FROM cursors")
+            for subscription in known where !subscriptions.contains(subscription) {
+                try db.execute(sql: "DELETE FROM cursors WHERE subscription = ?", arguments: [subscription])
+            }
         }
     }
 
@@ -166,6 +201,38 @@ public final class SQLiteJournal: Journal {
     /// Number of stored events, for tests and `check`.
     public func count() async throws -> Int {
         try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM journal") ?? 0 }
+    }
+
+    public func quarantine(org: String, channel: String, reason: String, contentType: String?, body: [UInt8]) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO quarantine (org, channel, reason, content_type, body, received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [org, channel, reason, contentType, Data(body.prefix(Self.quarantineBodyLimit)), Date().timeIntervalSince1970])
+            try db.execute(
+                sql: "DELETE FROM quarantine WHERE id <= (SELECT MAX(id) FROM quarantine) - ?",
+                arguments: [Self.quarantineLimit])
+        }
+    }
+
+    /// Quarantined bodies, newest first.
+    public func quarantined(limit: Int = 100) async throws -> [(org: String, channel: String, reason: String, body: Data)] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT org, channel, reason, body FROM quarantine ORDER BY id DESC LIMIT ?", arguments: [limit])
+                .map { ($0["org"], $0["channel"], $0["reason"], $0["body"]) }
+        }
+    }
+
+    public func prune(olderThan age: Duration, batchSize: Int) async throws -> Int {
+        let cutoff = Date().timeIntervalSince1970 - Double(age.components.seconds)
+        return try await pool.write { db in
+            // Only entries every subscription's cursor is past; with no cursors, nothing is
+            // known to be delivered, so nothing goes.
+            guard let done = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM cursors") else { return 0 }
+            try db.execute(
+                sql: "DELETE FROM journal WHERE seq IN (SELECT seq FROM journal WHERE seq <= ? AND received_at < ? ORDER BY seq LIMIT ?)",
+                arguments: [done, cutoff, batchSize])
+            return db.changesCount
+        }
     }
 
     public func commits() -> AsyncStream<Void> {

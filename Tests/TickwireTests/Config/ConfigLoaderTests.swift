@@ -60,10 +60,10 @@ struct ConfigLoaderTests {
         let errors = errors(text)
         let error = try #require(errors.first)
         #expect(error.file.hasSuffix("config.yaml"))
-        #expect(error.line == 7)
+        #expect(error.line == 8)
         #expect(error.path == "orgs.acme.channels.gs.auth")
         #expect(error.message.contains("unknown key \"tokn\""))
-        #expect(error.description.contains("config.yaml:7: orgs.acme.channels.gs.auth: unknown key \"tokn\""))
+        #expect(error.description.contains("config.yaml:8: orgs.acme.channels.gs.auth: unknown key \"tokn\""))
     }
 
     @Test func unknownTopLevelAndNestedKeys() throws {

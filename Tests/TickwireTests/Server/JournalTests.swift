@@ -90,4 +90,30 @@ struct JournalTests {
         try await journal.close()
         #expect(await wakeups.next() == nil)
     }
+
+    @Test func pruningDeletesOnlyOldEventsEverySubscriptionHasTaken() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .normal)
+        try await journal.append((0..<10).map { TestEvents.status(.sent, message: "p\($0)") })
+        #expect(try await journal.prune(olderThan: .zero, batchSize: 100) == 0, "no cursor: nothing is known delivered")
+        try await journal.setCursor(6, subscription: "acme/a")
+        try await journal.setCursor(4, subscription: "acme/b")
+        #expect(try await journal.prune(olderThan: .seconds(3600), batchSize: 100) == 0, "too young")
+        #expect(try await journal.prune(olderThan: .zero, batchSize: 3) == 3, "small batches")
+        #expect(try await journal.prune(olderThan: .zero, batchSize: 100) == 1, "up to the slowest cursor")
+        try await journal.removeCursors(except: ["acme/a"])
+        #expect(try await journal.prune(olderThan: .zero, batchSize: 100) == 2)
+        #expect(try await journal.entries(org: "acme", after: 0, limit: 100).map(\.sequence) == [7, 8, 9, 10])
+        try await journal.close()
+    }
+
+    @Test func quarantineIsBounded() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .normal)
+        for i in 0..<(SQLiteJournal.quarantineLimit + 5) {
+            try await journal.quarantine(org: "acme", channel: "gs", reason: "bad \(i)", contentType: "application/json", body: Array("{".utf8))
+        }
+        let kept = try await journal.quarantined(limit: 5000)
+        #expect(kept.count == SQLiteJournal.quarantineLimit)
+        #expect(kept.first?.reason == "bad \(SQLiteJournal.quarantineLimit + 4)", "the newest are kept")
+        try await journal.close()
+    }
 }

@@ -79,6 +79,9 @@ struct WebhookIngressTests {
             }
         }
         #expect(try await daemon.journal.count() == 0)
+        let quarantined = try await daemon.journal.quarantined()
+        #expect(quarantined.count == 1, "only the authenticated, unparsable body is quarantined")
+        #expect(quarantined.first.map { String(decoding: $0.body, as: UTF8.self) } == "{\"type\": ")
         await daemon.close()
     }
 

@@ -1,0 +1,15 @@
+import TickwireCore
+
+/// `provider: meta`: WhatsApp Cloud API webhooks, straight from Meta. Pair it with
+/// `auth: {type: meta}` (X-Hub-Signature-256 and the verification handshake).
+public struct MetaAdapter: ProviderAdapter {
+    public static let name = "meta"
+
+    public init(config: NoOptions) {}
+
+    public func normalize(_ request: WebhookRequest, channel: ChannelContext) throws(WebhookRejection) -> [Event] {
+        let body = try JSONBody.object(request, provider: "Meta webhook")
+        let normalization = Normalization(channel: channel, request: request)
+        return Normalization.unique(MetaWebhook(body: body, dialect: .meta).events(normalization))
+    }
+}

@@ -1,0 +1,104 @@
+import TickwireCore
+
+/// The events of one change, by its `field` (meta_cloud_api.md §4–§8).
+struct MetaChangeEvents {
+    let change: MetaChange
+    let dialect: MetaDialect
+    let n: Normalization
+
+    static let templateFields: Set<String> = [
+        "message_template_status_update", "message_template_quality_update",
+        "template_category_update", "message_template_components_update",
+    ]
+    static let accountFields: Set<String> = [
+        "account_update", "account_alerts", "account_review_update", "business_capability_update",
+        "phone_number_quality_update", "phone_number_name_update", "security",
+    ]
+
+    func events() -> [Event] {
+        let value = change.value
+        guard value.objectValue != nil, let field = change.field else {
+            return [unknown("change without field or value object")]
+        }
+        switch field {
+        case "messages":
+            let statuses = value["statuses"]?.arrayValue ?? []
+            let messages = value["messages"]?.arrayValue ?? []
+            guard !statuses.isEmpty || !messages.isEmpty else {
+                // Change-level `errors[]` alone: an out-of-band problem, kept as is.
+                return [unknown(value["errors"] != nil ? "messages change with errors[] only" : "messages change without messages or statuses")]
+            }
+            return statuses.map(statusEvent) + messages.map(messageEvent)
+        case "smb_message_echoes":
+            let echoes = value["message_echoes"]?.arrayValue ?? []
+            return echoes.isEmpty ? [unknown("smb_message_echoes without message_echoes[]")] : echoes.map(echoEvent)
+        case "user_preferences":
+            let items = value["user_preferences"]?.arrayValue ?? []
+            guard !items.isEmpty else { return [unknown("user_preferences without items")] }
+            return items.map { item in
+                UserPreference(item: item, eventType: field).event(raw: change.raw(item: item, in: "user_preferences"), n)
+                    ?? unknown("unknown user preference \"\(item["value"]?.stringValue ?? "")\"")
+            }
+        case _ where Self.templateFields.contains(field): return [templateEvent(field)]
+        case _ where Self.accountFields.contains(field): return [accountEvent(field)]
+        default: return [unknown("field \"\(field)\" is not mapped")]
+        }
+    }
+
+    func unknown(_ reason: String) -> Event {
+        n.unknown(raw: change.rawChange, native: NativeNames(eventType: change.field), reason: reason)
+    }
+
+    /// The user's entry in `value.contacts[]`: the one whose `wa_id` is `phone`; without a
+    /// phone (business-scoped users), the only entry.
+    func contact(for phone: String?) -> JSONValue? {
+        let contacts = change.value["contacts"]?.arrayValue ?? []
+        guard let phone else { return contacts.count == 1 ? contacts[0] : nil }
+        return contacts.first { $0["wa_id"]?.stringValue == phone }
+    }
+
+    /// The business side of the change: WABA id and phone number (to tell numbers apart
+    /// when one channel serves several).
+    var business: JSONValue {
+        let metadata = change.value["metadata"] ?? .null
+        let members: [String: JSONValue] = [
+            "waba_id": change.entry["id"] ?? .null,
+            "phone_number_id": metadata["phone_number_id"] ?? .null,
+            "display_phone_number": metadata["display_phone_number"] ?? .null,
+        ]
+        return .object(members.withoutNulls)
+    }
+
+    /// `message_template_*` and `template_category_update`: about one template.
+    func templateEvent(_ field: String) -> Event {
+        let value = change.value
+        let templateID = value["message_template_id"]?.nonEmptyString
+        let status = value["event"]?.stringValue ?? value["new_category"]?.stringValue ?? value["new_quality_score"]?.stringValue
+        var draft = EventDraft(
+            type: .templateUpdated, subject: templateID, native: NativeNames(eventType: field, status: status),
+            providerTime: change.entryTime)
+        draft.extraIdentity = [value.serializedString()]
+        draft.data = [
+            "template": .object([
+                "id": JSONValue(templateID), "name": value["message_template_name"] ?? .null,
+                "language": value["message_template_language"] ?? .null, "status": value["event"] ?? .null,
+                "update": .string(field), "category": value["new_category"] ?? .null,
+                "quality": value["new_quality_score"] ?? .null, "reason": value["reason"] ?? .null,
+            ].withoutNulls),
+            "raw": change.rawChange,
+        ]
+        return n.event(draft)
+    }
+
+    /// Account, phone-number and capability changes: about the WhatsApp Business Account.
+    func accountEvent(_ field: String) -> Event {
+        let value = change.value
+        var draft = EventDraft(
+            type: .accountUpdated, subject: change.entry["id"]?.nonEmptyString,
+            native: NativeNames(eventType: field, status: value["event"]?.stringValue ?? value["decision"]?.stringValue),
+            providerTime: change.entryTime)
+        draft.extraIdentity = [value.serializedString()]
+        draft.data = ["account": value, "raw": change.rawChange]
+        return n.event(draft)
+    }
+}

@@ -1,0 +1,111 @@
+import Crypto
+import Foundation
+import TickwireCore
+
+/// `auth: {type: meta, app_secret: "…", verify_token: "…"}`: Meta's `X-Hub-Signature-256`
+/// (HMAC-SHA256 of the raw body with the app secret) on POST, and the `hub.challenge`
+/// handshake on GET (meta_cloud_api.md §1–§2).
+public struct MetaSignatureAuthenticator: ChannelAuthenticator {
+    public struct Config: Decodable, Sendable {
+        /// The app secrets to accept: `app_secret`, or `app_secrets` while one is rotated.
+        public var appSecrets: [String]
+        /// The string typed into the App Dashboard with the callback URL.
+        public var verifyToken: String
+
+        enum CodingKeys: String, CodingKey {
+            case appSecret = "app_secret"
+            case appSecrets = "app_secrets"
+            case verifyToken = "verify_token"
+        }
+
+        public init(appSecrets: [String], verifyToken: String) {
+            self.appSecrets = appSecrets
+            self.verifyToken = verifyToken
+        }
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            let one = try c.decodeIfPresent(String.self, forKey: .appSecret)
+            let many = try c.decodeIfPresent([String].self, forKey: .appSecrets)
+            switch (one, many) {
+            case (let secret?, nil): appSecrets = [secret]
+            case (nil, let secrets?): appSecrets = secrets
+            case (nil, nil): throw ConfigIssue("app_secret: required (or app_secrets, a list, while rotating)")
+            case (_?, _?): throw ConfigIssue("app_secret and app_secrets: write one of them, not both")
+            }
+            guard !appSecrets.isEmpty, appSecrets.allSatisfy({ !$0.isEmpty }) else {
+                throw ConfigIssue("app_secrets: every secret must be non-empty")
+            }
+            verifyToken = try c.decode(String.self, forKey: .verifyToken)
+            guard !verifyToken.isEmpty else { throw ConfigIssue("verify_token: must be non-empty") }
+        }
+    }
+
+    public static let name = "meta"
+
+    let keys: [SymmetricKey]
+    let verifyToken: [UInt8]
+
+    public init(config: Config, channel: ChannelAuthContext) throws(ConfigIssue) {
+        keys = config.appSecrets.map { SymmetricKey(data: Array($0.utf8)) }
+        verifyToken = Array(config.verifyToken.utf8)
+    }
+
+    /// Checked over the body bytes as received: Meta signs its own (escaped-unicode) bytes,
+    /// which re-serialized JSON does not reproduce.
+    public func authenticate(_ request: WebhookRequest) throws(WebhookRejection) {
+        guard let header = request.header("x-hub-signature-256") else {
+            throw .unauthorized("missing X-Hub-Signature-256 header")
+        }
+        let value = header.trimmingASCIIWhitespace
+        guard value.lowercased().hasPrefix("sha256="), let mac = Hex.decode(value.dropFirst(7)) else {
+            throw .unauthorized("X-Hub-Signature-256 is not \"sha256=<hex>\"")
+        }
+        var valid = false
+        for key in keys {
+            valid = HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: request.body, using: key) || valid
+        }
+        guard valid else { throw .unauthorized("X-Hub-Signature-256 does not match the body") }
+    }
+
+    /// `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…` → the challenge as text.
+    public func handshake(_ request: WebhookRequest) -> WebhookResponse? {
+        let query = request.query
+        guard query["hub.mode"] == "subscribe", let token = query["hub.verify_token"],
+            ConstantTime.equals(Array(token.utf8), verifyToken), let challenge = query["hub.challenge"]
+        else {
+            return WebhookRejection.forbidden("verification failed: wrong hub.mode or hub.verify_token").response
+        }
+        return .text(challenge)
+    }
+}
+
+/// Hexadecimal text ↔ bytes.
+enum Hex {
+    static func decode(_ text: some StringProtocol) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(digits.count / 2)
+        var index = 0
+        while index < digits.count {
+            guard let high = value(digits[index]), let low = value(digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return bytes
+    }
+
+    static func encode(_ bytes: some Sequence<UInt8>) -> String {
+        bytes.map { String(format: "%02x", $0) }.joined()
+    }
+
+    private static func value(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import TickwireCore
+
+/// Meta's Cloud API webhook body (`object`, `entry[].changes[].value`), for the `meta`
+/// provider and for the Meta-shaped bodies other providers relay (Gupshup v3).
+///
+/// One event per status, message, echo or preference item, one per other change
+/// (meta_cloud_api.md §3, §9). Each event's `raw` is the body cut down to its own item: a
+/// valid Meta body on its own, so a batch of 1000 updates does not store 1000 copies.
+struct MetaWebhook {
+    let body: JSONValue
+    let dialect: MetaDialect
+
+    func events(_ n: Normalization) -> [Event] {
+        if let object = body["object"]?.stringValue, object != "whatsapp_business_account" {
+            return [n.unknown(raw: body, native: NativeNames(eventType: object), reason: "not a WhatsApp Business Account webhook")]
+        }
+        guard let entries = body["entry"]?.arrayValue, !entries.isEmpty else {
+            return [n.unknown(raw: body, reason: "no entry[] in the Meta webhook body")]
+        }
+        var events: [Event] = []
+        for (entryIndex, entry) in entries.enumerated() {
+            guard let changes = entry["changes"]?.arrayValue, !changes.isEmpty else {
+                let part = MetaChange(body: body, entryIndex: entryIndex, changeIndex: nil)
+                events.append(n.unknown(raw: part.rawChange, reason: "entry without changes[]"))
+                continue
+            }
+            for changeIndex in changes.indices {
+                let change = MetaChange(body: body, entryIndex: entryIndex, changeIndex: changeIndex)
+                events += MetaChangeEvents(change: change, dialect: dialect, n: n).events()
+            }
+        }
+        return events
+    }
+}
+
+/// What differs when another provider relays Meta's format.
+struct MetaDialect {
+    /// Gupshup v3: an extra `enqueued` status, `gs_id` beside the `wamid`, and the Gupshup id
+    /// as the message id (as in its v2 callbacks).
+    var gupshupIDs: Bool
+
+    static let meta = MetaDialect(gupshupIDs: false)
+    static let gupshupV3 = MetaDialect(gupshupIDs: true)
+
+    func status(_ native: String) -> MessageStatus? {
+        switch native {
+        case "sent": .sent
+        case "delivered": .delivered
+        // `played` (a voice message listened to) proves the message was consumed.
+        case "read", "played": .read
+        case "failed": .failed
+        case "deleted": .deleted
+        case "enqueued" where gupshupIDs: .enqueued
+        default: nil
+        }
+    }
+}
+
+/// One `entry[i].changes[j]` of a body, and the cut-down bodies used as `raw`.
+struct MetaChange {
+    let body: JSONValue
+    let entryIndex: Int
+    let changeIndex: Int?
+
+    var entry: JSONValue { body["entry"]?[entryIndex] ?? .null }
+    var change: JSONValue { changeIndex.flatMap { entry["changes"]?[$0] } ?? .null }
+    var field: String? { change["field"]?.stringValue }
+    var value: JSONValue { change["value"] ?? .null }
+    /// `entry[].time`, sent with account and template changes (seconds).
+    var entryTime: Date? { Timestamp.fromEpoch(entry["time"]) }
+
+    /// The body with only this change.
+    var rawChange: JSONValue { raw(value: change["value"]) }
+
+    /// The body with only this change and, in its value, only `item` in the array `key`
+    /// (other item arrays removed; contacts, metadata and errors kept).
+    func raw(item: JSONValue, in key: String) -> JSONValue {
+        guard var members = value.objectValue else { return rawChange }
+        for other in MetaChange.itemKeys where other != key { members[other] = nil }
+        members[key] = .array([item])
+        return raw(value: .object(members))
+    }
+
+    static let itemKeys = ["messages", "statuses", "message_echoes", "user_preferences"]
+
+    private func raw(value: JSONValue?) -> JSONValue {
+        guard var top = body.objectValue, var entryMembers = entry.objectValue else { return body }
+        if changeIndex != nil, var changeMembers = change.objectValue {
+            changeMembers["value"] = value
+            entryMembers["changes"] = .array([.object(changeMembers)])
+        }
+        top["entry"] = .array([.object(entryMembers)])
+        return .object(top)
+    }
+}

@@ -1,0 +1,121 @@
+import TickwireCore
+
+/// `data.error`: why a message failed, with the provider's code as text (Gupshup and Meta
+/// send numbers, Twilio numeric strings, Unifonic words) so that consumers match one type.
+struct FailureReason {
+    var code: String?
+    var title: String?
+    var detail: String?
+
+    var json: JSONValue {
+        ["code": JSONValue(code), "title": JSONValue(title), "detail": JSONValue(detail)]
+    }
+}
+
+/// `data.message` of an inbound message (DESIGN §2); nil members are left out.
+struct InboundMessage {
+    var type: String
+    var text: String?
+    var url: String?
+    var mimeType: String?
+    var caption: String?
+    var filename: String?
+    /// `{latitude, longitude, name, address, url}`
+    var location: JSONValue?
+    /// Contact cards in Meta's shape.
+    var contacts: JSONValue?
+    /// A tapped button or list option: `{id, title, payload, description}`.
+    var reply: JSONValue?
+    var context: MessageContext?
+    /// Provider-specific members (`media_id`, `reaction`, `order`, `flow`, …).
+    var extra: [String: JSONValue] = [:]
+
+    init(type: String) {
+        self.type = type
+    }
+
+    var json: JSONValue {
+        var object = extra
+        object["type"] = .string(type)
+        object["text"] = JSONValue(text)
+        object["url"] = JSONValue(url)
+        object["mime_type"] = JSONValue(mimeType)
+        object["caption"] = JSONValue(caption)
+        object["filename"] = JSONValue(filename)
+        object["location"] = location
+        object["contacts"] = contacts
+        object["reply"] = reply
+        object["context"] = context.flatMap(\.json)
+        return .object(object.withoutNulls)
+    }
+}
+
+/// `data.message.context`: what the message answers or where it came from.
+struct MessageContext {
+    /// The id of the business message being answered, as status events name it.
+    var replyTo: String?
+    /// Every id the provider gave for that message, when it gave more than one.
+    var replyToIDs: [String] = []
+    var forwarded: Bool?
+    var frequentlyForwarded: Bool?
+    var extra: [String: JSONValue] = [:]
+
+    /// nil when there is nothing to say.
+    var json: JSONValue? {
+        var object = extra
+        object["reply_to"] = JSONValue(replyTo)
+        if replyToIDs.count > 1 { object["reply_to_ids"] = .array(replyToIDs.map(JSONValue.string)) }
+        object["forwarded"] = forwarded.map(JSONValue.bool)
+        object["frequently_forwarded"] = frequentlyForwarded.map(JSONValue.bool)
+        let members = object.withoutNulls
+        return members.isEmpty ? nil : .object(members)
+    }
+}
+
+extension JSONValue {
+    /// The distinct non-empty texts among `values`, in order (for `provider_message_ids`).
+    static func distinctStrings(_ values: [String?]) -> JSONValue {
+        var seen = Set<String>()
+        return .array(values.compactMap { $0 }.filter { !$0.isEmpty && seen.insert($0).inserted }.map(JSONValue.string))
+    }
+
+    /// The value itself when it is an object, else nil (for optional nested payload parts).
+    var nonEmptyObject: JSONValue? {
+        guard let members = objectValue, !members.isEmpty else { return nil }
+        return self
+    }
+
+    /// Strings as they are; other scalars as text; containers and null as nil.
+    var text: String? { stringValue }
+}
+
+/// Phone members of `data`: E.164 when the value is a phone number, otherwise null (a masked
+/// number, Gupshup's `callbackSetPhone`, a simulator id; `raw` keeps them). A business-scoped
+/// user id (BSUID, `US.1234`), given apart or in place of the phone, goes to `<role>_user_id`.
+enum Party {
+    static func fields(_ role: String, _ raw: String?, userID: String? = nil) -> [String: JSONValue] {
+        let address = raw.map(stripChannelPrefix)
+        let bsuid = userID.map(stripChannelPrefix) ?? address.flatMap { isBusinessScopedUserID($0) ? $0 : nil }
+        return [role: JSONValue(PhoneNumber.e164(address)), "\(role)_user_id": JSONValue(bsuid)]
+    }
+
+    /// `whatsapp:US.1234` → `US.1234`.
+    static func stripChannelPrefix(_ value: String) -> String {
+        guard let colon = value.firstIndex(of: ":") else { return value }
+        return String(value[value.index(after: colon)...])
+    }
+
+    /// `US.1349…`, `US.ENT.5678`: a country code, a dot, then letters, digits and dots.
+    static func isBusinessScopedUserID(_ value: String) -> Bool {
+        let parts = value.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count >= 2, parts[0].count == 2, parts[0].allSatisfy({ $0.isASCII && $0.isUppercase }) else { return false }
+        return parts.dropFirst().allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) } }
+    }
+}
+
+extension Dictionary where Key == String, Value == JSONValue {
+    /// Adds `other`'s members, replacing existing ones.
+    mutating func merge(_ other: [String: JSONValue]) {
+        merge(other) { _, new in new }
+    }
+}

@@ -1,0 +1,56 @@
+import TickwireCore
+
+/// An `application/x-www-form-urlencoded` body: ordered (name, value) pairs, percent-decoded
+/// with `+` as a space.
+struct FormBody {
+    let pairs: [(name: String, value: String)]
+
+    /// nil when the bytes are not form syntax (a bad `%` escape, invalid UTF-8).
+    init?(_ bytes: [UInt8]) {
+        var pairs: [(String, String)] = []
+        for field in bytes.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            let parts = field.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = Self.decode(parts[0]), let value = parts.count > 1 ? Self.decode(parts[1]) : "" else { return nil }
+            pairs.append((name, value))
+        }
+        self.pairs = pairs
+    }
+
+    /// The first value of `name`.
+    subscript(name: String) -> String? { pairs.first { $0.name == name }?.value }
+
+    /// The fields as a JSON object; a repeated name holds an array of its values.
+    var json: JSONValue {
+        var object: [String: JSONValue] = [:]
+        for (name, value) in pairs {
+            switch object[name] {
+            case nil: object[name] = .string(value)
+            case .array(let values)?: object[name] = .array(values + [.string(value)])
+            case let first?: object[name] = .array([first, .string(value)])
+            }
+        }
+        return .object(object)
+    }
+
+    static func decode(_ encoded: ArraySlice<UInt8>) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(encoded.count)
+        var index = encoded.startIndex
+        while index < encoded.endIndex {
+            let byte = encoded[index]
+            if byte == UInt8(ascii: "+") {
+                bytes.append(UInt8(ascii: " "))
+            } else if byte == UInt8(ascii: "%") {
+                guard index + 2 < encoded.endIndex,
+                    let hex = Hex.decode(String(decoding: encoded[(index + 1)...(index + 2)], as: UTF8.self))
+                else { return nil }
+                bytes.append(hex[0])
+                index += 2
+            } else {
+                bytes.append(byte)
+            }
+            index += 1
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+}

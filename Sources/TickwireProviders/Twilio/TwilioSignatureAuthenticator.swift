@@ -1,0 +1,91 @@
+import Crypto
+import TickwireCore
+
+/// `auth: {type: twilio, auth_token: "…"}` with the channel's `public_url`: checks
+/// `X-Twilio-Signature` over the URL Twilio called (the configured public URL plus the query
+/// as received) and every form parameter (twilio.md §1).
+public struct TwilioSignatureAuthenticator: ChannelAuthenticator {
+    public struct Config: Decodable, Sendable {
+        /// The account's Auth Tokens: `auth_token`, or `auth_tokens` during a rotation.
+        public var authTokens: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case authToken = "auth_token"
+            case authTokens = "auth_tokens"
+        }
+
+        public init(authTokens: [String]) {
+            self.authTokens = authTokens
+        }
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            let one = try c.decodeIfPresent(String.self, forKey: .authToken)
+            let many = try c.decodeIfPresent([String].self, forKey: .authTokens)
+            switch (one, many) {
+            case (let token?, nil): authTokens = [token]
+            case (nil, let tokens?): authTokens = tokens
+            case (nil, nil): throw ConfigIssue("auth_token: required (or auth_tokens, a list, while rotating)")
+            case (_?, _?): throw ConfigIssue("auth_token and auth_tokens: write one of them, not both")
+            }
+            guard !authTokens.isEmpty, authTokens.allSatisfy({ !$0.isEmpty }) else {
+                throw ConfigIssue("auth_tokens: every token must be non-empty")
+            }
+        }
+    }
+
+    public static let name = "twilio"
+
+    let authTokens: [String]
+    let publicURL: String
+
+    public init(config: Config, channel: ChannelAuthContext) throws(ConfigIssue) {
+        guard let url = channel.publicURL, url.hasPrefix("https://") || url.hasPrefix("http://") else {
+            throw ConfigIssue(
+                "auth type twilio needs the channel's public_url: the exact URL entered in Twilio's console, e.g. https://gw.example.org/v1/webhooks/acme/twilio")
+        }
+        authTokens = config.authTokens
+        publicURL = url
+    }
+
+    public func authenticate(_ request: WebhookRequest) throws(WebhookRejection) {
+        guard let signature = request.header("x-twilio-signature")?.trimmingASCIIWhitespace, !signature.isEmpty else {
+            throw .unauthorized("missing X-Twilio-Signature header")
+        }
+        var parameters: [(name: String, value: String)] = []
+        if request.mediaType == "application/x-www-form-urlencoded" {
+            guard let form = FormBody(request.body) else { throw .unauthorized("X-Twilio-Signature does not match the request") }
+            parameters = form.pairs
+        } else if let bodyHash = request.query["bodySHA256"] {
+            // JSON-bodied webhooks sign the URL only, and put the body's hash in the URL.
+            guard ConstantTime.equals(Array(Hex.encode(SHA256.hash(data: request.body)).utf8), Array(bodyHash.lowercased().utf8)) else {
+                throw .unauthorized("bodySHA256 does not match the body")
+            }
+        }
+        guard matches(signature, url: signedURL(request), parameters: parameters) else {
+            throw .unauthorized("X-Twilio-Signature does not match the request")
+        }
+    }
+
+    /// The configured public URL, with the query of the request as received (byte for
+    /// byte) unless the configured URL has its own.
+    func signedURL(_ request: WebhookRequest) -> String {
+        guard !publicURL.contains("?"), let mark = request.uri.firstIndex(of: "?") else { return publicURL }
+        return publicURL + request.uri[mark...]
+    }
+
+    private func matches(_ signature: String, url: String, parameters: [(name: String, value: String)]) -> Bool {
+        // Older libraries sign repeated values as sent, newer ones once each: accept both.
+        let hasRepeats = Set(parameters.map { "\($0.name)=\($0.value)" }).count != parameters.count
+        var valid = false
+        for token in authTokens {
+            for candidate in TwilioSignature.urlVariants(url) {
+                for distinct in hasRepeats ? [false, true] : [false] {
+                    let expected = TwilioSignature.compute(url: candidate, parameters: parameters, authToken: token, distinctValues: distinct)
+                    valid = ConstantTime.equals(expected, signature) || valid
+                }
+            }
+        }
+        return valid
+    }
+}

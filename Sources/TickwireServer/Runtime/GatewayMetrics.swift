@@ -1,0 +1,82 @@
+import CoreMetrics
+import Metrics
+import Prometheus
+import TickwireCore
+
+/// The daemon's metrics, through swift-metrics with a Prometheus registry of its own (no
+/// process-wide bootstrap, so tests can run several daemons side by side).
+///
+/// Labels are bounded: org, channel, subscription and sink names come from the config (an
+/// unknown org in a URL is counted as `unknown`), never message ids.
+public final class GatewayMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+
+    public init() {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        let fast: [Duration] = [.microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+                                .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+                                .milliseconds(250), .seconds(1)]
+        factory.durationHistogramBuckets["tickwire_journal_commit_duration_seconds"] = fast
+        factory.durationHistogramBuckets["tickwire_http_request_duration_seconds"] = fast
+        factory.valueHistogramBuckets["tickwire_journal_commit_batch_events"] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
+        self.factory = factory
+    }
+
+    /// The Prometheus text exposition of every metric.
+    public func exposition() -> [UInt8] { registry.emitToBuffer() }
+
+    func request(org: String, channel: String, status: Int, duration: Duration) {
+        let labels = [("org", org), ("channel", channel), ("code", String(status))]
+        Counter(label: "tickwire_http_requests_total", dimensions: labels, factory: factory).increment()
+        Metrics.Timer(label: "tickwire_http_request_duration_seconds", dimensions: [("org", org)], factory: factory)
+            .recordNanoseconds(duration.nanoseconds)
+    }
+
+    func accepted(_ events: [Event]) {
+        for event in events {
+            Counter(label: "tickwire_events_accepted_total", dimensions: [("org", event.org), ("type", event.type.rawValue)], factory: factory)
+                .increment()
+        }
+    }
+
+    func journalCommit(events: Int, duration: Duration) {
+        Metrics.Timer(label: "tickwire_journal_commit_duration_seconds", dimensions: [], factory: factory)
+            .recordNanoseconds(duration.nanoseconds)
+        Recorder(label: "tickwire_journal_commit_batch_events", dimensions: [], aggregate: true, factory: factory).record(events)
+    }
+
+    func delivered(subscription: String, sink: String, count: Int, duration: Duration) {
+        let labels = [("subscription", subscription), ("sink", sink)]
+        Counter(label: "tickwire_subscription_delivered_events_total", dimensions: labels, factory: factory).increment(by: count)
+        Metrics.Timer(label: "tickwire_subscription_delivery_duration_seconds", dimensions: labels, factory: factory)
+            .recordNanoseconds(duration.nanoseconds)
+    }
+
+    func retried(subscription: String, sink: String, count: Int) {
+        Counter(label: "tickwire_subscription_retried_events_total", dimensions: [("subscription", subscription), ("sink", sink)], factory: factory)
+            .increment(by: count)
+    }
+
+    func deadLettered(subscription: String, sink: String) {
+        Counter(label: "tickwire_subscription_dead_lettered_events_total", dimensions: [("subscription", subscription), ("sink", sink)], factory: factory)
+            .increment()
+    }
+
+    func backlog(subscription: String, sink: String, events: Int64) {
+        Gauge(label: "tickwire_subscription_backlog_events", dimensions: [("subscription", subscription), ("sink", sink)], factory: factory)
+            .record(events)
+    }
+
+    func configReload(succeeded: Bool) {
+        Counter(label: "tickwire_config_reloads_total", dimensions: [("result", succeeded ? "ok" : "failed")], factory: factory).increment()
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

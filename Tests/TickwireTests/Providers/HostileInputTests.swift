@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+import TickwireCore
+@testable import TickwireProviders
+
+extension Providers {
+    /// Bodies no provider sends on purpose: each is either a 400 or events, never a crash.
+    @Suite("Hostile inputs")
+    struct HostileInputTests {
+        static let jsonAdapters: [any ProviderAdapter] = [
+            GupshupAdapter(config: NoOptions()), MetaAdapter(config: NoOptions()), UnifonicAdapter(config: NoOptions()),
+        ]
+
+        /// Normalizes with every JSON adapter: nil means a 400 with the `invalid_body` code.
+        func outcomes(_ body: [UInt8]) -> [[Event]?] {
+            Self.jsonAdapters.map { adapter in
+                let channel = Golden.channel(type(of: adapter).name)
+                do {
+                    return try adapter.normalize(Golden.request(body: body), channel: channel)
+                } catch let error as WebhookRejection {
+                    #expect(error.status == 400 && error.code == "invalid_body")
+                    return nil
+                } catch {
+                    Issue.record("unexpected error \(error)")
+                    return nil
+                }
+            }
+        }
+
+        @Test(arguments: ["", "not json", "{\"type\": ", "[1, 2]", "\"text\"", "42", "null", "{\"a\":1}{}", "\u{FEFF}"])
+        func nonObjectBodiesAreRejected(body: String) {
+            #expect(outcomes(Array(body.utf8)).allSatisfy { $0 == nil })
+        }
+
+        @Test func invalidUTF8IsRejected() {
+            #expect(outcomes([0x7B, 0xFF, 0xFE, 0x7D]).allSatisfy { $0 == nil })
+        }
+
+        @Test func deepNestingIsRejectedOrKept() {
+            let depth = 100_000
+            let body = "{\"type\":\"message\",\"payload\":" + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "}"
+            for outcome in outcomes(Array(body.utf8)) {
+                if let events = outcome { #expect(events.count == 1) }
+            }
+        }
+
+        @Test(arguments: [
+            #"{"type":"message-event","timestamp":1e400,"payload":{"id":"a","type":"sent","payload":{"ts":1e300}}}"#,
+            #"{"type":"message-event","timestamp":123456789012345678901234567890,"payload":{"id":12345678901234567890123,"type":"read","payload":{"ts":-99999999999999999999}}}"#,
+            #"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"statuses":[{"id":"w","status":"sent","timestamp":"99999999999999999999999"}]}}]}]}"#,
+            #"{"messageId":"m","eventType":"message.read","timestamp":-1e308}"#,
+        ])
+        func hugeNumbersDoNotTrap(body: String) {
+            for outcome in outcomes(Array(body.utf8)) {
+                for event in outcome ?? [] { #expect(!event.id.isEmpty) }
+            }
+        }
+
+        /// Every member present with the wrong JSON type.
+        @Test(arguments: [
+            #"{"type":"message-event","payload":"x"}"#,
+            #"{"type":"message-event","payload":{"type":["sent"],"id":{"a":1},"gsId":[],"payload":[1],"destination":true}}"#,
+            #"{"type":"message","payload":{"type":"image","id":1,"payload":{"url":[],"caption":{},"urlExpiry":"soon"},"sender":"x","context":"y"}}"#,
+            #"{"type":"message","payload":{"type":"location","id":"i","payload":{"latitude":"north","longitude":null}}}"#,
+            #"{"type":"user-event","payload":{"type":"opted-in","phone":{"n":1}}}"#,
+            #"{"type":"preference-event","payload":{"payload":{"user_preferences":["stop",{"value":"stop","wa_id":5,"timestamp":"x"}]}}}"#,
+            #"{"type":"billing-event","payload":{"deductions":{"a":1},"references":[]}}"#,
+            #"{"type":"template-event","payload":[]}"#,
+            #"{"type":7,"payload":{}}"#,
+            #"{"entry":"x"}"#,
+            #"{"entry":[1,{"changes":"x"},{"changes":[1,{"field":1},{"field":"messages","value":{"messages":[1,{"type":7,"interactive":"x","context":[]}],"statuses":[null,{"status":1,"errors":"x"}]}}]}]}"#,
+            #"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"messages":[{"type":"interactive","id":"i","interactive":{"type":"nfm_reply","nfm_reply":{"response_json":"{{{"}}},{"type":"edit","edit":{"message":{"type":"edit","edit":{}}}},{"type":"reaction","reaction":7}]}},{"field":"user_preferences","value":{"user_preferences":[{"value":"maybe"}]}},{"field":"smb_message_echoes","value":{}}]}]}"#,
+            #"{"eventType":"message.received","content":{"attachments":"x","type":[]},"sender":[]}"#,
+            #"{"eventType":7}"#,
+        ])
+        func wrongTypesBecomeEventsNotCrashes(body: String) {
+            for outcome in outcomes(Array(body.utf8)) {
+                if let events = outcome { #expect(!events.isEmpty) }
+            }
+        }
+
+        @Test(arguments: ["%", "a=%zz", "a=%E2%82", "Body=%ff%fe", "a=%4"])
+        func badFormBodiesAreRejected(body: String) {
+            let adapter = TwilioAdapter(config: NoOptions())
+            let request = Golden.request(body: Array(body.utf8), contentType: "application/x-www-form-urlencoded")
+            #expect(throws: WebhookRejection.self) { try adapter.normalize(request, channel: Golden.channel("twilio")) }
+        }
+
+        @Test(arguments: ["x=1", "MessageSid=&MessageStatus=", "NumMedia=99999999999999999999999&MessageSid=SM1&SmsStatus=received", "NumMedia=-5&Body=&MessageSid=SM1", "==&&=&MessageStatus"])
+        func oddFormBodiesBecomeEvents(body: String) throws {
+            let adapter = TwilioAdapter(config: NoOptions())
+            let request = Golden.request(body: Array(body.utf8), contentType: "application/x-www-form-urlencoded")
+            #expect(try adapter.normalize(request, channel: Golden.channel("twilio")).count == 1)
+        }
+    }
+}

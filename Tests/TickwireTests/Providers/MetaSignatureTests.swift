@@ -1,0 +1,79 @@
+import Crypto
+import Foundation
+import Testing
+import TickwireCore
+@testable import TickwireProviders
+
+extension Providers {
+    @Suite("Meta signature and handshake")
+    struct MetaSignatureTests {
+        static let appSecret = "0123456789abcdef0123456789abcdef"
+        let auth: MetaSignatureAuthenticator
+
+        init() throws {
+            auth = try MetaSignatureAuthenticator(
+                config: .init(appSecrets: ["old-secret-rotated-out", Self.appSecret], verifyToken: "verify-me-please"),
+                channel: ChannelAuthContext(publicURL: nil))
+        }
+
+        /// The header as Meta computes it: `sha256=` + lowercase hex HMAC-SHA256 of the bytes sent.
+        static func sign(_ body: [UInt8], secret: String = appSecret) -> String {
+            let mac = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Array(secret.utf8)))
+            return "sha256=" + mac.map { String(format: "%02x", $0) }.joined()
+        }
+
+        func post(_ body: [UInt8], signature: String?) -> WebhookRequest {
+            var headers = ["Content-Type": "application/json"]
+            headers["X-Hub-Signature-256"] = signature
+            return WebhookRequest(method: .post, uri: "/v1/webhooks/acme/meta", headers: headers, body: body)
+        }
+
+        /// Meta sends non-ASCII text escaped (`\u0645`); the same JSON re-serialized is other bytes.
+        static let body = Array(#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messages":[{"from":"966500000001","id":"wamid.1","timestamp":"1700000000","type":"text","text":{"body":"\u0645\u0631\u062d\u0628\u0627 \ud83d\udc4b"}}]}}]}]}"#.utf8)
+
+        @Test func rawBodySignatureIsAccepted() throws {
+            try auth.authenticate(post(Self.body, signature: Self.sign(Self.body)))
+            try auth.authenticate(post(Self.body, signature: Self.sign(Self.body).uppercased().replacingOccurrences(of: "SHA256=", with: "sha256=")))
+        }
+
+        @Test func reserializedBodyFailsVerification() throws {
+            let parsed = try JSONValue.parse(Self.body)
+            let reserialized = Array(parsed.serialized())
+            #expect(reserialized != Self.body)
+            // Signed over the original bytes, posted with the re-serialized ones: refused.
+            let error = #expect(throws: WebhookRejection.self) { try auth.authenticate(post(reserialized, signature: Self.sign(Self.body))) }
+            #expect(error?.status == 401)
+            // And the adapter still reads the original bytes to the same text.
+            let events = try MetaAdapter(config: NoOptions()).normalize(post(Self.body, signature: nil), channel: Golden.channel("meta"))
+            #expect(events.first?.data["message"]?["text"] == "مرحبا 👋")
+        }
+
+        @Test func missingMalformedOrWrongSignatureIs401() {
+            for signature in [nil, "", "sha256=", "sha1=abcd", "sha256=zz", "sha256=" + String(repeating: "0", count: 64),
+                              Self.sign(Self.body, secret: "another-app-secret")] {
+                let error = #expect(throws: WebhookRejection.self) { try auth.authenticate(post(Self.body, signature: signature)) }
+                #expect(error?.status == 401)
+                #expect(error.map { !"\($0)".contains(Self.appSecret) } ?? false)
+            }
+        }
+
+        func get(_ query: [String: String]) -> WebhookRequest {
+            WebhookRequest(method: .get, uri: "/v1/webhooks/acme/meta", headers: [:], query: query, body: [])
+        }
+
+        @Test func handshakeEchoesTheChallengeOnlyForTheRightToken() {
+            let ok = auth.handshake(get(["hub.mode": "subscribe", "hub.verify_token": "verify-me-please", "hub.challenge": "1158201444"]))
+            #expect(ok == .text("1158201444"))
+            #expect(ok?.contentType.hasPrefix("text/plain") == true)
+            for query in [
+                ["hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "1"],
+                ["hub.mode": "unsubscribe", "hub.verify_token": "verify-me-please", "hub.challenge": "1"],
+                ["hub.verify_token": "verify-me-please", "hub.challenge": "1"],
+                ["hub.mode": "subscribe", "hub.verify_token": "verify-me-please"],
+                [:],
+            ] {
+                #expect(auth.handshake(get(query))?.status == 403)
+            }
+        }
+    }
+}

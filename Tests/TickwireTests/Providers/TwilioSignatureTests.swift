@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+import TickwireCore
+@testable import TickwireProviders
+
+extension Providers {
+    @Suite("Twilio signature")
+    struct TwilioSignatureTests {
+        static let publicURL = "https://tickwire.example.org/v1/webhooks/acme/twilio"
+        static let statusFields = [
+            ("MessageStatus", "read"), ("To", "whatsapp:+14155550100"), ("MessageSid", "SM0001"),
+            ("AccountSid", "AC123"), ("From", "whatsapp:+14155550199"),
+        ]
+
+        /// Twilio's own test vector, and two verified with twilio-python (twilio.md §1).
+        @Test func signaturesMatchTheReferenceVectors() {
+            let call = [("CallSid", "CA1234567890ABCDE"), ("Caller", "+14158675309"), ("Digits", "1234"),
+                        ("From", "+14158675309"), ("To", "+18005551212")]
+            #expect(TwilioSignature.compute(url: "https://mycompany.com/myapp.php?foo=1&bar=2", parameters: call, authToken: "12345")
+                == "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+            #expect(TwilioSignature.compute(url: Self.publicURL, parameters: Self.statusFields, authToken: "12345")
+                == "aNqbdKjhURI+UG0Pczp1PFcKgXQ=")
+            #expect(TwilioSignature.compute(url: "https://tickwire.example.org:443/v1/webhooks/acme/twilio", parameters: Self.statusFields, authToken: "12345")
+                == "SEH2xsmXYxxvvZLfzv8cujN517I=")
+        }
+
+        func authenticator(publicURL: String = publicURL, tokens: [String] = ["12345"]) throws -> TwilioSignatureAuthenticator {
+            try TwilioSignatureAuthenticator(config: .init(authTokens: tokens), channel: ChannelAuthContext(publicURL: publicURL))
+        }
+
+        func post(_ fields: [(String, String)], uri: String = "/v1/webhooks/acme/twilio", signature: String?) -> WebhookRequest {
+            var headers = ["Content-Type": "application/x-www-form-urlencoded; charset=utf-8"]
+            headers["X-Twilio-Signature"] = signature
+            return WebhookRequest(method: .post, uri: uri, headers: headers, body: Array(FormFixture.encode(fields).utf8))
+        }
+
+        /// Twilio signs the URL it called, query included, and the sorted decoded parameters:
+        /// the gateway sees `http://127.0.0.1…` behind its proxy, so only `public_url` works.
+        @Test func requestSignedForThePublicURLWithQueryIsAccepted() throws {
+            let fields = [("Body", "Héllo + bye & co"), ("MessageSid", "SM1"), ("From", "whatsapp:+14155550199"), ("NumMedia", "0"), ("Empty", "")]
+            let signed = TwilioSignature.compute(url: "https://host.example/path?x=1", parameters: fields, authToken: "12345")
+            let auth = try authenticator(publicURL: "https://host.example/path")
+            try auth.authenticate(post(fields, uri: "/path?x=1", signature: signed))
+            // Twilio may sign with or without the default port.
+            let withPort = TwilioSignature.compute(url: "https://host.example:443/path?x=1", parameters: fields, authToken: "12345")
+            try auth.authenticate(post(fields, uri: "/path?x=1", signature: withPort))
+            // A configured URL with the port accepts the signature without it, as twilio-python does.
+            try authenticator(publicURL: "https://host.example:443/path").authenticate(post(fields, uri: "/path?x=1", signature: signed))
+        }
+
+        @Test func anyChangeIsRefused() throws {
+            let fields = Self.statusFields
+            let signed = TwilioSignature.compute(url: Self.publicURL + "?x=1", parameters: fields, authToken: "12345")
+            let auth = try authenticator()
+            try auth.authenticate(post(fields, uri: "/v1/webhooks/acme/twilio?x=1", signature: signed))
+            let refused: [WebhookRequest] = [
+                post(fields, uri: "/v1/webhooks/acme/twilio?x=2", signature: signed),  // other query
+                post(fields, uri: "/v1/webhooks/acme/twilio", signature: signed),  // query dropped
+                post(fields + [("Extra", "1")], uri: "/v1/webhooks/acme/twilio?x=1", signature: signed),  // extra field
+                post(fields.map { $0.0 == "MessageStatus" ? ($0.0, "failed") : $0 }, uri: "/v1/webhooks/acme/twilio?x=1", signature: signed),
+                post(fields, uri: "/v1/webhooks/acme/twilio?x=1", signature: nil),
+                post(fields, uri: "/v1/webhooks/acme/twilio?x=1", signature: "not-base64"),
+            ]
+            for request in refused {
+                let error = #expect(throws: WebhookRejection.self) { try auth.authenticate(request) }
+                #expect(error?.status == 401)
+            }
+            // Signed with another account's token.
+            #expect(throws: WebhookRejection.self) {
+                try authenticator(tokens: ["other-token"]).authenticate(post(fields, uri: "/v1/webhooks/acme/twilio?x=1", signature: signed))
+            }
+            // During a rotation both tokens are accepted.
+            try authenticator(tokens: ["new-token", "12345"]).authenticate(post(fields, uri: "/v1/webhooks/acme/twilio?x=1", signature: signed))
+        }
+
+        @Test func repeatedParametersAreSortedByValue() throws {
+            let fields = [("MediaUrl", "b"), ("MediaUrl", "a"), ("MessageSid", "SM1"), ("MediaUrl", "a")]
+            let string = Self.publicURL + "MediaUrlaMediaUrlaMediaUrlbMessageSidSM1"
+            let expected = TwilioSignature.compute(url: string, parameters: [], authToken: "12345")
+            #expect(TwilioSignature.compute(url: Self.publicURL, parameters: fields, authToken: "12345") == expected)
+            try authenticator().authenticate(post(fields, signature: expected))
+            // Newer libraries count a repeated value once.
+            let distinct = TwilioSignature.compute(url: Self.publicURL + "MediaUrlaMediaUrlbMessageSidSM1", parameters: [], authToken: "12345")
+            try authenticator().authenticate(post(fields, signature: distinct))
+        }
+
+        @Test func jsonBodiesAreCheckedThroughBodySHA256() throws {
+            let body = Array(#"{"a":1}"#.utf8)
+            let hash = "015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862"
+            let url = Self.publicURL + "?bodySHA256=" + hash
+            let signature = TwilioSignature.compute(url: url, parameters: [], authToken: "12345")
+            func request(_ body: [UInt8]) -> WebhookRequest {
+                WebhookRequest(
+                    method: .post, uri: "/v1/webhooks/acme/twilio?bodySHA256=" + hash,
+                    headers: ["Content-Type": "application/json", "X-Twilio-Signature": signature],
+                    query: ["bodySHA256": hash], body: body)
+            }
+            try authenticator().authenticate(request(body))
+            #expect(throws: WebhookRejection.self) { try authenticator().authenticate(request(Array(#"{"a":2}"#.utf8))) }
+        }
+
+        @Test func publicURLIsRequired() {
+            #expect(throws: ConfigIssue.self) {
+                try TwilioSignatureAuthenticator(config: .init(authTokens: ["12345"]), channel: ChannelAuthContext(publicURL: nil))
+            }
+            #expect(throws: ConfigIssue.self) {
+                try TwilioSignatureAuthenticator(config: .init(authTokens: ["12345"]), channel: ChannelAuthContext(publicURL: "tickwire.example.org/x"))
+            }
+        }
+
+        @Test func urlVariantsAddOrRemoveTheDefaultPort() {
+            #expect(TwilioSignature.urlVariants("https://h.example/p?q=1") == ["https://h.example/p?q=1", "https://h.example:443/p?q=1"])
+            #expect(TwilioSignature.urlVariants("http://h.example:80/p") == ["http://h.example/p", "http://h.example:80/p"])
+            #expect(TwilioSignature.urlVariants("https://u:p@h.example:8443") == ["https://u:p@h.example", "https://u:p@h.example:8443"])
+        }
+    }
+}
