@@ -16,10 +16,12 @@ struct ConfigOption: ParsableArguments {
     @Option(name: .shortAndLong, help: "The configuration file; it includes plugins.d/*.yaml by default.")
     var config = "config.yaml"
 
+    var loader: ConfigLoader { ConfigLoader(registry: .standard) }
+
     /// Loads the file, or prints every error and exits 1.
     func load() throws -> Config {
         do {
-            return try ConfigLoader(registry: .standard).load(path: config)
+            return try loader.load(path: config)
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(1)
@@ -40,7 +42,7 @@ struct Serve: AsyncParsableCommand {
             "address": "\(config.server.listen)", "orgs": "\(config.orgs.count)",
             "subscriptions": "\(config.subscriptions.count)", "durability": "\(config.storage.durability.rawValue)",
         ])
-        try await daemon.run()
+        try await daemon.run(reloadingFrom: options.config, loader: options.loader)
     }
 }
 

@@ -22,10 +22,13 @@ public struct ServerConfig: Sendable, Decodable {
     public var listen: String = "127.0.0.1:8080"
     /// Larger bodies are answered 413. Meta sends up to 3 MB.
     public var maxBodyBytes: Int = 4 * 1024 * 1024
+    /// How long SIGTERM waits for in-flight requests and batches before cancelling them.
+    public var shutdownGrace = ConfigDuration(duration: .seconds(10), description: "10s")
 
     enum CodingKeys: String, CodingKey {
         case listen
         case maxBodyBytes = "max_body_bytes"
+        case shutdownGrace = "shutdown_grace"
     }
 
     public init() {}
@@ -34,6 +37,7 @@ public struct ServerConfig: Sendable, Decodable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         listen = try c.decodeIfPresent(String.self, forKey: .listen) ?? listen
         maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? maxBodyBytes
+        shutdownGrace = try c.decodeIfPresent(ConfigDuration.self, forKey: .shutdownGrace) ?? shutdownGrace
         guard maxBodyBytes > 0 else { throw ConfigIssue("max_body_bytes must be positive") }
         _ = try hostAndPort()
     }
@@ -96,6 +100,8 @@ public struct SinkDefinition: Sendable, Decodable {
     public var name: String
     public var type: String
     public var location: ConfigLocation
+    /// Equal fingerprints mean equal options: a reload keeps such a sink open.
+    public var fingerprint: String = ""
     public var make: @Sendable (SinkContext) async throws -> any Sink
 
     init(name: String, type: String, make: @escaping @Sendable (SinkContext) async throws -> any Sink) {
@@ -115,6 +121,7 @@ public struct SinkDefinition: Sendable, Decodable {
         }
         self = try entry.decode(decoder, decoder.codingPath.last?.stringValue ?? type)
         self.location = decoder.configLocation
+        self.fingerprint = decoder.configFingerprint
     }
 }
 

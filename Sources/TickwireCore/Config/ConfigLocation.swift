@@ -15,9 +15,13 @@ public struct ConfigLocation: Sendable, Equatable, CustomStringConvertible {
 /// Implemented by the YAML decoder so that config types can record their location.
 protocol LocatingDecoder {
     var location: ConfigLocation { get }
+    /// The decoded node in canonical YAML, to tell whether a section changed on reload.
+    var fingerprint: String { get }
 }
 
 extension Decoder {
+    var configFingerprint: String { (self as? LocatingDecoder)?.fingerprint ?? "" }
+
     var configLocation: ConfigLocation {
         (self as? LocatingDecoder)?.location
             ?? ConfigLocation(file: "<config>", line: nil, path: codingPath.map(\.stringValue).joined(separator: "."))

@@ -130,6 +130,8 @@ private struct NodeDecoder: Decoder, LocatingDecoder {
         ConfigLocation(file: state.file, line: node.mark?.line, path: DecodingState.dotted(codingPath))
     }
 
+    var fingerprint: String { (try? Yams.serialize(node: node, sortKeys: true)) ?? "" }
+
     func child(_ node: Node, key: CodingKey) -> NodeDecoder {
         NodeDecoder(node: node, codingPath: codingPath + [key], state: state, userInfo: userInfo)
     }

@@ -3,18 +3,26 @@ import ServiceLifecycle
 import Synchronization
 import TickwireCore
 
-/// Runs one dispatcher per subscription for the daemon's lifetime.
+/// Runs one dispatcher per subscription for the daemon's lifetime, and swaps the set on a
+/// config reload.
 ///
-/// On graceful shutdown idle dispatchers stop at once and busy ones finish their batch;
-/// the service group cancels what is still running when the grace period ends.
+/// On graceful shutdown (or when a reload removes a subscription) a dispatcher finishes the
+/// batch in hand and stops; the service group cancels what still runs when the grace period
+/// ends.
 final class DispatchService: Service {
-    private let dispatchers: [SubscriptionDispatcher]
+    private struct Running {
+        var dispatcher: SubscriptionDispatcher
+        var wakeup: AsyncStream<Void>.Continuation
+        var task: Task<Void, Never>
+    }
+
     private let journal: any Journal
     private let logger: Logger
-    private let wakeups = Mutex<[AsyncStream<Void>.Continuation]>([])
+    private let running = Mutex<[String: Running]>([:])
+    private let initial: [SubscriptionDispatcher]
 
     init(dispatchers: [SubscriptionDispatcher], journal: any Journal, logger: Logger) {
-        self.dispatchers = dispatchers
+        self.initial = dispatchers
         self.journal = journal
         self.logger = logger
     }
@@ -24,22 +32,40 @@ final class DispatchService: Service {
         // Fan each journal commit out to every dispatcher.
         let forwarder = Task { [self] in
             for await _ in commits {
-                wakeups.withLock { for continuation in $0 { continuation.yield() } }
+                running.withLock { for entry in $0.values { entry.wakeup.yield() } }
             }
         }
         defer { forwarder.cancel() }
-        await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                for dispatcher in dispatchers {
-                    let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-                    wakeups.withLock { $0.append(continuation) }
-                    group.addTask { await dispatcher.run(commits: stream) }
-                }
-                await group.waitForAll()
-            }
-        } onGracefulShutdown: { [self] in
-            logger.info("dispatchers stopping")
-            wakeups.withLock { for continuation in $0 { continuation.finish() } }
+        await replace(with: initial)
+        await withTaskCancellationHandler {
+            try? await gracefulShutdown()
+        } onCancel: { [self] in
+            running.withLock { for entry in $0.values { entry.task.cancel() } }
         }
+        logger.info("dispatchers stopping")
+        await replace(with: [])
+    }
+
+    /// Keeps dispatchers whose route is unchanged, stops the others (after their current
+    /// batch) and starts the new ones.
+    func replace(with dispatchers: [SubscriptionDispatcher]) async {
+        let wanted = Dictionary(dispatchers.map { ($0.routeKey, $0) }, uniquingKeysWith: { first, _ in first })
+        let stopping: [Running] = running.withLock { running in
+            let gone = running.filter { wanted[$0.key] == nil }
+            for key in gone.keys { running[key] = nil }
+            for (key, dispatcher) in wanted where running[key] == nil {
+                let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+                let task = Task { await dispatcher.run(commits: stream) }
+                running[key] = Running(dispatcher: dispatcher, wakeup: continuation, task: task)
+            }
+            return Array(gone.values)
+        }
+        for entry in stopping { entry.wakeup.finish() }
+        for entry in stopping { await entry.task.value }
+    }
+
+    /// The dispatchers currently running.
+    var dispatchers: [SubscriptionDispatcher] {
+        running.withLock { $0.values.map(\.dispatcher) }
     }
 }

@@ -9,14 +9,23 @@ import TickwireCore
 /// its own dispatcher, so a slow or failing sink delays nobody else.
 final class SubscriptionDispatcher: Sendable {
     let subscription: Subscription
+    /// What makes two dispatchers interchangeable across a reload: same subscription, same
+    /// filters, same sink options.
+    let routeKey: String
     private let sink: any Sink
     private let journal: any Journal
     private let logger: Logger
     private let metrics: GatewayMetrics
     private let pageSize = 512
 
-    init(subscription: Subscription, sink: any Sink, journal: any Journal, logger: Logger, metrics: GatewayMetrics = GatewayMetrics()) {
+    init(
+        subscription: Subscription, sink: any Sink, journal: any Journal, logger: Logger,
+        metrics: GatewayMetrics = GatewayMetrics(), sinkFingerprint: String = ""
+    ) {
         self.subscription = subscription
+        let events = subscription.events.map { $0.map(\.description).joined(separator: ",") } ?? "*"
+        let channels = subscription.channels?.joined(separator: ",") ?? "*"
+        self.routeKey = [subscription.id, subscription.sink, events, channels, sinkFingerprint].joined(separator: "\u{1F}")
         self.sink = sink
         self.journal = journal
         self.logger = logger

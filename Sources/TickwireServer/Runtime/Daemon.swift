@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import Synchronization
 import TickwireCore
 import TickwireProviders
 import TickwireSinks
@@ -17,13 +18,23 @@ extension Registry {
 }
 
 /// The running daemon: journal, sinks, dispatchers and the HTTP server, wired from a config.
-public struct Daemon: Sendable {
+public final class Daemon: Sendable {
     public let gateway: Gateway
     public let journal: SQLiteJournal
     public let metrics: GatewayMetrics
-    let sinks: [String: any Sink]
-    let dispatchers: [SubscriptionDispatcher]
     let logger: Logger
+    let dispatchService: DispatchService
+    private let pipeline: Mutex<Pipeline>
+    private let reloads = ReloadQueue()
+
+    private init(config: Config, journal: SQLiteJournal, metrics: GatewayMetrics, pipeline: Pipeline, logger: Logger) {
+        self.gateway = Gateway(config: config, journal: journal)
+        self.journal = journal
+        self.metrics = metrics
+        self.pipeline = Mutex(pipeline)
+        self.logger = logger
+        self.dispatchService = DispatchService(dispatchers: pipeline.dispatchers, journal: journal, logger: logger)
+    }
 
     /// Opens the journal and every sink, and sets the cursors of new subscriptions; nothing
     /// is served yet.
@@ -32,26 +43,23 @@ public struct Daemon: Sendable {
         let journal = try SQLiteJournal(path: config.storage.journalPath, durability: config.storage.durability) { events, duration in
             metrics.journalCommit(events: events, duration: duration)
         }
-        var sinks: [String: any Sink] = [:]
-        for (name, definition) in config.sinks.sorted(by: { $0.key < $1.key }) {
-            var sinkLogger = logger
-            sinkLogger[metadataKey: "sink"] = "\(name)"
-            let context = SinkContext(
-                name: name, durability: config.storage.durability, dataDirectory: config.storage.directory, logger: sinkLogger)
-            sinks[name] = try await definition.make(context)
+        do {
+            let (pipeline, _) = try await Pipeline.build(
+                config: config, previous: Pipeline(), journal: journal, metrics: metrics, logger: logger)
+            return Daemon(config: config, journal: journal, metrics: metrics, pipeline: pipeline, logger: logger)
+        } catch {
+            try? await journal.close()
+            throw error
         }
-        try await journal.removeCursors(except: Set(config.subscriptions.map(\.id)))
-        var dispatchers: [SubscriptionDispatcher] = []
-        for subscription in config.subscriptions {
-            let dispatcher = SubscriptionDispatcher(
-                subscription: subscription, sink: sinks[subscription.sink]!, journal: journal, logger: logger, metrics: metrics)
-            try await dispatcher.prepareCursor()
-            dispatchers.append(dispatcher)
-        }
-        return Daemon(
-            gateway: Gateway(config: config, journal: journal), journal: journal, metrics: metrics, sinks: sinks,
-            dispatchers: dispatchers, logger: logger)
     }
+
+    /// The open sink called `name`, for routes that read a sink's data (the status store).
+    public func sink(named name: String) -> (any Sink)? {
+        pipeline.withLock { $0.sinks[name]?.sink }
+    }
+
+    /// The dispatchers of the current configuration.
+    var dispatchers: [SubscriptionDispatcher] { pipeline.withLock { $0.dispatchers } }
 
     /// The HTTP application with the dispatchers attached as a service: they start before
     /// the server and stop after it, so in-flight requests still reach the sinks.
@@ -59,15 +67,15 @@ public struct Daemon: Sendable {
     public func application() throws -> some ApplicationProtocol {
         let router = Router()
         WebhookIngress(gateway: gateway, metrics: metrics, logger: logger).register(on: router)
-        HealthRoutes(gateway: gateway, metrics: metrics) { [dispatchers] in
-            for dispatcher in dispatchers { await dispatcher.reportBacklog() }
+        HealthRoutes(gateway: gateway, metrics: metrics) { [dispatchService] in
+            for dispatcher in dispatchService.dispatchers { await dispatcher.reportBacklog() }
         }.register(on: router)
         let (host, port) = try gateway.config.server.hostAndPort()
         return Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "tickwire"),
             services: [
-                DispatchService(dispatchers: dispatchers, journal: journal, logger: logger),
+                dispatchService,
                 RetentionService(
                     journal: journal, retention: gateway.config.storage.retention.duration, interval: .seconds(60), logger: logger),
             ],
@@ -75,11 +83,19 @@ public struct Daemon: Sendable {
     }
 
     /// Serves until SIGTERM or SIGINT, then stops accepting, finishes in-flight work and
-    /// closes the journal and sinks.
-    public func run() async throws {
+    /// closes the journal and sinks. SIGHUP reloads `configPath` with `loader`.
+    public func run(reloadingFrom configPath: String? = nil, loader: ConfigLoader? = nil) async throws {
         defer { logger.info("stopped") }
+        var services: [any Service] = [try application()]
+        if let configPath, let loader {
+            services.append(ReloadSignalService(daemon: self, path: configPath, loader: loader, logger: logger))
+        }
+        var configuration = ServiceGroupConfiguration(
+            services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = gateway.config.server.shutdownGrace.duration
+        let group = ServiceGroup(configuration: configuration)
         do {
-            try await application().runService(gracefulShutdownSignals: [.sigterm, .sigint])
+            try await group.run()
         } catch {
             await close()
             throw error
@@ -87,9 +103,46 @@ public struct Daemon: Sendable {
         await close()
     }
 
+    /// Swaps in a new configuration: new orgs, channels, secrets, sinks and subscriptions.
+    /// Unchanged sinks and dispatchers keep running; requests in flight finish on the old
+    /// configuration. On error nothing changes and the error is thrown.
+    public func reload(_ config: Config) async throws {
+        try await reloads.serialize { [self] in
+            let current = gateway.config
+            if config.server.listen != current.server.listen || config.storage.directory != current.storage.directory
+                || config.storage.durability != current.storage.durability
+            {
+                logger.warning("server.listen and storage changes take effect at the next restart")
+            }
+            let previous = pipeline.withLock { $0 }
+            let (next, retired) = try await Pipeline.build(
+                config: config, previous: previous, journal: journal, metrics: metrics, logger: logger)
+            pipeline.withLock { $0 = next }
+            gateway.replaceConfig(config)
+            await dispatchService.replace(with: next.dispatchers)
+            for sink in retired { await sink.shutdown() }
+        }
+    }
+
     /// Releases sinks and the journal.
     public func close() async {
-        for sink in sinks.values { await sink.shutdown() }
+        for open in pipeline.withLock({ Array($0.sinks.values) }) { await open.sink.shutdown() }
         try? await journal.close()
+    }
+}
+
+/// Runs reloads one at a time (two SIGHUPs in a row must not build two pipelines at once).
+actor ReloadQueue {
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func serialize(_ work: @Sendable () async throws -> Void) async throws {
+        while busy { await withCheckedContinuation { waiters.append($0) } }
+        busy = true
+        defer {
+            busy = false
+            if !waiters.isEmpty { waiters.removeFirst().resume() }
+        }
+        try await work()
     }
 }

@@ -22,5 +22,58 @@ extension Providers {
             }
             Golden.checkNoStaleGoldens(provider: "meta", names: names)
         }
+
+        static func envelope(field: String, value: String, time: Int = 1_700_000_000) -> String {
+            #"{"object":"whatsapp_business_account","entry":[{"id":"waba-1","time":"# + String(time)
+                + #","changes":[{"field":""# + field + #"","value":"# + value + "}]}]}"
+        }
+
+        @Test func batchesGiveOneEventPerItemWithItsOwnRaw() throws {
+            let events = try normalize(try ProviderCorpus.body("meta", "connectors_mixed_messages_and_statuses_batch"))
+            #expect(events.count == 3)
+            for event in events {
+                let value = event.data["raw"]?["entry"]?[0]?["changes"]?[0]?["value"]
+                let items = (value?["messages"]?.arrayValue ?? []) + (value?["statuses"]?.arrayValue ?? [])
+                #expect(items.count == 1)
+                #expect(items.first?["id"]?.stringValue == event.data["message_id"]?.stringValue)
+            }
+            // The same message twice in one POST is one event.
+            #expect(try normalize(try ProviderCorpus.body("meta", "courier_duplicate")).count == 1)
+        }
+
+        @Test func idsAreDeterministicAcrossDifferentBatching() throws {
+            let batch = try normalize(try ProviderCorpus.body("meta", "connectors_mixed_messages_and_statuses_batch"))
+            let again = try normalize(try ProviderCorpus.body("meta", "connectors_mixed_messages_and_statuses_batch"))
+            #expect(batch.map(\.id) == again.map(\.id))
+            // A retry that carries only the status gives the status the same id.
+            let alone = try normalize(Self.envelope(field: "messages", value: #"{"statuses":[{"id":"wamid.MSG1.111111","status":"delivered","timestamp":"1700000100","recipient_id":"15551234567"}]}"#))
+            #expect(alone.first?.id == batch.first { $0.type == .messageDelivered }?.id)
+        }
+
+        @Test func templateAccountAndOtherFields() throws {
+            let template = try normalize(Self.envelope(field: "message_template_status_update",
+                value: #"{"event":"APPROVED","message_template_id":12345,"message_template_name":"order_update","message_template_language":"en_US","reason":"NONE"}"#))
+            #expect(template.map(\.type) == [.templateUpdated])
+            #expect(template.first?.subject == "12345")
+            #expect(template.first?.data["native"] == ["event_type": "message_template_status_update", "status": "APPROVED"])
+            #expect(template.first.map { Timestamp.format($0.time) } == "2023-11-14T22:13:20.000Z")
+            let account = try normalize(Self.envelope(field: "phone_number_quality_update",
+                value: #"{"display_phone_number":"15550001111","event":"FLAGGED","current_limit":"TIER_1K"}"#))
+            #expect(account.map(\.type) == [.accountUpdated])
+            #expect(account.first?.subject == "waba-1")
+            let flows = try normalize(Self.envelope(field: "flows", value: #"{"event":"FLOW_STATUS_CHANGE"}"#))
+            #expect(flows.map(\.type) == [.providerUnknown])
+            #expect(try normalize(#"{"object":"page","entry":[]}"#).map(\.type) == [.providerUnknown])
+            #expect(try normalize(#"{"object":"whatsapp_business_account"}"#).map(\.type) == [.providerUnknown])
+        }
+
+        @Test func reactionsContactsAndRevokes() throws {
+            let revoke = try normalize(try ProviderCorpus.body("meta", "pywa_message_revoke")).first
+            #expect(revoke?.type == .messageDeleted)
+            #expect(revoke?.status == .deleted)
+            #expect(revoke?.subject == "<ORIGINAL_WHATSAPP_MESSAGE_ID>")
+            let removed = try normalize(try ProviderCorpus.body("meta", "pywa_message_unreaction_empty")).first
+            #expect(removed?.data["message"]?["reaction"]?["removed"] == true)
+        }
     }
 }

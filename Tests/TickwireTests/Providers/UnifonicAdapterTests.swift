@@ -21,5 +21,44 @@ extension Providers {
             }
             Golden.checkNoStaleGoldens(provider: "unifonic", names: names)
         }
+
+        static func status(_ type: String, extra: String = "") -> String {
+            #"{"messageId":"m-1","eventId":"e-1","eventType":""# + type + #"","recipient":{"channel":"whatsapp","contact":"+966500000001"},"# + extra
+                + #""timestamp":"2023-05-02T11:36:51.000Z","receivedAt":"2023-05-02T11:36:51.626Z"}"#
+        }
+
+        @Test func deliveryStatusesMapAsTheSeedSays() throws {
+            let table: [(String, EventType)] = [
+                ("message.sent_successfully_to_provider", .messageEnqueued), ("message.sent", .messageSent),
+                ("message.delivered", .messageDelivered), ("message.read", .messageRead), ("message.rejected", .messageFailed),
+                ("message.something_new", .messageOther),
+            ]
+            var ids = Set<String>()
+            for (native, type) in table {
+                let event = try normalize(Self.status(native)).first
+                #expect(event?.type == type)
+                #expect(event?.data["recipient"] == "+966500000001")
+                #expect(event.map { Timestamp.format($0.time) } == "2023-05-02T11:36:51.000Z")
+                ids.insert(event?.id ?? "")
+            }
+            // The docs reuse one eventId for every type: the ids still differ.
+            #expect(ids.count == table.count)
+            let rejected = try normalize(Self.status("message.rejected", extra: #""failReason":"invalid_contact","#)).first
+            #expect(rejected?.data["error"] == ["code": "invalid_contact", "title": "invalid_contact", "detail": nil])
+            #expect(try normalize(#"{"eventType":"conversation.closed","messageId":"x"}"#).first?.type == .providerUnknown)
+        }
+
+        @Test func incomingMessages() throws {
+            let text = try normalize(#"""
+                {"messageId":"in-1","eventId":"e-2","eventType":"message.received","applicationId":"app","parentMessageId":"out-1",
+                 "conversationId":"c","sender":{"channel":"whatsapp","contact":"+966500000002","name":"Layla"},
+                 "content":{"type":"option","text":"Yes","attachments":[{"type":"option","option":{"text":"Yes","value":"YES"}}]},
+                 "timestamp":"2023-05-02T11:36:48.000Z","receivedAt":"2023-05-02T11:36:48.768Z"}
+                """#).first
+            #expect(text?.type == .messageReceived)
+            #expect(text?.data["sender"] == "+966500000002")
+            #expect(text?.data["sender_name"] == "Layla")
+            #expect(text?.data["message"] == ["type": "option", "text": "Yes", "reply": ["title": "Yes", "payload": "YES"], "context": ["reply_to": "out-1"]])
+        }
     }
 }

@@ -8,12 +8,17 @@ enum TestDaemon {
     static let token = "test-token-0123456789"
     static let apiKey = "test-api-key-0123456789"
 
-    static func config(in directory: TemporaryDirectory, durability: Durability = .full, extra: String = "") throws -> Config {
+    /// `extraSinks` are more `name: {…}` lines under `sinks:`; `extra` more top-level YAML.
+    static func config(
+        in directory: TemporaryDirectory, durability: Durability = .full, archive: String? = nil, extraSinks: [String] = [],
+        extra: String = ""
+    ) throws -> Config {
         let yaml = """
             server: { listen: "127.0.0.1:0", max_body_bytes: 65536 }
             storage: { directory: "\(directory.path)/data", durability: \(durability.rawValue) }
             sinks:
-              archive: { type: file, path: "\(directory.path)/out/{org}/events.jsonl" }
+              archive: { type: file, path: "\(archive ?? directory.path + "/out/{org}/events.jsonl")" }
+            \(extraSinks.map { "  " + $0 }.joined(separator: "\n"))
             orgs:
               demo:
                 api_keys: [ "\(apiKey)" ]

@@ -1,0 +1,58 @@
+import Logging
+import TickwireCore
+
+/// The sinks and dispatchers built from one configuration.
+///
+/// A reload builds the next pipeline from the previous one: sinks whose options did not
+/// change stay open (same instance, same connections), dispatchers whose route did not
+/// change keep running, and only the rest is opened, started, stopped or closed.
+struct Pipeline: Sendable {
+    struct OpenSink: Sendable {
+        var fingerprint: String
+        var sink: any Sink
+    }
+
+    var sinks: [String: OpenSink] = [:]
+    var dispatchers: [SubscriptionDispatcher] = []
+
+    /// Opens what `config` needs that `previous` does not have. Returns the new pipeline and
+    /// the sinks of `previous` it no longer uses (close them once their dispatchers stopped).
+    /// On failure, sinks opened here are closed again and `previous` is untouched.
+    static func build(
+        config: Config, previous: Pipeline, journal: any Journal, metrics: GatewayMetrics, logger: Logger
+    ) async throws -> (pipeline: Pipeline, retired: [any Sink]) {
+        var next = Pipeline()
+        var opened: [any Sink] = []
+        do {
+            for (name, definition) in config.sinks.sorted(by: { $0.key < $1.key }) {
+                if let kept = previous.sinks[name], kept.fingerprint == definition.fingerprint {
+                    next.sinks[name] = kept
+                    continue
+                }
+                var sinkLogger = logger
+                sinkLogger[metadataKey: "sink"] = "\(name)"
+                let context = SinkContext(
+                    name: name, durability: config.storage.durability, dataDirectory: config.storage.directory, logger: sinkLogger)
+                let sink = try await definition.make(context)
+                opened.append(sink)
+                next.sinks[name] = OpenSink(fingerprint: definition.fingerprint, sink: sink)
+            }
+            let running = Dictionary(previous.dispatchers.map { ($0.routeKey, $0) }, uniquingKeysWith: { first, _ in first })
+            for subscription in config.subscriptions {
+                let sink = next.sinks[subscription.sink]!
+                let candidate = SubscriptionDispatcher(
+                    subscription: subscription, sink: sink.sink, journal: journal, logger: logger, metrics: metrics,
+                    sinkFingerprint: sink.fingerprint)
+                let dispatcher = running[candidate.routeKey] ?? candidate
+                try await dispatcher.prepareCursor()
+                next.dispatchers.append(dispatcher)
+            }
+            try await journal.removeCursors(except: Set(config.subscriptions.map(\.id)))
+        } catch {
+            for sink in opened { await sink.shutdown() }
+            throw error
+        }
+        let retired = previous.sinks.filter { name, old in next.sinks[name]?.fingerprint != old.fingerprint }.map(\.value.sink)
+        return (next, retired)
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+import TickwireCore
+@testable import TickwireServer
+
+@Suite("Configuration reload")
+struct ReloadTests {
+    let directory: TemporaryDirectory
+
+    init() throws {
+        directory = try TemporaryDirectory()
+    }
+
+    func post(_ client: some TestClientProtocol, _ uri: String, _ body: [UInt8]) async throws -> HTTPResponse.Status {
+        try await client.execute(uri: uri, method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(bytes: body)).status
+    }
+
+    @Test func validConfigIsSwappedInAndInvalidOneIsRefused() async throws {
+        let daemon = try await TestDaemon.open(in: directory)
+        let path = directory.path + "/config.yaml"
+        let loader = ConfigLoader(registry: .standard, environment: [:])
+        let body = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_read.json")
+        try await daemon.application().test(.live) { client in
+            #expect(try await post(client, "/v1/webhooks/acme/gs", body) == .notFound)
+
+            // A new org with its own sink and subscription, and a new token for demo.
+            _ = try TestDaemon.config(
+                in: directory, extraSinks: ["acme-archive: { type: file, path: \"\(directory.path)/out/acme.jsonl\" }"],
+                extra: "  acme:\n    channels: { gs: { provider: gupshup, auth: { type: none } } }\n    subscriptions: [ { sink: acme-archive } ]")
+            let next = try String(contentsOfFile: path, encoding: .utf8)
+                .replacingOccurrences(of: TestDaemon.token, with: "rotated-token-0123456789")
+            try next.write(toFile: path, atomically: true, encoding: .utf8)
+            #expect(await daemon.reload(from: path, loader: loader).isEmpty)
+            #expect(try await post(client, "/v1/webhooks/acme/gs", body) == .ok)
+            #expect(await eventually { directory.lines("out/acme.jsonl").count == 1 }, "the new subscription delivers")
+            #expect(try await post(client, "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)", body) == .unauthorized)
+            #expect(try await post(client, "/v1/webhooks/demo/gupshup?token=rotated-token-0123456789", body) == .ok)
+
+            // An invalid file is refused; the running configuration keeps serving.
+            try (next + "\nbogus: 1\n").write(toFile: path, atomically: true, encoding: .utf8)
+            let errors = await daemon.reload(from: path, loader: loader)
+            #expect(errors.first?.contains("unknown key \"bogus\"") == true)
+            #expect(try await post(client, "/v1/webhooks/acme/gs", body) == .ok)
+            let metrics = String(decoding: daemon.metrics.exposition(), as: UTF8.self)
+            #expect(metrics.contains(#"tickwire_config_reloads_total{result="ok"} 1"#))
+            #expect(metrics.contains(#"tickwire_config_reloads_total{result="failed"} 1"#))
+        }
+        await daemon.close()
+    }
+
+    @Test func unchangedSinksAndDispatchersSurviveAReload() async throws {
+        let daemon = try await TestDaemon.open(in: directory)
+        let before = daemon.dispatchers.map(ObjectIdentifier.init)
+        try await daemon.reload(try TestDaemon.config(in: directory))
+        #expect(daemon.dispatchers.map(ObjectIdentifier.init) == before, "same route: the same dispatcher keeps running")
+        try await daemon.reload(try TestDaemon.config(in: directory, extraSinks: ["spare: { type: file, path: x.jsonl }"]))
+        #expect(daemon.dispatchers.map(ObjectIdentifier.init) == before, "an unrelated sink leaves it alone")
+        let moved = try TestDaemon.config(in: directory, archive: directory.path + "/out/moved.jsonl")
+        try await daemon.reload(moved)
+        #expect(daemon.dispatchers.map(ObjectIdentifier.init) != before, "changed sink options: a new dispatcher")
+        await daemon.close()
+    }
+}
