@@ -76,6 +76,15 @@ def ingest_checks(daemon, tmp):
         except Exception:
             ok = False
         check(ok, f"{path.split('?')[0]} with a bad request answers {expected} with a JSON error (got {status})")
+    # A chunked body over the limit (no Content-Length to refuse it early) once crashed the daemon.
+    import http.client
+    connection = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=10)
+    chunks = (b" " * 65536 for _ in range(80))
+    connection.request("POST", f"/v1/webhooks/demo/gupshup?token={TOKEN}", body=chunks,
+                       headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"}, encode_chunked=True)
+    check(connection.getresponse().status == 413, "a chunked body over the limit answers 413")
+    connection.close()
+    check(daemon.get("/healthz")[0] == 200, "the daemon still answers after it")
     conn = sqlite3.connect(os.path.join(tmp, "data", "journal.sqlite"))
     count = conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
     conn.close()

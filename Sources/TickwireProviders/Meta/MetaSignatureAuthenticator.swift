@@ -25,17 +25,7 @@ public struct MetaSignatureAuthenticator: ChannelAuthenticator {
 
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            let one = try c.decodeIfPresent(String.self, forKey: .appSecret)
-            let many = try c.decodeIfPresent([String].self, forKey: .appSecrets)
-            switch (one, many) {
-            case (let secret?, nil): appSecrets = [secret]
-            case (nil, let secrets?): appSecrets = secrets
-            case (nil, nil): throw ConfigIssue("app_secret: required (or app_secrets, a list, while rotating)")
-            case (_?, _?): throw ConfigIssue("app_secret and app_secrets: write one of them, not both")
-            }
-            guard !appSecrets.isEmpty, appSecrets.allSatisfy({ !$0.isEmpty }) else {
-                throw ConfigIssue("app_secrets: every secret must be non-empty")
-            }
+            appSecrets = try SecretList.decode(c, one: .appSecret, many: .appSecrets)
             verifyToken = try c.decode(String.self, forKey: .verifyToken)
             guard !verifyToken.isEmpty else { throw ConfigIssue("verify_token: must be non-empty") }
         }

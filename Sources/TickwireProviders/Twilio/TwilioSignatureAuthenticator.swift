@@ -20,17 +20,7 @@ public struct TwilioSignatureAuthenticator: ChannelAuthenticator {
 
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            let one = try c.decodeIfPresent(String.self, forKey: .authToken)
-            let many = try c.decodeIfPresent([String].self, forKey: .authTokens)
-            switch (one, many) {
-            case (let token?, nil): authTokens = [token]
-            case (nil, let tokens?): authTokens = tokens
-            case (nil, nil): throw ConfigIssue("auth_token: required (or auth_tokens, a list, while rotating)")
-            case (_?, _?): throw ConfigIssue("auth_token and auth_tokens: write one of them, not both")
-            }
-            guard !authTokens.isEmpty, authTokens.allSatisfy({ !$0.isEmpty }) else {
-                throw ConfigIssue("auth_tokens: every token must be non-empty")
-            }
+            authTokens = try SecretList.decode(c, one: .authToken, many: .authTokens)
         }
     }
 
@@ -42,7 +32,8 @@ public struct TwilioSignatureAuthenticator: ChannelAuthenticator {
     public init(config: Config, channel: ChannelAuthContext) throws(ConfigIssue) {
         guard let url = channel.publicURL, url.hasPrefix("https://") || url.hasPrefix("http://") else {
             throw ConfigIssue(
-                "auth type twilio needs the channel's public_url: the exact URL entered in Twilio's console, e.g. https://gw.example.org/v1/webhooks/acme/twilio")
+                "auth type twilio needs the channel's public_url: the exact URL entered in Twilio's console, "
+                    + "e.g. https://gw.example.org/v1/webhooks/acme/twilio")
         }
         authTokens = config.authTokens
         publicURL = url

@@ -43,14 +43,8 @@ struct WebhookIngress: Sendable {
             return respond(WebhookRejection.unsupportedMediaType(mediaType, expected: channel.mediaTypes).response)
         }
         let limit = config.server.maxBodyBytes
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
-            return respond(Self.tooLarge(limit).response)
-        }
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: limit)
-        } catch is NIOTooManyBytesError {
-            return respond(Self.tooLarge(limit).response)
+        guard let body = try await Self.readBody(request.body, limit: limit) else {
+            return Self.refuseTooLarge(limit)
         }
         let webhook = Self.webhookRequest(request, method: .post, body: Array(buffer: body))
         let channelContext = ChannelContext(org: context.parameters.get("org") ?? "", channel: channel.name, provider: channel.provider)
@@ -110,9 +104,34 @@ struct WebhookIngress: Sendable {
         return channel
     }
 
-    private static func tooLarge(_ limit: Int) -> WebhookRejection {
-        WebhookRejection(status: 413, code: "body_too_large", message: "the body is larger than \(limit) bytes")
+    /// The body, or nil when it is larger than `limit`. A body can be iterated once only, so
+    /// this one loop both collects and, past the limit, reads the rest and throws it away:
+    /// clients that send the whole body before reading (most HTTP libraries) never see an
+    /// answer that comes while they are still writing. Past `maxDiscardBytes` it stops and
+    /// the connection is closed.
+    static func readBody(_ body: RequestBody, limit: Int) async throws -> ByteBuffer? {
+        var collected = ByteBuffer()
+        var total = 0
+        for try await var chunk in body {
+            total += chunk.readableBytes
+            if total <= limit {
+                collected.writeBuffer(&chunk)
+            } else if total > limit + maxDiscardBytes {
+                break
+            }
+        }
+        return total <= limit ? collected : nil
     }
+
+    /// Answers 413 and closes the connection.
+    private static func refuseTooLarge(_ limit: Int) -> Response {
+        var response = respond(
+            WebhookRejection(status: 413, code: "body_too_large", message: "the body is larger than \(limit) bytes").response)
+        response.headers[.connection] = "close"
+        return response
+    }
+
+    static let maxDiscardBytes = 64 * 1024 * 1024
 
     static func mediaType(_ request: Request) -> String? {
         guard let value = request.headers[.contentType] else { return nil }

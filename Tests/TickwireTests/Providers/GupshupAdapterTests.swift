@@ -16,11 +16,7 @@ extension Providers {
         func normalize(_ text: String) throws -> [Event] { try normalize(Array(text.utf8)) }
 
         @Test func corpusMatchesGoldenFiles() throws {
-            let names = try ProviderCorpus.names("gupshup")
-            for name in names {
-                try Golden.check(try normalize(try ProviderCorpus.body("gupshup", name)), provider: "gupshup", name: name)
-            }
-            Golden.checkNoStaleGoldens(provider: "gupshup", names: names)
+            try Golden.checkCorpus("gupshup") { try normalize($0) }
         }
 
         @Test func idsAreDeterministicAndIgnoreTheEnvelopeTimestamp() throws {

@@ -16,11 +16,7 @@ extension Providers {
         func normalize(_ text: String) throws -> [Event] { try normalize(Array(text.utf8)) }
 
         @Test func corpusMatchesGoldenFiles() throws {
-            let names = try ProviderCorpus.names("meta")
-            for name in names {
-                try Golden.check(try normalize(try ProviderCorpus.body("meta", name)), provider: "meta", name: name)
-            }
-            Golden.checkNoStaleGoldens(provider: "meta", names: names)
+            try Golden.checkCorpus("meta") { try normalize($0) }
         }
 
         static func envelope(field: String, value: String, time: Int = 1_700_000_000) -> String {

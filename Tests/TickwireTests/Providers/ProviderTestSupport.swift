@@ -79,6 +79,17 @@ enum Golden {
         #expect(actual == expected, "\(provider)/\(name): normalized events differ from the golden file", sourceLocation: sourceLocation)
     }
 
+    /// Every corpus file of `provider` through `normalize`, compared with its golden file.
+    static func checkCorpus(
+        _ provider: String, sourceLocation: SourceLocation = #_sourceLocation, normalize: ([UInt8]) throws -> [Event]
+    ) throws {
+        let names = try ProviderCorpus.names(provider)
+        for name in names {
+            try check(try normalize(try ProviderCorpus.body(provider, name)), provider: provider, name: name, sourceLocation: sourceLocation)
+        }
+        checkNoStaleGoldens(provider: provider, names: names, sourceLocation: sourceLocation)
+    }
+
     /// Golden files without a corpus file are stale: they must be removed with their source.
     static func checkNoStaleGoldens(provider: String, names: [String], sourceLocation: SourceLocation = #_sourceLocation) {
         let folder = ProviderCorpus.goldens.appendingPathComponent(provider)

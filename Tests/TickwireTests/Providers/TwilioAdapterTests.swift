@@ -19,12 +19,7 @@ extension Providers {
 
         /// Corpus files are JSON objects of the form fields, in the order Twilio sent them.
         @Test func corpusMatchesGoldenFiles() throws {
-            let names = try ProviderCorpus.names("twilio")
-            for name in names {
-                let pairs = try FormFixture.pairs(try ProviderCorpus.body("twilio", name))
-                try Golden.check(try normalize(pairs), provider: "twilio", name: name)
-            }
-            Golden.checkNoStaleGoldens(provider: "twilio", names: names)
+            try Golden.checkCorpus("twilio") { try normalize(try FormFixture.pairs($0)) }
         }
 
         @Test func incomingMessagesAreAnsweredWithEmptyTwiML() throws {

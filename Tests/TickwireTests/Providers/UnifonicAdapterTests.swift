@@ -14,12 +14,7 @@ extension Providers {
         }
 
         @Test func corpusMatchesGoldenFiles() throws {
-            let names = try ProviderCorpus.names("unifonic")
-            for name in names {
-                let events = try adapter.normalize(Golden.request(body: try ProviderCorpus.body("unifonic", name)), channel: channel)
-                try Golden.check(events, provider: "unifonic", name: name)
-            }
-            Golden.checkNoStaleGoldens(provider: "unifonic", names: names)
+            try Golden.checkCorpus("unifonic") { try adapter.normalize(Golden.request(body: $0), channel: channel) }
         }
 
         static func status(_ type: String, extra: String = "") -> String {
