@@ -38,7 +38,8 @@ let package = Package(
             dependencies: [
                 "TickwireCore",
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            ],
+            exclude: ["README.md", "Gupshup/README.md", "Meta/README.md", "Twilio/README.md", "Unifonic/README.md"]
         ),
         // One folder per sink.
         .target(

@@ -107,8 +107,8 @@ struct WebhookIngress: Sendable {
     /// The body, or nil when it is larger than `limit`. A body can be iterated once only, so
     /// this one loop both collects and, past the limit, reads the rest and throws it away:
     /// clients that send the whole body before reading (most HTTP libraries) never see an
-    /// answer that comes while they are still writing. Past `maxDiscardBytes` it stops and
-    /// the connection is closed.
+    /// answer that comes while they are still writing. Past `maxDiscardBytes` it stops (the
+    /// server then drains the rest after answering).
     static func readBody(_ body: RequestBody, limit: Int) async throws -> ByteBuffer? {
         var collected = ByteBuffer()
         var total = 0
@@ -123,12 +123,8 @@ struct WebhookIngress: Sendable {
         return total <= limit ? collected : nil
     }
 
-    /// Answers 413 and closes the connection.
     private static func refuseTooLarge(_ limit: Int) -> Response {
-        var response = respond(
-            WebhookRejection(status: 413, code: "body_too_large", message: "the body is larger than \(limit) bytes").response)
-        response.headers[.connection] = "close"
-        return response
+        respond(WebhookRejection(status: 413, code: "body_too_large", message: "the body is larger than \(limit) bytes").response)
     }
 
     static let maxDiscardBytes = 64 * 1024 * 1024
