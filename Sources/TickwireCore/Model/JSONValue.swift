@@ -15,9 +15,11 @@ public enum JSONValue: Sendable, Hashable {
 }
 
 extension JSONValue {
-    /// Parses a complete JSON text; throws Foundation's `DecodingError` on anything else.
+    /// Parses a complete JSON text (RFC 8259, UTF-8); throws on anything else, with the
+    /// byte offset of the problem.
     public static func parse(_ bytes: some Collection<UInt8>) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        var parser = JSONParser(Array(bytes))
+        return try parser.parseDocument()
     }
 
     public static func parse(_ text: String) throws -> JSONValue {
@@ -140,18 +142,16 @@ extension JSONValue: Codable {
 extension JSONValue {
     /// Compact JSON with sorted keys, so equal values always serialize to equal bytes.
     public func serialized() -> Data {
-        // Encoding a JSONValue cannot fail: every case maps to a JSON value (non-finite
-        // doubles never come out of the parser).
-        (try? JSONValue.encoder.encode(self)) ?? Data("null".utf8)
+        Data(serializedBytes())
+    }
+
+    public func serializedBytes() -> [UInt8] {
+        var writer = JSONWriter()
+        writer.write(self)
+        return writer.bytes
     }
 
     public func serializedString() -> String {
-        String(decoding: serialized(), as: UTF8.self)
-    }
-
-    private static var encoder: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
+        String(decoding: serializedBytes(), as: UTF8.self)
     }
 }

@@ -75,9 +75,9 @@ struct DispatcherTests {
             TestEvents.status(.sent, message: "a"), TestEvents.status(.delivered, message: "a"),
             TestEvents.status(.read, message: "a"), TestEvents.status(.read, message: "b", org: "other"),
         ])
-        try await run([dispatcher], journal: journal) { await sink.delivered.count == 2 }
+        // The cursor reaches the org's last entry (3: entry 4 belongs to another org).
+        try await run([dispatcher], journal: journal) { (try? await journal.cursor(subscription: "acme/reads")) == 3 }
         #expect(await sink.delivered.map(\.type) == [.messageSent, .messageRead])
-        #expect(try await journal.cursor(subscription: "acme/reads") == 4 - 1, "cursor at the org's last entry")
         try await journal.close()
     }
 

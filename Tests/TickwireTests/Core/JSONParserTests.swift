@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+@testable import TickwireCore
+
+@Suite("JSON parser and writer")
+struct JSONParserTests {
+    @Test func parsesEveryKindOfValue() throws {
+        let value = try JSONValue.parse(#"{"a":[1,-2,3.5,1e3,true,false,null],"s":"x\"\\\/\n\u00e9\ud83d\ude00","big":123456789012345678901,"e":{}}"#)
+        #expect(value["a"] == [1, -2, 3.5, 1000.0, true, false, nil])
+        #expect(value["s"] == "x\"\\/\né😀")
+        #expect(value["big"] == .double(123456789012345678901))
+        #expect(value["e"] == .object([:]))
+    }
+
+    @Test(arguments: [
+        "", "{", "[1,]", "{\"a\":1,}", "01", "1.", "-", "+1", "tru", "\"\u{01}\"", "\"\\x\"", "\"\\ud800\"",
+        "{\"a\" 1}", "[1] 2", "1e400", "'a'", "NaN",
+    ])
+    func refusesInvalidText(_ text: String) {
+        #expect(throws: (any Error).self) { try JSONValue.parse(text) }
+    }
+
+    @Test func refusesInvalidUTF8AndDeepNesting() {
+        #expect(throws: (any Error).self) { try JSONValue.parse([0x22, 0xC3, 0x28, 0x22]) }
+        let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
+        #expect(throws: (any Error).self) { try JSONValue.parse(deep) }
+        let fine = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        #expect(throws: Never.self) { try JSONValue.parse(fine) }
+    }
+
+    @Test func writerRoundTripsAndSortsKeys() throws {
+        let value: JSONValue = ["b": 1, "a": ["x": 2.5, "y": 2.0], "c": "q\"\u{7}\n", "d": nil, "e": [true, -9]]
+        let text = value.serializedString()
+        #expect(text == #"{"a":{"x":2.5,"y":2.0},"b":1,"c":"q\"\u0007\n","d":null,"e":[true,-9]}"#)
+        #expect(try JSONValue.parse(text) == value)
+        // Foundation agrees that the output is JSON.
+        #expect((try? JSONSerialization.jsonObject(with: Data(text.utf8))) != nil)
+    }
+
+    @Test func toleratesAByteOrderMark() throws {
+        #expect(try JSONValue.parse([0xEF, 0xBB, 0xBF] + Array("{}".utf8)) == .object([:]))
+    }
+}
