@@ -24,11 +24,15 @@ public struct ServerConfig: Sendable, Decodable {
     public var maxBodyBytes: Int = 4 * 1024 * 1024
     /// How long SIGTERM waits for in-flight requests and batches before cancelling them.
     public var shutdownGrace = ConfigDuration(duration: .seconds(10), description: "10s")
+    /// A connection that sends and receives nothing this long is closed (slow clients,
+    /// slow-loris attacks, forgotten keep-alive connections).
+    public var idleTimeout = ConfigDuration(duration: .seconds(30), description: "30s")
 
     enum CodingKeys: String, CodingKey {
         case listen
         case maxBodyBytes = "max_body_bytes"
         case shutdownGrace = "shutdown_grace"
+        case idleTimeout = "idle_timeout"
     }
 
     public init() {}
@@ -38,6 +42,7 @@ public struct ServerConfig: Sendable, Decodable {
         listen = try c.decodeIfPresent(String.self, forKey: .listen) ?? listen
         maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? maxBodyBytes
         shutdownGrace = try c.decodeIfPresent(ConfigDuration.self, forKey: .shutdownGrace) ?? shutdownGrace
+        idleTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .idleTimeout) ?? idleTimeout
         guard maxBodyBytes > 0 else { throw ConfigIssue("max_body_bytes must be positive") }
         _ = try hostAndPort()
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import ServiceLifecycle
 import Synchronization
 import TickwireCore
@@ -70,9 +71,12 @@ public final class Daemon: Sendable {
         HealthRoutes(gateway: gateway, metrics: metrics) { [dispatchService] in
             for dispatcher in dispatchService.dispatchers { await dispatcher.reportBacklog() }
         }.register(on: router)
-        let (host, port) = try gateway.config.server.hostAndPort()
+        let server = gateway.config.server
+        let (host, port) = try server.hostAndPort()
+        let idle = TimeAmount.nanoseconds(server.idleTimeout.duration.nanoseconds)
         return Application(
             router: router,
+            server: .http1(configuration: .init(idleTimeout: idle)),
             configuration: .init(address: .hostname(host, port: port), serverName: "tickwire"),
             services: [
                 dispatchService,

@@ -1,0 +1,82 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+import TickwireCore
+@testable import TickwireServer
+
+@Suite("Hostile requests over HTTP")
+struct HostileHTTPTests {
+    let directory: TemporaryDirectory
+
+    init() throws {
+        directory = try TemporaryDirectory()
+    }
+
+    static let cases: [(name: String, uri: String, contentType: String, body: [UInt8], status: HTTPResponse.Status)] = [
+        ("form body on a JSON channel", "/v1/webhooks/demo/open", "application/x-www-form-urlencoded", Array("a=1".utf8), .unsupportedMediaType),
+        ("XML", "/v1/webhooks/demo/open", "text/xml", Array("<a/>".utf8), .unsupportedMediaType),
+        ("invalid UTF-8", "/v1/webhooks/demo/open", "application/json", [0x7B, 0x22, 0xC3, 0x28, 0x22, 0x3A, 0x31, 0x7D], .badRequest),
+        ("deep nesting", "/v1/webhooks/demo/open", "application/json",
+         Array((String(repeating: "[", count: 30_000) + String(repeating: "]", count: 30_000)).utf8), .badRequest),
+        ("huge number", "/v1/webhooks/demo/open", "application/json", Array(#"{"type":"message-event","payload":{"id":1e999}}"#.utf8), .badRequest),
+        ("truncated", "/v1/webhooks/demo/open", "application/json", Array(#"{"type":"message-event","payl"#.utf8), .badRequest),
+        ("empty", "/v1/webhooks/demo/open", "application/json", [], .badRequest),
+        ("numbers as strings and strings as numbers", "/v1/webhooks/demo/open", "application/json",
+         Array(#"{"type":"message-event","timestamp":"soon","payload":{"id":12345,"gsId":true,"type":7,"payload":{"ts":"x"}}}"#.utf8), .ok),
+        ("missing fields", "/v1/webhooks/demo/open", "application/json", Array(#"{"type":"message"}"#.utf8), .ok),
+        ("path traversal in org", "/v1/webhooks/..%2F..%2Fetc/open", "application/json", Array("{}".utf8), .notFound),
+        ("path traversal in channel", "/v1/webhooks/demo/..%2Fopen", "application/json", Array("{}".utf8), .notFound),
+        ("NUL in channel", "/v1/webhooks/demo/open%00", "application/json", Array("{}".utf8), .notFound),
+    ]
+
+    @Test func eachHostileRequestGetsAClearAnswer() async throws {
+        let daemon = try await TestDaemon.open(in: directory)
+        try await daemon.application().test(.live) { client in
+            for item in Self.cases {
+                let response = try await client.execute(
+                    uri: item.uri, method: .post, headers: [.contentType: item.contentType], body: ByteBuffer(bytes: item.body))
+                #expect(response.status == item.status, "\(item.name)")
+                if response.status != .ok {
+                    let error = try? JSONValue.parse(Array(buffer: response.body))["error"]
+                    #expect(error?["code"]?.stringValue != nil, "\(item.name): JSON error body")
+                }
+            }
+            #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok, "still serving")
+        }
+        await daemon.close()
+    }
+
+    @Test func aJournalThatCannotBeWrittenAnswers503AndNotReady() async throws {
+        let daemon = try await TestDaemon.open(in: directory)
+        let body = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json")
+        try await daemon.application().test(.live) { client in
+            try await daemon.journal.close()
+            let response = try await client.execute(
+                uri: "/v1/webhooks/demo/open", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(bytes: body))
+            #expect(response.status == .serviceUnavailable)
+            #expect(try JSONValue.parse(Array(buffer: response.body))["error"]?["code"] == "journal_unavailable")
+            #expect(try await client.execute(uri: "/readyz", method: .get).status == .serviceUnavailable)
+        }
+    }
+
+    @Test func metricsCountRequestsWithoutURLTextAsLabels() async throws {
+        let daemon = try await TestDaemon.open(in: directory)
+        let body = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json")
+        try await daemon.application().test(.live) { client in
+            for uri in ["/v1/webhooks/demo/open", "/v1/webhooks/demo/open", "/v1/webhooks/evil%22%7D/x"] {
+                _ = try await client.execute(uri: uri, method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(bytes: body))
+            }
+            let text = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(text.contains(#"tickwire_http_requests_total{org="demo",channel="open",code="200"} 2"#))
+            #expect(text.contains(#"tickwire_http_requests_total{org="unknown",channel="unknown",code="404"} 1"#))
+            #expect(text.contains(#"tickwire_events_accepted_total{org="demo",type="message.sent"} 2"#))
+            #expect(text.contains("tickwire_journal_commit_duration_seconds_bucket"))
+            #expect(text.contains(#"tickwire_subscription_backlog_events{subscription="demo/archive",sink="archive"}"#))
+            #expect(!text.contains("evil"))
+            #expect(!text.contains(TestDaemon.token))
+        }
+        await daemon.close()
+    }
+}
