@@ -60,7 +60,10 @@ final class DispatchService: Service {
             }
             return Array(gone.values)
         }
-        for entry in stopping { entry.wakeup.finish() }
+        for entry in stopping {
+            entry.dispatcher.stop()
+            entry.wakeup.finish()
+        }
         for entry in stopping { await entry.task.value }
     }
 

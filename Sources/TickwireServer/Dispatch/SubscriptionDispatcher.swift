@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 import TickwireCore
 
 /// Moves one subscription's events from the journal to its sink.
@@ -17,6 +18,7 @@ final class SubscriptionDispatcher: Sendable {
     private let logger: Logger
     private let metrics: GatewayMetrics
     private let pageSize = 512
+    private let stopRequested = Atomic<Bool>(false)
 
     init(
         subscription: Subscription, sink: any Sink, journal: any Journal, logger: Logger,
@@ -48,13 +50,15 @@ final class SubscriptionDispatcher: Sendable {
         try await journal.setCursor(start, subscription: subscription.id)
     }
 
-    /// Delivers until `commits` ends (shutdown); the batch in progress is finished first.
+    /// Delivers until `commits` ends (shutdown, or the subscription was removed); the batch
+    /// in progress is finished first.
     func run(commits: AsyncStream<Void>) async {
-        var cursor = await loadCursor()
+        var cursor: Int64?
         var wakeups = commits.makeAsyncIterator()
-        while !Task.isCancelled {
+        while !Task.isCancelled && !stopRequested.load(ordering: .relaxed) {
             do {
-                let caughtUp = try await deliverPage(cursor: &cursor)
+                if cursor == nil { cursor = try await journal.cursor(subscription: subscription.id) ?? 0 }
+                let caughtUp = try await deliverPage(cursor: &cursor!)
                 if caughtUp, await wakeups.next() == nil { return }
             } catch is CancellationError {
                 return
@@ -65,15 +69,9 @@ final class SubscriptionDispatcher: Sendable {
         }
     }
 
-    private func loadCursor() async -> Int64 {
-        while true {
-            do {
-                return try await journal.cursor(subscription: subscription.id) ?? 0
-            } catch {
-                logger.error("cannot read cursor", metadata: ["subscription": "\(subscription.id)", "error": "\(error)"])
-                try? await Task.sleep(for: .seconds(1))
-            }
-        }
+    /// Makes `run` return after the batch in hand, even while the journal keeps failing.
+    func stop() {
+        stopRequested.store(true, ordering: .relaxed)
     }
 
     /// Delivers one page of the journal; returns true when there was nothing left to read.

@@ -55,7 +55,8 @@ struct DispatcherTests {
         try SQLiteJournal(path: directory.path + "/journal.sqlite", durability: .normal)
     }
 
-    /// Runs dispatchers until `done` holds, then stops them as a shutdown would.
+    /// Runs dispatchers until `done` holds, then stops them as a shutdown would (a stopped
+    /// dispatcher is done: a restart makes new ones).
     func run(_ dispatchers: [SubscriptionDispatcher], journal: SQLiteJournal, until done: @escaping () async -> Bool) async throws {
         let service = DispatchService(dispatchers: dispatchers, journal: journal, logger: logger)
         let task = Task { try await service.run() }
@@ -133,7 +134,8 @@ struct DispatcherTests {
         // A sink down for longer than its policy allows: events are dead-lettered, not lost.
         await sink.failing(10)
         try await journal.append([TestEvents.status(.read, message: "late")])
-        try await run([dispatcher], journal: journal) { (try? await journal.deadLetters(subscription: "acme/s").count) == 2 }
+        let restarted = SubscriptionDispatcher(subscription: dispatcher.subscription, sink: sink, journal: journal, logger: logger)
+        try await run([restarted], journal: journal) { (try? await journal.deadLetters(subscription: "acme/s").count) == 2 }
         #expect(try await journal.deadLetters(subscription: "acme/s").last?.attempts == 2)
         try await journal.close()
     }
