@@ -1,0 +1,224 @@
+"""End-to-end checks of issue 7 against the built daemon, each bounded in time:
+- crash safety: kill -9 several times under load; every acknowledged id is in the journal
+  and reaches the file sink after the restarts;
+- reload under load: ten config swaps (and one invalid file) with zero non-2xx answers;
+- metrics: /metrics parsed by prometheus_client; the figures match what was sent;
+- disk full: a full data directory answers 503 and /readyz 503, and both recover."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from daemon import Daemon, free_port, jsonl_ids
+
+TOKEN = "ops-token-0123456789"
+failures = []
+
+
+def check(condition, message):
+    print(("ok   " if condition else "FAIL ") + message)
+    if not condition:
+        failures.append(message)
+
+
+def config_text(directory, port, extra_sink=""):
+    return f"""
+server: {{ listen: "127.0.0.1:{port}", shutdown_grace: 5s }}
+storage: {{ directory: "{directory}/data", durability: full }}
+include: []
+sinks:
+  archive: {{ type: file, path: "{directory}/data/{{org}}/events.jsonl" }}
+{extra_sink}
+orgs:
+  demo:
+    channels:
+      gupshup: {{ provider: gupshup, auth: {{ type: token, token: "{TOKEN}" }} }}
+    subscriptions:
+      - {{ sink: archive }}
+"""
+
+
+def body(n, status="delivered"):
+    return json.dumps({"app": "OPS", "timestamp": 1700000000000 + n, "version": 2, "type": "message-event",
+                       "payload": {"id": f"wamid.ops{n}", "gsId": f"gs-ops-{n}", "type": status,
+                                   "destination": "919876543210", "payload": {"ts": 1700000000 + n}}}).encode()
+
+
+class Load:
+    """Posts distinct webhooks from a few threads; records acknowledged ids and non-2xx answers."""
+
+    def __init__(self, daemon, start, threads=8):
+        self.daemon, self.acked, self.bad, self.lock = daemon, [], [], threading.Lock()
+        self.stop_flag = threading.Event()
+        self.threads = [threading.Thread(target=self.worker, args=(start + i, threads)) for i in range(threads)]
+
+    def worker(self, n, step):
+        while not self.stop_flag.is_set():
+            try:
+                status, answer = self.daemon.post(f"/v1/webhooks/demo/gupshup?token={TOKEN}", body(n))
+            except OSError:
+                time.sleep(0.01)  # the daemon is down (killed): what a provider would retry
+                n += step
+                continue
+            with self.lock:
+                if status == 200:
+                    self.acked.extend(json.loads(answer)["ids"])
+                else:
+                    self.bad.append(status)
+            n += step
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *args):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join()
+
+
+def journal_ids(tmp):
+    conn = sqlite3.connect(os.path.join(tmp, "data", "journal.sqlite"))
+    try:
+        return {row[0] for row in conn.execute("SELECT event_id FROM journal")}
+    finally:
+        conn.close()
+
+
+def crash_checks(daemon, tmp):
+    with Load(daemon, 0) as load:
+        for _ in range(3):
+            deadline, before = time.time() + 10, len(load.acked)
+            while time.time() < deadline and len(load.acked) < before + 150:
+                time.sleep(0.01)
+            daemon.kill9()
+            time.sleep(0.2)
+            daemon.start()
+        time.sleep(0.5)
+    acked = set(load.acked)
+    check(len(acked) >= 450, f"{len(acked)} webhooks acknowledged across 3 kill -9 restarts")
+    check(acked <= journal_ids(tmp), f"no acknowledged event missing from the journal ({len(acked - journal_ids(tmp))} missing)")
+    archive = os.path.join(tmp, "data", "demo", "events.jsonl")
+    deadline = time.time() + 30
+    while time.time() < deadline and not acked <= set(jsonl_ids(archive)):
+        time.sleep(0.1)
+    check(acked <= set(jsonl_ids(archive)), "every acknowledged event reached the file sink")
+    result = subprocess.run(["sqlite3", os.path.join(tmp, "data", "journal.sqlite"), "PRAGMA integrity_check"],
+                            capture_output=True, text=True)
+    check(result.stdout.strip() == "ok", "the journal passes PRAGMA integrity_check after the kills")
+
+
+def reload_checks(daemon, tmp, config_path):
+    port = daemon.port
+    with Load(daemon, 1_000_000) as load:
+        for i in range(10):
+            with open(config_path, "w") as f:
+                f.write(config_text(tmp, port, f"  extra{i}: {{ type: file, path: \"{tmp}/data/extra{i}.jsonl\" }}"))
+            daemon.process.send_signal(signal.SIGHUP)
+            time.sleep(0.3)
+        with open(config_path, "w") as f:
+            f.write(config_text(tmp, port) + "\nbogus_key: 1\n")
+        daemon.process.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+    check(not load.bad, f"no non-2xx answer during 10 reloads and one refused file ({len(load.acked)} accepted, bad: {load.bad[:5]})")
+    log = open(daemon.log_path).read()
+    check(log.count("configuration reloaded") >= 10, "ten reloads were applied")
+    check("unknown key" in log and "bogus_key" in log, "the invalid file was refused with its error logged")
+    check(daemon.get("/readyz")[0] == 200, "still ready after the refused reload")
+    with open(config_path, "w") as f:
+        f.write(config_text(tmp, port))
+    return len(load.acked)
+
+
+def metric_checks(daemon):
+    status, text = daemon.get("/metrics")
+    families = {family.name: family for family in text_string_to_metric_families(text.decode())}
+    def value(name, **labels):
+        for family in families.values():
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                    return sample.value
+        return None
+    before = value("tickwire_http_requests_total", org="demo", channel="gupshup", code="200") or 0
+    for n in range(5):
+        daemon.post(f"/v1/webhooks/demo/gupshup?token={TOKEN}", body(2_000_000 + n, "read"))
+    daemon.post("/v1/webhooks/demo/gupshup?token=wrong", body(1))
+    status, text = daemon.get("/metrics")
+    families = {family.name: family for family in text_string_to_metric_families(text.decode())}
+    check(status == 200, "/metrics parses with prometheus_client")
+    check(value("tickwire_http_requests_total", org="demo", channel="gupshup", code="200") == before + 5,
+          "tickwire_http_requests_total counts the 5 accepted requests")
+    check(value("tickwire_http_requests_total", org="demo", channel="gupshup", code="401") == 1,
+          "tickwire_http_requests_total counts the refused one by code")
+    check((value("tickwire_events_accepted_total", org="demo", type="message.read") or 0) >= 5,
+          "tickwire_events_accepted_total counts events by type")
+    check(value("tickwire_journal_commit_duration_seconds_count") is not None, "journal commit latency is exported")
+    check(value("tickwire_subscription_backlog_events", subscription="demo/archive", sink="archive") is not None,
+          "the subscription backlog is exported")
+
+
+def disk_full_checks():
+    mount = tempfile.mkdtemp(prefix="tickwire-diskfull-")
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mount], capture_output=True, text=True)
+    check(result.returncode == 0, f"a 3 MiB tmpfs is mounted for the disk-full test ({result.stderr.strip()})")
+    if result.returncode != 0:
+        return
+    try:
+        port = free_port()
+        path = os.path.join(mount, "config.yaml")
+        with open(path, "w") as f:
+            f.write(config_text(mount, port))
+        daemon = Daemon(path, port, "/tmp/tickwire-diskfull.log")
+        daemon.start()
+        filler = os.path.join(mount, "filler")
+        subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k", "count=100"], capture_output=True)
+        statuses = []
+        for n in range(4000):
+            status, _ = daemon.post(f"/v1/webhooks/demo/gupshup?token={TOKEN}", body(3_000_000 + n))
+            statuses.append(status)
+            if status == 503:
+                break
+        check(503 in statuses, f"a full disk answers 503 (after {len(statuses)} requests)")
+        check(daemon.get("/readyz")[0] == 503, "/readyz reports 503 while the journal cannot be written")
+        os.remove(filler)
+        status, _ = daemon.post(f"/v1/webhooks/demo/gupshup?token={TOKEN}", body(3_999_999))
+        check(status == 200, "once space returns the next webhook is accepted")
+        check(daemon.get("/readyz")[0] == 200, "and /readyz is 200 again")
+        check(daemon.stop() == 0, "the daemon stops cleanly")
+    finally:
+        subprocess.run(["umount", "-l", mount])
+        os.rmdir(mount)
+
+
+def main():
+    with tempfile.TemporaryDirectory(prefix="tickwire-ops-") as tmp:
+        port = free_port()
+        config_path = os.path.join(tmp, "config.yaml")
+        with open(config_path, "w") as f:
+            f.write(config_text(tmp, port))
+        daemon = Daemon(config_path, port, os.path.join(tmp, "daemon.log"))
+        daemon.start()
+        try:
+            crash_checks(daemon, tmp)
+            reload_checks(daemon, tmp, config_path)
+            metric_checks(daemon)
+            check(daemon.stop() == 0, "SIGTERM stops the daemon with exit code 0")
+        finally:
+            daemon.stop()
+            if failures:
+                print(open(daemon.log_path).read()[-3000:])
+    disk_full_checks()
+    print(f"e2e operations: {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
