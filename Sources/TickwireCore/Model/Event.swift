@@ -6,17 +6,21 @@ import Foundation
 /// them back unchanged.
 public struct Event: Sendable, Hashable {
     /// Deterministic: the same provider notification always yields the same id (`EventID`).
-    public var id: String
-    public var type: EventType
+    public var id: String { didSet { storedJSON = nil } }
+    public var type: EventType { didSet { storedJSON = nil } }
     /// The provider's own time of the event.
-    public var time: Date
+    public var time: Date { didSet { storedJSON = nil } }
     /// The message id the event is about (the user's phone for user events).
-    public var subject: String?
-    public var org: String
-    public var channel: String
-    public var provider: String
+    public var subject: String? { didSet { storedJSON = nil } }
+    public var org: String { didSet { storedJSON = nil } }
+    public var channel: String { didSet { storedJSON = nil } }
+    public var provider: String { didSet { storedJSON = nil } }
     /// The `data` object (DESIGN §2): message ids, status, native names, raw payload, …
-    public var data: [String: JSONValue]
+    public var data: [String: JSONValue] { didSet { storedJSON = nil } }
+    /// The CloudEvents JSON this event was read from (the journal's copy), so that sinks
+    /// that forward JSON do not serialize it again; any change to the event drops it. Not
+    /// part of the event's identity.
+    public private(set) var storedJSON: [UInt8]?
 
     public init(
         id: String, type: EventType, time: Date, subject: String?,
@@ -35,6 +39,15 @@ public struct Event: Sendable, Hashable {
     /// `/orgs/{org}/channels/{channel}`
     public var source: String { "/orgs/\(org)/channels/\(channel)" }
 
+    public static func == (lhs: Event, rhs: Event) -> Bool {
+        lhs.id == rhs.id && lhs.type == rhs.type && lhs.time == rhs.time && lhs.subject == rhs.subject
+            && lhs.org == rhs.org && lhs.channel == rhs.channel && lhs.provider == rhs.provider && lhs.data == rhs.data
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(id)
+    }
+
     /// The message status this event reports, if it is an outbound status event.
     public var status: MessageStatus? { data["status"]?.stringValue.flatMap(MessageStatus.init(rawValue:)) }
 }
@@ -43,6 +56,9 @@ public struct Event: Sendable, Hashable {
 
 extension Event {
     public static let specVersion = "1.0"
+
+    /// The structured-mode CloudEvents JSON text (compact, sorted keys).
+    public var cloudEventBytes: [UInt8] { storedJSON ?? cloudEvent.serializedBytes() }
 
     /// The structured-mode CloudEvents JSON object.
     public var cloudEvent: JSONValue {
@@ -78,7 +94,9 @@ extension Event {
     }
 
     public init(cloudEventJSON bytes: some Collection<UInt8>) throws {
+        let bytes = Array(bytes)
         try self.init(cloudEvent: try JSONValue.parse(bytes))
+        storedJSON = bytes
     }
 }
 

@@ -109,7 +109,7 @@ public final class SQLiteJournal: Journal {
         for event in events {
             try statement.execute(arguments: [
                 event.id, event.org, event.channel, event.type.rawValue, event.subject, now,
-                event.cloudEvent.serialized(),
+                Data(event.cloudEventBytes),
             ])
         }
     }

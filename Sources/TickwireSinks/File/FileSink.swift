@@ -27,7 +27,7 @@ public actor FileSink: Sink {
         for event in batch {
             let path = Self.path(for: event, template: template)
             if lines[path] == nil { order.append(path) }
-            lines[path, default: Data()].append(event.cloudEvent.serialized())
+            lines[path, default: Data()].append(contentsOf: event.cloudEventBytes)
             lines[path]!.append(0x0A)
         }
         do {

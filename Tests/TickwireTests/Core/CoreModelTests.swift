@@ -76,3 +76,14 @@ struct CoreModelTests {
         #expect(!policy.allowsRetry(attempts: 1, age: .seconds(61)))
     }
 }
+
+@Suite("Stored event JSON")
+struct StoredEventJSONTests {
+    @Test func aChangedEventIsSerializedAnew() throws {
+        let original = TestEvents.status(.sent, message: "m")
+        var event = try Event(cloudEventJSON: original.cloudEvent.serializedBytes())
+        #expect(event.cloudEventBytes == original.cloudEvent.serializedBytes())
+        event.data["extra"] = "x"
+        #expect(try JSONValue.parse(event.cloudEventBytes)["data"]?["extra"] == "x")
+    }
+}
