@@ -1,5 +1,5 @@
 import Logging
-import Synchronization
+import NIOConcurrencyHelpers
 import TickwireCore
 
 /// Moves one subscription's events from the journal to its sink.
@@ -18,7 +18,9 @@ final class SubscriptionDispatcher: Sendable {
     private let logger: Logger
     private let metrics: GatewayMetrics
     private let pageSize = 512
-    private let stopRequested = Atomic<Bool>(false)
+    // A lock-protected box, not an Atomic: a noncopyable stored property here crashed the
+    // Swift 6.3 optimizer in release builds (Pipeline.build).
+    private let stopRequested = NIOLockedValueBox(false)
 
     init(
         subscription: Subscription, sink: any Sink, journal: any Journal, logger: Logger,
@@ -55,7 +57,7 @@ final class SubscriptionDispatcher: Sendable {
     func run(commits: AsyncStream<Void>) async {
         var cursor: Int64?
         var wakeups = commits.makeAsyncIterator()
-        while !Task.isCancelled && !stopRequested.load(ordering: .relaxed) {
+        while !Task.isCancelled && !stopRequested.withLockedValue({ $0 }) {
             do {
                 if cursor == nil { cursor = try await journal.cursor(subscription: subscription.id) ?? 0 }
                 let caughtUp = try await deliverPage(cursor: &cursor!)
@@ -71,7 +73,7 @@ final class SubscriptionDispatcher: Sendable {
 
     /// Makes `run` return after the batch in hand, even while the journal keeps failing.
     func stop() {
-        stopRequested.store(true, ordering: .relaxed)
+        stopRequested.withLockedValue { $0 = true }
     }
 
     /// Delivers one page of the journal; returns true when there was nothing left to read.

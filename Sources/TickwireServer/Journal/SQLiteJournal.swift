@@ -16,8 +16,15 @@ public final class SQLiteJournal: Journal {
     /// Commit counters, for metrics and for tests of group commit.
     public let stats = JournalStats()
 
-    /// `onCommit` is told the size and duration of every append transaction (for metrics).
-    public init(path: String, durability: Durability, onCommit: (@Sendable (Int, Duration) -> Void)? = nil) throws {
+    /// Opens (and creates or migrates) the journal at `path`. `onCommit` is told the size
+    /// and duration of every append transaction (for metrics).
+    public convenience init(path: String, durability: Durability, onCommit: (@Sendable (Int, Duration) -> Void)? = nil) throws {
+        // All the work that can fail happens before any stored property is set: a throwing
+        // designated init with an Atomic property crashed the 6.3 optimizer.
+        self.init(pool: try Self.openPool(path: path, durability: durability), durability: durability, onCommit: onCommit)
+    }
+
+    private static func openPool(path: String, durability: Durability) throws -> DatabasePool {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -31,6 +38,10 @@ public final class SQLiteJournal: Journal {
             try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
         }
         try Self.migrator.migrate(pool)
+        return pool
+    }
+
+    private init(pool: DatabasePool, durability: Durability, onCommit: (@Sendable (Int, Duration) -> Void)?) {
         self.pool = pool
         self.durability = durability
         let stats = self.stats
