@@ -68,6 +68,9 @@ public final class Daemon: Sendable {
     public func application() throws -> some ApplicationProtocol {
         let router = Router()
         WebhookIngress(gateway: gateway, metrics: metrics, logger: logger).register(on: router)
+        OrgAPIRoutes(gateway: gateway) { [self] org in
+            org.subscriptions.lazy.compactMap { self.sink(named: $0.sink) as? StatusStoreSink }.first
+        }.register(on: router)
         HealthRoutes(gateway: gateway, metrics: metrics) { [dispatchService] in
             for dispatcher in dispatchService.dispatchers { await dispatcher.reportBacklog() }
         }.register(on: router)

@@ -9,18 +9,6 @@ import TickwireCore
 /// failure reproduces; set TICKWIRE_FUZZ_ROUNDS for a longer run.
 @Suite("Mutation fuzz of the adapters")
 struct MutationFuzzTests {
-    /// SplitMix64: small, seedable, the same sequence on every machine.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let adapters: [(String, any ProviderAdapter, String)] = [
         ("gupshup", GupshupAdapter(config: NoOptions()), "application/json"),
         ("meta", MetaAdapter(config: NoOptions()), "application/json"),
@@ -34,7 +22,7 @@ struct MutationFuzzTests {
         Array(repeating: UInt8(ascii: "["), count: 300),
     ]
 
-    func mutate(_ input: [UInt8], with other: [UInt8], random: inout SeededGenerator) -> [UInt8] {
+    func mutate(_ input: [UInt8], with other: [UInt8], random: inout SeededRandom) -> [UInt8] {
         var bytes = input
         for _ in 0..<Int.random(in: 1...4, using: &random) {
             guard !bytes.isEmpty else { return Self.interesting.randomElement(using: &random)! }
@@ -67,7 +55,7 @@ struct MutationFuzzTests {
 
     @Test func adaptersSurviveMutatedCorpusFiles() throws {
         let rounds = Int(ProcessInfo.processInfo.environment["TICKWIRE_FUZZ_ROUNDS"] ?? "") ?? 200
-        var random = SeededGenerator(state: 0x7469_636B_7769_7265)
+        var random = SeededRandom(seed: 0x7469_636B_7769_7265)
         var outcomes = (events: 0, rejected: 0)
         for (provider, adapter, contentType) in Self.adapters {
             let bodies = try ProviderCorpus.names(provider).map { name -> [UInt8] in

@@ -1,0 +1,103 @@
+import Foundation
+import Hummingbird
+import TickwireCore
+import TickwireSinks
+
+/// The org API: "what happened to message X?" (DESIGN §4), read from the org's status store.
+///
+/// Every request needs `Authorization: Bearer <key>` with one of the org's `api_keys`; a
+/// missing key, a wrong key and another org's key all get the same 401, so that nobody
+/// learns whether an org or a message exists.
+struct OrgAPIRoutes: Sendable {
+    let gateway: Gateway
+    /// The status store an org's subscriptions write to, if any.
+    let store: @Sendable (_ org: OrgConfig) -> StatusStoreSink?
+
+    static let maxIDs = 100
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/v1/orgs/:org/messages/:id") { request, context in
+            await answer {
+                let (org, store) = try authorize(request, context)
+                let id = context.parameters.get("id") ?? ""
+                guard let document = try await store.message(org: org.name, id: id) else {
+                    throw WebhookRejection.notFound("no message with id \"\(WebhookIngress.printable(id))\"")
+                }
+                return document
+            }
+        }
+        router.get("/v1/orgs/:org/messages") { request, context in
+            await answer {
+                let (org, store) = try authorize(request, context)
+                var query: [String: String] = [:]
+                for (key, value) in request.uri.queryParameters where query[String(key)] == nil {
+                    query[String(key)] = String(value)
+                }
+                if let ids = query["ids"] ?? query["reference_ids"] {
+                    let list = try Self.idList(ids)
+                    let result = try await store.messages(org: org.name, ids: list, byReference: query["ids"] == nil)
+                    return ["messages": .array(result.found), "not_found": .array(result.notFound.map(JSONValue.string))]
+                }
+                return try await list(store: store, org: org.name, query: query)
+            }
+        }
+    }
+
+    private func list(store: StatusStoreSink, org: String, query: [String: String]) async throws -> JSONValue {
+        func date(_ key: String) throws(WebhookRejection) -> Date? {
+            guard let text = query[key] else { return nil }
+            guard let date = Timestamp.parse(text) else {
+                throw .badRequest("\(key) must be an RFC 3339 time like 2026-01-02T03:04:05Z", code: "invalid_query")
+            }
+            return date
+        }
+        let limit = query["limit"].map { Int($0) ?? -1 } ?? 100
+        guard (1...1000).contains(limit) else { throw WebhookRejection.badRequest("limit must be 1 to 1000", code: "invalid_query") }
+        let cursor = query["cursor"]
+        if let cursor, StatusStoreSink.decodeCursor(cursor) == nil {
+            throw WebhookRejection.badRequest("cursor is not one this API returned", code: "invalid_query")
+        }
+        let status = query["status"]
+        if let status, MessageStatus(rawValue: status) == nil {
+            throw WebhookRejection.badRequest(
+                "status must be one of \(MessageStatus.allCases.map(\.rawValue).joined(separator: ", "))", code: "invalid_query")
+        }
+        let page = try await store.messages(
+            org: org, status: status, since: try date("since"), until: try date("until"), limit: limit, after: cursor)
+        return ["messages": .array(page.messages), "next_cursor": JSONValue(page.next)]
+    }
+
+    static func idList(_ text: String) throws(WebhookRejection) -> [String] {
+        let ids = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !ids.isEmpty, ids.count <= maxIDs else {
+            throw .badRequest("give 1 to \(maxIDs) comma-separated ids", code: "invalid_query")
+        }
+        return ids
+    }
+
+    private func authorize(_ request: Request, _ context: BasicRequestContext) throws(WebhookRejection) -> (OrgConfig, StatusStoreSink) {
+        let presented = request.headers[.authorization].flatMap { value -> String? in
+            value.lowercased().hasPrefix("bearer ") ? String(value.dropFirst(7)).trimmingCharacters(in: .whitespaces) : nil
+        }
+        let org = gateway.config.orgs[context.parameters.get("org") ?? ""]
+        // Compare against every key of the org (constant time each) even after a match.
+        let matches = (org?.apiKeys ?? []).reduce(false) { found, key in
+            ConstantTime.equals(key, presented ?? "") || found
+        }
+        guard let org, presented != nil, matches else { throw .unauthorized("a valid API key of this org is needed") }
+        guard let store = store(org) else {
+            throw .notFound("org \"\(org.name)\" has no status store: subscribe a sink of type sqlite")
+        }
+        return (org, store)
+    }
+
+    private func answer(_ work: () async throws -> JSONValue) async -> Response {
+        do {
+            return respond(.json(try await work()))
+        } catch let rejection as WebhookRejection {
+            return respond(rejection.response)
+        } catch {
+            return respond(WebhookRejection(status: 503, code: "store_unavailable", message: "the status store cannot be read now").response)
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import GRDB
+
+/// The store's tables. One message has many ids (`message_ids`: Gupshup's id, WhatsApp's id,
+/// …) and a history of every status event; everything is scoped by org.
+enum StatusStoreSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE messages (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    org TEXT NOT NULL,
+                    canonical_id TEXT NOT NULL,
+                    channel TEXT,
+                    provider TEXT,
+                    direction TEXT NOT NULL,
+                    recipient TEXT,
+                    sender TEXT,
+                    message_type TEXT,
+                    reference_id TEXT,
+                    status TEXT,
+                    error TEXT,
+                    first_seen REAL NOT NULL,
+                    updated_at REAL NOT NULL
+                );
+                CREATE INDEX messages_reference ON messages(org, reference_id);
+                CREATE INDEX messages_status ON messages(org, status, updated_at, id);
+                CREATE TABLE message_ids (
+                    org TEXT NOT NULL,
+                    alias TEXT NOT NULL,
+                    message INTEGER NOT NULL REFERENCES messages(id),
+                    PRIMARY KEY (org, alias)
+                ) WITHOUT ROWID;
+                CREATE INDEX message_ids_message ON message_ids(message);
+                CREATE TABLE history (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    org TEXT NOT NULL,
+                    message INTEGER NOT NULL REFERENCES messages(id),
+                    event_id TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    native TEXT,
+                    at REAL NOT NULL,
+                    received_at REAL NOT NULL,
+                    inferred INTEGER NOT NULL DEFAULT 0,
+                    UNIQUE (org, event_id, status)
+                );
+                CREATE INDEX history_message ON history(message, at);
+                """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import GRDB
+import TickwireCore
+
+/// What the org API asks the store. Every query has `org = ?` in its SQL: one org's key
+/// never reads another org's messages.
+extension StatusStoreSink {
+    /// One message by any of its ids (Gupshup's, WhatsApp's, …); nil if unknown.
+    public func message(org: String, id: String) async throws -> JSONValue? {
+        try await pool.read { db in
+            guard let message = try Int64.fetchOne(
+                db, sql: "SELECT message FROM message_ids WHERE org = ? AND alias = ?", arguments: [org, id])
+            else { return nil }
+            return try Self.document(message, org: org, db: db)
+        }
+    }
+
+    /// Several messages by id (`ids`) or by reference id; unknown ones are listed apart.
+    public func messages(org: String, ids: [String], byReference: Bool) async throws -> (found: [JSONValue], notFound: [String]) {
+        try await pool.read { db in
+            var found: [JSONValue] = []
+            var notFound: [String] = []
+            let sql = byReference
+                ? "SELECT id FROM messages WHERE org = ? AND reference_id = ? ORDER BY id"
+                : "SELECT message FROM message_ids WHERE org = ? AND alias = ?"
+            for id in ids {
+                let messages = try Int64.fetchAll(db, sql: sql, arguments: [org, id])
+                if messages.isEmpty { notFound.append(id) }
+                for message in messages { found.append(try Self.document(message, org: org, db: db)) }
+            }
+            return (found, notFound)
+        }
+    }
+
+    /// Messages by current status and time of their last event, oldest first, keyset-paginated:
+    /// pass the returned cursor to get the next page.
+    public func messages(
+        org: String, status: String?, since: Date?, until: Date?, limit: Int, after cursor: String?
+    ) async throws -> (messages: [JSONValue], next: String?) {
+        let position = cursor.flatMap(Self.decodeCursor) ?? (-Double.infinity, 0)
+        return try await pool.read { db in
+            var sql = "SELECT id, updated_at FROM messages WHERE org = ? AND (updated_at, id) > (?, ?)"
+            var arguments: [any DatabaseValueConvertible] = [org, position.0 == -.infinity ? -1e18 : position.0, position.1]
+            if let status { sql += " AND status = ?"; arguments.append(status) }
+            if let since { sql += " AND updated_at >= ?"; arguments.append(since.timeIntervalSince1970) }
+            if let until { sql += " AND updated_at < ?"; arguments.append(until.timeIntervalSince1970) }
+            sql += " ORDER BY updated_at, id LIMIT ?"
+            arguments.append(limit + 1)
+            let rows = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments))
+            let page = rows.prefix(limit)
+            let documents = try page.map { try Self.document($0["id"], org: org, db: db) }
+            let next = rows.count > limit ? page.last.map { Self.encodeCursor($0["updated_at"], $0["id"]) } : nil
+            return (documents, next)
+        }
+    }
+
+    /// The status document of DESIGN §4.
+    static func document(_ message: Int64, org: String, db: Database) throws -> JSONValue {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM messages WHERE id = ? AND org = ?", arguments: [message, org]) else {
+            return .null
+        }
+        let aliases = try String.fetchAll(
+            db, sql: "SELECT alias FROM message_ids WHERE org = ? AND message = ? ORDER BY alias", arguments: [org, message])
+        let history = try Row.fetchAll(
+            db, sql: """
+                SELECT status, native, at, inferred FROM history WHERE message = ? AND org = ?
+                ORDER BY at, CASE status WHEN 'enqueued' THEN 0 WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2
+                    WHEN 'read' THEN 3 ELSE 4 END, id
+                """,
+            arguments: [message, org])
+        let statuses: [JSONValue] = history.map { item in
+            var entry: [String: JSONValue] = [
+                "status": .string(item["status"]), "at": .string(Timestamp.format(Date(timeIntervalSince1970: item["at"]))),
+            ]
+            if item["inferred"] as Bool { entry["inferred"] = true }
+            if let native: String = item["native"] { entry["native"] = .string(native) }
+            return .object(entry)
+        }
+        let error: String? = row["error"]
+        return .object([
+            "id": .string(row["canonical_id"]), "org": .string(org), "channel": JSONValue(row["channel"] as String?),
+            "provider": JSONValue(row["provider"] as String?), "direction": .string(row["direction"]),
+            "recipient": JSONValue(row["recipient"] as String?), "sender": JSONValue(row["sender"] as String?),
+            "reference_id": JSONValue(row["reference_id"] as String?), "status": JSONValue(row["status"] as String?),
+            "type": JSONValue(row["message_type"] as String?),
+            "error": error.flatMap { try? JSONValue.parse($0) } ?? .null,
+            "updated_at": .string(Timestamp.format(Date(timeIntervalSince1970: row["updated_at"]))),
+            "provider_message_ids": .array(aliases.map(JSONValue.string)),
+            "statuses": .array(statuses),
+        ])
+    }
+
+    static func encodeCursor(_ updatedAt: Double, _ id: Int64) -> String {
+        Data("\(updatedAt.bitPattern):\(id)".utf8).base64EncodedString()
+    }
+
+    /// The position a cursor of `messages(org:status:…)` stands for; nil if it is not one.
+    public static func decodeCursor(_ text: String) -> (Double, Int64)? {
+        guard let data = Data(base64Encoded: text) else { return nil }
+        let parts = String(decoding: data, as: UTF8.self).split(separator: ":")
+        guard parts.count == 2, let bits = UInt64(parts[0]), let id = Int64(parts[1]) else { return nil }
+        return (Double(bitPattern: bits), id)
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import GRDB
+import Logging
+import TickwireCore
+
+/// The message-status store as a sink: each batch is applied in one transaction, and the
+/// org API reads the same database (`StatusStoreSink+Queries.swift`).
+public final class StatusStoreSink: Sink, Sendable {
+    let pool: DatabasePool
+    private let logger: Logger
+
+    init(pool: DatabasePool, logger: Logger) {
+        self.pool = pool
+        self.logger = logger
+    }
+
+    /// Opens (creating or migrating) the store at `path`.
+    public static func open(path: String, durability: Durability, logger: Logger = Logger(label: "tickwire.store")) throws -> StatusStoreSink {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        // Set after opening: GRDB lowers it to NORMAL when it switches to WAL (STACK.md).
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
+        }
+        try StatusStoreSchema.migrator.migrate(pool)
+        return StatusStoreSink(pool: pool, logger: logger)
+    }
+
+    public func deliver(_ batch: [Event]) async -> DeliveryReport {
+        do {
+            try await pool.write { db in
+                for event in batch { try StatusStoreWriter.apply(event, db: db) }
+            }
+            return .all(.delivered, count: batch.count)
+        } catch {
+            logger.warning("status store write failed", metadata: ["error": "\(error)"])
+            return .all(.retry(reason: "status store: \(error)"), count: batch.count)
+        }
+    }
+
+    public func shutdown() async {
+        try? pool.close()
+    }
+
+    /// `PRAGMA synchronous` of the writer: 2 = FULL, 1 = NORMAL.
+    public func synchronousMode() async throws -> Int {
+        try await pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+}
+
+extension StatusStoreSink: SinkFactory {
+    public static let name = "sqlite"
+
+    public static func validate(_ config: StatusStoreConfig) throws(ConfigIssue) {
+        guard !config.path.isEmpty else { throw ConfigIssue("path must not be empty") }
+    }
+
+    public static func make(config: StatusStoreConfig, context: SinkContext) async throws -> any Sink {
+        try open(path: config.path, durability: context.durability, logger: context.logger)
+    }
+}

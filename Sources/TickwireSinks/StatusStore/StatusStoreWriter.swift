@@ -1,0 +1,149 @@
+import Foundation
+import GRDB
+import TickwireCore
+
+/// Applies events to the store inside one write transaction (DESIGN §3).
+///
+/// The current status is derived from the whole history, so the order in which events
+/// arrive never matters: the highest ladder step reached wins, `failed` wins only when the
+/// message never reached `delivered`, and a `read` without a `delivered` adds an inferred
+/// `delivered` to the history.
+enum StatusStoreWriter {
+    static func apply(_ event: Event, db: Database) throws {
+        guard event.type.rawValue.hasPrefix("message.") else { return }
+        let ids = aliases(of: event)
+        guard !ids.isEmpty else { return }
+        let message = try resolve(ids: ids, event: event, db: db)
+        for alias in ids {
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO message_ids (org, alias, message) VALUES (?, ?, ?)",
+                arguments: [event.org, alias, message])
+        }
+        try fillDetails(message, from: event, db: db)
+        if let status = historyStatus(of: event) {
+            try db.execute(
+                sql: """
+                    INSERT OR IGNORE INTO history (org, message, event_id, status, native, at, received_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [event.org, message, event.id, status, event.data["native"]?["status"]?.stringValue,
+                            event.time.timeIntervalSince1970, receivedAt(event)])
+            if db.changesCount > 0, event.status == .failed {
+                try db.execute(
+                    sql: "UPDATE messages SET error = ? WHERE id = ?",
+                    arguments: [event.data["error"].map { $0.serializedString() }, message])
+            }
+        }
+        try refreshStatus(message, org: event.org, db: db)
+    }
+
+    /// Every id the event gives for its message: each one finds the same message later.
+    static func aliases(of event: Event) -> [String] {
+        var ids: [String] = []
+        for candidate in [event.data["message_id"]?.nonEmptyString, event.subject] + (event.data["provider_message_ids"]?.arrayValue ?? []).map(\.nonEmptyString) {
+            if let id = candidate, !id.isEmpty, !ids.contains(id) { ids.append(id) }
+        }
+        return ids
+    }
+
+    /// The history's status name for an event: its ladder status, or the native name for
+    /// other message events (`message.other`), or nil for inbound messages.
+    private static func historyStatus(of event: Event) -> String? {
+        if let status = event.status { return status.rawValue }
+        if event.type == .messageOther { return event.data["native"]?["status"]?.stringValue ?? "other" }
+        return nil
+    }
+
+    private static func receivedAt(_ event: Event) -> Double {
+        event.data["received_at"]?.stringValue.flatMap(Timestamp.parse)?.timeIntervalSince1970 ?? Date().timeIntervalSince1970
+    }
+
+    /// The message the ids belong to: a new one, the one they name, or — when they name
+    /// several that were created apart (Gupshup's id on `enqueued`, WhatsApp's on `sent`) —
+    /// those merged into the oldest.
+    private static func resolve(ids: [String], event: Event, db: Database) throws -> Int64 {
+        let placeholders = databaseQuestionMarks(count: ids.count)
+        let found = try Int64.fetchAll(
+            db, sql: "SELECT DISTINCT message FROM message_ids WHERE org = ? AND alias IN (\(placeholders)) ORDER BY message",
+            arguments: StatementArguments([event.org] + ids))
+        guard let keep = found.first else {
+            let time = event.time.timeIntervalSince1970
+            try db.execute(
+                sql: """
+                    INSERT INTO messages (org, canonical_id, channel, provider, direction, first_seen, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [event.org, ids[0], event.channel, event.provider,
+                            event.type == .messageReceived ? "inbound" : "outbound", time, time])
+            return db.lastInsertedRowID
+        }
+        for other in found.dropFirst() {
+            try db.execute(sql: "UPDATE message_ids SET message = ? WHERE message = ?", arguments: [keep, other])
+            // A history row present in both (the same event seen under two ids) is kept once.
+            try db.execute(sql: "UPDATE OR IGNORE history SET message = ? WHERE message = ?", arguments: [keep, other])
+            try db.execute(sql: "DELETE FROM history WHERE message = ?", arguments: [other])
+            try db.execute(
+                sql: """
+                    UPDATE messages SET
+                        recipient = COALESCE(recipient, (SELECT recipient FROM messages WHERE id = :other)),
+                        sender = COALESCE(sender, (SELECT sender FROM messages WHERE id = :other)),
+                        reference_id = COALESCE(reference_id, (SELECT reference_id FROM messages WHERE id = :other)),
+                        error = COALESCE(error, (SELECT error FROM messages WHERE id = :other)),
+                        first_seen = MIN(first_seen, (SELECT first_seen FROM messages WHERE id = :other)),
+                        updated_at = MAX(updated_at, (SELECT updated_at FROM messages WHERE id = :other))
+                    WHERE id = :keep
+                    """,
+                arguments: ["other": other, "keep": keep])
+            try db.execute(sql: "DELETE FROM messages WHERE id = ?", arguments: [other])
+        }
+        return keep
+    }
+
+    /// Details arrive piecemeal (the recipient on one event, the reference id on another):
+    /// keep the first value of each.
+    private static func fillDetails(_ message: Int64, from event: Event, db: Database) throws {
+        try db.execute(
+            sql: """
+                UPDATE messages SET
+                    channel = COALESCE(channel, ?), provider = COALESCE(provider, ?),
+                    recipient = COALESCE(recipient, ?), sender = COALESCE(sender, ?),
+                    reference_id = COALESCE(reference_id, ?),
+                    message_type = COALESCE(message_type, ?),
+                    direction = CASE WHEN ? THEN 'inbound' ELSE direction END,
+                    first_seen = MIN(first_seen, ?), updated_at = MAX(updated_at, ?)
+                WHERE id = ?
+                """,
+            arguments: [
+                event.channel, event.provider, event.data["recipient"]?.nonEmptyString, event.data["sender"]?.nonEmptyString,
+                event.data["reference_id"]?.nonEmptyString, event.data["message"]?["type"]?.nonEmptyString,
+                event.type == .messageReceived, event.time.timeIntervalSince1970, event.time.timeIntervalSince1970, message,
+            ])
+    }
+
+    /// Recomputes the current status from the history and keeps exactly one inferred
+    /// `delivered` while the history has a `read` and no real `delivered`.
+    private static func refreshStatus(_ message: Int64, org: String, db: Database) throws {
+        try db.execute(sql: "DELETE FROM history WHERE message = ? AND inferred = 1", arguments: [message])
+        let rows = try Row.fetchAll(db, sql: "SELECT status, at FROM history WHERE message = ?", arguments: [message])
+        let statuses = rows.compactMap { MessageStatus(rawValue: $0["status"]) }
+        if !statuses.contains(.delivered), let readAt = rows.filter({ $0["status"] == "read" }).map({ $0["at"] as Double }).min() {
+            try db.execute(
+                sql: """
+                    INSERT INTO history (org, message, event_id, status, at, received_at, inferred)
+                    VALUES (?, ?, ?, 'delivered', ?, ?, 1)
+                    """,
+                arguments: [org, message, "inferred:\(message)", readAt, Date().timeIntervalSince1970])
+        }
+        try db.execute(
+            sql: "UPDATE messages SET status = ? WHERE id = ?",
+            arguments: [currentStatus(statuses)?.rawValue, message])
+    }
+
+    /// DESIGN §3, independent of arrival order.
+    static func currentStatus(_ statuses: [MessageStatus]) -> MessageStatus? {
+        let ladder = statuses.filter { $0.rank != nil }.max()
+        if let ladder, ladder >= .delivered { return ladder }
+        if statuses.contains(.failed) { return .failed }
+        return ladder
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import Testing
+import TickwireCore
+import TickwireProviders
+@testable import TickwireSinks
+
+/// Gupshup callbacks for one outbound message, through the real adapter: the Gupshup id
+/// comes on `enqueued` (with WhatsApp's id inside), WhatsApp's id on the later events.
+enum GupshupSequence {
+    static func body(_ type: String, gupshupID: String, whatsappID: String, ts: Int, org: String = "acme") -> [UInt8] {
+        let payload: String
+        switch type {
+        case "enqueued":
+            payload = #"{"id":"\#(gupshupID)","type":"enqueued","destination":"919876543210","payload":{"whatsappMessageId":"\#(whatsappID)","type":"session"}}"#
+        case "failed":
+            payload = #"{"id":"\#(whatsappID)","gsId":"\#(gupshupID)","type":"failed","destination":"919876543210","payload":{"code":131026,"reason":"Message undeliverable","ts":\#(ts)}}"#
+        default:
+            payload = #"{"id":"\#(whatsappID)","gsId":"\#(gupshupID)","type":"\#(type)","destination":"919876543210","payload":{"ts":\#(ts)}}"#
+        }
+        return Array(#"{"app":"Demo","timestamp":\#(ts)000,"version":2,"type":"message-event","payload":\#(payload)}"#.utf8)
+    }
+
+    static func events(_ types: [String], gupshupID: String = "gs-1", whatsappID: String = "wamid.1", org: String = "acme") throws -> [Event] {
+        let adapter = GupshupAdapter(config: NoOptions())
+        return try types.enumerated().flatMap { index, type in
+            let request = WebhookRequest(
+                method: .post, uri: "/", headers: ["content-type": "application/json"],
+                body: body(type, gupshupID: gupshupID, whatsappID: whatsappID, ts: 1_700_000_000 + 10 * ladder(type)))
+            return try adapter.normalize(request, channel: ChannelContext(org: org, channel: "gs", provider: "gupshup"))
+        }
+    }
+
+    /// Provider times follow the real order, whatever order the callbacks arrive in.
+    static func ladder(_ type: String) -> Int {
+        ["enqueued": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4][type] ?? 5
+    }
+}
+
+@Suite("Message status store")
+struct StatusStoreTests {
+    let directory: TemporaryDirectory
+
+    init() throws {
+        directory = try TemporaryDirectory()
+    }
+
+    func store() throws -> StatusStoreSink {
+        try StatusStoreSink.open(path: directory.path + "/store.sqlite", durability: .full)
+    }
+
+    func statuses(_ document: JSONValue?) -> [String] {
+        (document?["statuses"]?.arrayValue ?? []).map { item in
+            (item["status"]?.stringValue ?? "") + (item["inferred"] == true ? "*" : "")
+        }
+    }
+
+    func deliver(_ store: StatusStoreSink, _ events: [Event]) async {
+        let report = await store.deliver(events)
+        #expect(report.outcomes.allSatisfy { $0 == .delivered })
+    }
+
+    @Test(arguments: 0..<6)
+    func fullSequenceInAnyOrderWithDuplicates(seed: Int) async throws {
+        var random = SeededRandom(seed: UInt64(seed))
+        let events = try GupshupSequence.events(["enqueued", "sent", "delivered", "read"])
+        let shuffled = (events + events.prefix(2)).shuffled(using: &random)
+        let store = try store()
+        // One at a time and in one batch must give the same result.
+        for event in shuffled.prefix(3) { await deliver(store, [event]) }
+        await deliver(store, Array(shuffled.dropFirst(3)))
+        let byGupshup = try await store.message(org: "acme", id: "gs-1")
+        #expect(byGupshup?["status"] == "read")
+        #expect(statuses(byGupshup) == ["enqueued", "sent", "delivered", "read"], "each event once, in provider time")
+        let byWhatsApp = try await store.message(org: "acme", id: "wamid.1")
+        #expect(byWhatsApp == byGupshup, "every id finds the same message")
+        #expect(byGupshup?["recipient"] == "+919876543210")
+    }
+
+    @Test func readBeforeDeliveredInfersDeliveredAndALateDeliveredReplacesIt() async throws {
+        let store = try store()
+        await deliver(store, try GupshupSequence.events(["sent", "read"]))
+        var document = try await store.message(org: "acme", id: "gs-1")
+        #expect(document?["status"] == "read")
+        #expect(statuses(document) == ["sent", "delivered*", "read"])
+        await deliver(store, try GupshupSequence.events(["delivered"]))
+        document = try await store.message(org: "acme", id: "wamid.1")
+        #expect(document?["status"] == "read", "a late delivered does not lower read")
+        #expect(statuses(document) == ["sent", "delivered", "read"])
+    }
+
+    @Test func failedAfterDeliveredIsKeptButDoesNotLower() async throws {
+        let store = try store()
+        await deliver(store, try GupshupSequence.events(["sent", "delivered"]))
+        await deliver(store, try GupshupSequence.events(["failed"]))
+        let document = try await store.message(org: "acme", id: "gs-1")
+        #expect(document?["status"] == "delivered")
+        #expect(statuses(document) == ["sent", "delivered", "failed"])
+    }
+
+    @Test func failedBeforeDeliveryIsTerminalWithItsError() async throws {
+        let store = try store()
+        await deliver(store, try GupshupSequence.events(["enqueued", "failed", "sent"]))
+        let document = try await store.message(org: "acme", id: "wamid.1")
+        #expect(document?["status"] == "failed")
+        #expect(document?["error"]?["code"] == "131026")
+    }
+
+    @Test func recordsCreatedApartAreMergedWhenAnEventLinksThem() async throws {
+        let store = try store()
+        // `sent` (WhatsApp id + gsId) first, then a DLR carrying only the WhatsApp id... no:
+        // a status that only knows the WhatsApp id, then `enqueued` that links both.
+        var lateDLR = try GupshupSequence.events(["delivered"]).first!
+        lateDLR.data["provider_message_ids"] = ["wamid.1"]
+        lateDLR.data["message_id"] = "wamid.1"
+        lateDLR.subject = "wamid.1"
+        var onlyGupshup = try GupshupSequence.events(["sent"]).first!
+        onlyGupshup.data["provider_message_ids"] = ["gs-1"]
+        onlyGupshup.data["message_id"] = "gs-1"
+        onlyGupshup.subject = "gs-1"
+        await deliver(store, [lateDLR, onlyGupshup])
+        #expect(try await store.message(org: "acme", id: "gs-1")?["status"] == "sent", "two records so far")
+        await deliver(store, try GupshupSequence.events(["enqueued"]))
+        let merged = try await store.message(org: "acme", id: "gs-1")
+        #expect(merged?["status"] == "delivered")
+        #expect(statuses(merged) == ["enqueued", "sent", "delivered"])
+        #expect(try await store.message(org: "acme", id: "wamid.1") == merged)
+        let count = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages") }
+        #expect(count == 1)
+    }
+
+    @Test func orgsAreIsolated() async throws {
+        let store = try store()
+        await deliver(store, try GupshupSequence.events(["sent"], org: "acme"))
+        await deliver(store, try GupshupSequence.events(["read"], org: "other"))
+        #expect(try await store.message(org: "acme", id: "gs-1")?["status"] == "sent")
+        #expect(try await store.message(org: "other", id: "gs-1")?["status"] == "read")
+        #expect(try await store.message(org: "third", id: "gs-1") == nil)
+    }
+
+    @Test func inboundMessagesAreStoredToo() async throws {
+        let store = try store()
+        let body = try RepositoryFiles.corpusFile("gupshup/jaimey_inbound_text.json")
+        let events = try GupshupAdapter(config: NoOptions()).normalize(
+            WebhookRequest(method: .post, uri: "/", headers: [:], body: body), channel: ChannelContext(org: "acme", channel: "gs", provider: "gupshup"))
+        await deliver(store, events)
+        let id = try #require(events.first?.data["message_id"]?.stringValue)
+        let document = try await store.message(org: "acme", id: id)
+        #expect(document?["direction"] == "inbound")
+        #expect(document?["sender"]?.stringValue?.hasPrefix("+") == true)
+    }
+
+    @Test func batchLookupsPaginationAndDurability() async throws {
+        let store = try store()
+        #expect(try await store.synchronousMode() == 2)
+        for n in 0..<5 {
+            await deliver(store, try GupshupSequence.events(n % 2 == 0 ? ["enqueued", "failed"] : ["sent"], gupshupID: "gs-\(n)", whatsappID: "wamid.\(n)"))
+        }
+        let batch = try await store.messages(org: "acme", ids: ["gs-0", "wamid.1", "nope"], byReference: false)
+        #expect(batch.found.count == 2)
+        #expect(batch.notFound == ["nope"])
+        var seen: [String] = []
+        var cursor: String?
+        repeat {
+            let page = try await store.messages(org: "acme", status: "failed", since: nil, until: nil, limit: 2, after: cursor)
+            seen += page.messages.compactMap { $0["id"]?.stringValue }
+            cursor = page.next
+        } while cursor != nil
+        #expect(Set(seen) == ["gs-0", "gs-2", "gs-4"])
+        #expect(seen.count == 3)
+        await store.shutdown()
+        let reopened = try self.store()
+        #expect(try await reopened.message(org: "acme", id: "wamid.3")?["status"] == "sent")
+    }
+
+    @Test func currentStatusRuleIsOrderIndependent() {
+        #expect(StatusStoreWriter.currentStatus([.failed, .delivered]) == .delivered)
+        #expect(StatusStoreWriter.currentStatus([.sent, .failed]) == .failed)
+        #expect(StatusStoreWriter.currentStatus([.read, .sent]) == .read)
+        #expect(StatusStoreWriter.currentStatus([.deleted]) == nil)
+        #expect(StatusStoreWriter.currentStatus([]) == nil)
+    }
+}
