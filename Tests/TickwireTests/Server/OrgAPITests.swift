@@ -1,0 +1,108 @@
+import Foundation
+import Logging
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+import TickwireCore
+@testable import TickwireServer
+
+@Suite("Org API over HTTP")
+struct OrgAPITests {
+    let directory: TemporaryDirectory
+    static let otherKey = "other-api-key-0123456789"
+
+    init() throws {
+        directory = try TemporaryDirectory()
+    }
+
+    func daemon() async throws -> Daemon {
+        _ = try TestDaemon.config(
+            in: directory, extraSinks: ["store: { type: sqlite, path: \"\(directory.path)/data/store.sqlite\" }"],
+            extra: """
+                  other:
+                    api_keys: [ "\(Self.otherKey)" ]
+                    channels: { gs: { provider: gupshup, auth: { type: none } } }
+                    subscriptions: [ { sink: store } ]
+                  nostore:
+                    api_keys: [ "nostore-api-key-0123456789" ]
+                """)
+        // demo gets a store subscription and a Meta channel too.
+        var yaml = try String(contentsOfFile: directory.path + "/config.yaml", encoding: .utf8)
+        yaml = yaml.replacingOccurrences(of: "      - { sink: archive }", with: "      - { sink: archive }\n      - { sink: store }")
+        yaml = yaml.replacingOccurrences(
+            of: "      open: { provider: gupshup, auth: { type: none } }",
+            with: "      open: { provider: gupshup, auth: { type: none } }\n      meta: { provider: meta, auth: { type: none } }")
+        try yaml.write(toFile: directory.path + "/config.yaml", atomically: true, encoding: .utf8)
+        let loaded = try ConfigLoader(registry: .standard, environment: [:]).load(path: directory.path + "/config.yaml")
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        return try await Daemon.open(config: loaded, logger: logger)
+    }
+
+    func post(_ client: some TestClientProtocol, _ uri: String, _ body: [UInt8]) async throws {
+        let response = try await client.execute(uri: uri, method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(bytes: body))
+        #expect(response.status == .ok)
+    }
+
+    func get(_ client: some TestClientProtocol, _ uri: String, key: String? = TestDaemon.apiKey) async throws -> (HTTPResponse.Status, JSONValue?) {
+        var headers: HTTPFields = [:]
+        if let key { headers[.authorization] = "Bearer \(key)" }
+        let response = try await client.execute(uri: uri, method: .get, headers: headers)
+        return (response.status, try? JSONValue.parse(Array(buffer: response.body)))
+    }
+
+    @Test func answersByEveryIdAndReferenceAndKeepsOrgsApart() async throws {
+        let daemon = try await daemon()
+        try await daemon.application().test(.live) { client in
+            for name in ["jaimey_message_event_enqueued", "glific_message_event_enqueued_ts_as_string", "jaimey_message_event_sent"] {
+                try await post(client, "/v1/webhooks/demo/open", try RepositoryFiles.corpusFile("gupshup/\(name).json"))
+            }
+            // pywa_status_sent is the same notification as the tracker one (same id, status and
+            // time): it is recognised as a duplicate and stored once.
+            for name in ["pywa_status_with_tracker", "pywa_status_read", "pywa_status_sent"] {
+                try await post(client, "/v1/webhooks/demo/meta", try RepositoryFiles.corpusFile("meta/\(name).json"))
+            }
+            try await post(client, "/v1/webhooks/other/gs", try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json"))
+
+            // Gupshup: the enqueued event links Gupshup's id and WhatsApp's id.
+            var answer = (HTTPResponse.Status.notFound, JSONValue?.none)
+            #expect(await eventually {
+                answer = (try? await get(client, "/v1/orgs/demo/messages/59f8db90-c37e-4408-90ab-cc54ef8246ad")) ?? answer
+                return answer.0 == .ok
+            })
+            #expect(answer.1?["status"] == "enqueued")
+            let (status, byWhatsApp) = try await get(client, "/v1/orgs/demo/messages/gBEGkYaYVSEEAgkD7bRi9syGnBk")
+            #expect(status == .ok)
+            #expect(byWhatsApp == answer.1)
+
+            // Meta: read, with an inferred delivered, found by wamid and by reference id.
+            #expect(await eventually { (try? await get(client, "/v1/orgs/demo/messages/wamid.xyzxyz"))?.1?["status"] == "read" })
+            var byReference: JSONValue?
+            #expect(await eventually {
+                byReference = (try? await get(client, "/v1/orgs/demo/messages?reference_ids=some%20data,unknown-ref"))?.1
+                return byReference?["not_found"] == ["unknown-ref"]
+            })
+            #expect(byReference?["messages"]?[0]?["id"] == "wamid.xyzxyz")
+            #expect(byReference?["not_found"] == ["unknown-ref"])
+            let (_, batch) = try await get(client, "/v1/orgs/demo/messages?ids=wamid.xyzxyz,gBEGkYaYVSEEAgkD7bRi9syGnBk,nope")
+            #expect(batch?["messages"]?.arrayValue?.count == 2)
+            let (_, listed) = try await get(client, "/v1/orgs/demo/messages?status=read&limit=10")
+            #expect(listed?["messages"]?.arrayValue?.count == 1)
+
+            // Isolation: the other org's key reads its own message, never demo's.
+            let sentID = "gBEGkYaYVSEEAgnZxQ3JmKK6Wvg"
+            #expect(await eventually { (try? await get(client, "/v1/orgs/other/messages/\(sentID)", key: Self.otherKey))?.0 == .ok })
+            #expect(try await get(client, "/v1/orgs/demo/messages/wamid.xyzxyz", key: Self.otherKey).0 == .unauthorized)
+            #expect(try await get(client, "/v1/orgs/other/messages/wamid.xyzxyz", key: Self.otherKey).0 == .notFound)
+            #expect(try await get(client, "/v1/orgs/demo/messages/wamid.xyzxyz", key: nil).0 == .unauthorized)
+            #expect(try await get(client, "/v1/orgs/demo/messages/wamid.xyzxyz", key: "wrong-key-0123456789").0 == .unauthorized)
+            #expect(try await get(client, "/v1/orgs/ghost/messages/x").0 == .unauthorized, "an unknown org looks like a wrong key")
+            #expect(try await get(client, "/v1/orgs/nostore/messages/x", key: "nostore-api-key-0123456789").0 == .notFound)
+            #expect(try await get(client, "/v1/orgs/demo/messages?ids=" + (0..<101).map(String.init).joined(separator: ",")).0 == .badRequest)
+            #expect(try await get(client, "/v1/orgs/demo/messages?cursor=garbage").0 == .badRequest)
+            #expect(try await get(client, "/v1/orgs/demo/messages?status=lost").0 == .badRequest)
+        }
+        await daemon.close()
+    }
+}
