@@ -57,10 +57,12 @@ final class SubscriptionDispatcher: Sendable {
     func run(commits: AsyncStream<Void>) async {
         var cursor: Int64?
         var wakeups = commits.makeAsyncIterator()
+        var saved = CursorSave()
         while !Task.isCancelled && !stopRequested.withLockedValue({ $0 }) {
             do {
                 if cursor == nil { cursor = try await journal.cursor(subscription: subscription.id) ?? 0 }
                 let caughtUp = try await deliverPage(cursor: &cursor!)
+                try await saved.save(cursor!, force: caughtUp, journal: journal, subscription: subscription.id)
                 if caughtUp, await wakeups.next() == nil { return }
             } catch is CancellationError {
                 return
@@ -86,15 +88,9 @@ final class SubscriptionDispatcher: Sendable {
             let batch = Array(matching[start..<min(start + sink.maxBatchSize, matching.count)])
             try await deliverWithRetries(batch)
             start += batch.count
-            // Everything up to the batch's last entry is done: persist progress per batch, so a
-            // crash replays at most one batch.
             cursor = batch.last!.sequence
-            try await journal.setCursor(cursor, subscription: subscription.id)
         }
-        if cursor < last.sequence {
-            cursor = last.sequence
-            try await journal.setCursor(cursor, subscription: subscription.id)
-        }
+        cursor = max(cursor, last.sequence)
         return page.count < pageSize
     }
 
@@ -154,5 +150,23 @@ final class SubscriptionDispatcher: Sendable {
     private static func padded(_ report: DeliveryReport, count: Int) -> [DeliveryOutcome] {
         let outcomes = Array(report.outcomes.prefix(count))
         return outcomes + Array(repeating: .retry(reason: "sink did not report on this event"), count: count - outcomes.count)
+    }
+}
+
+/// When a dispatcher writes its cursor: once it has caught up, and at most every
+/// `interval` while it works through a backlog. Each save is a journal transaction that
+/// competes with ingest for the writer (and an fsync with durability full); at-least-once
+/// delivery allows the saved cursor to lag, and a crash replays at most `interval` of
+/// deliveries.
+struct CursorSave {
+    static let interval: Duration = .milliseconds(250)
+    private var savedSequence: Int64?
+    private var savedAt = ContinuousClock.now
+
+    mutating func save(_ sequence: Int64, force: Bool, journal: any Journal, subscription: String) async throws {
+        guard sequence != savedSequence, force || ContinuousClock.now - savedAt >= Self.interval else { return }
+        try await journal.setCursor(sequence, subscription: subscription)
+        savedSequence = sequence
+        savedAt = ContinuousClock.now
     }
 }

@@ -15,6 +15,7 @@ public final class SQLiteJournal: Journal {
     public let durability: Durability
     /// Commit counters, for metrics and for tests of group commit.
     public let stats = JournalStats()
+    private let decoded = DecodedEvents(capacity: 8192)
 
     /// Opens (and creates or migrates) the journal at `path`. `onCommit` is told the size
     /// and duration of every append transaction (for metrics).
@@ -140,14 +141,19 @@ public final class SQLiteJournal: Journal {
     public var isWritable: Bool { writable.load(ordering: .relaxed) }
 
     public func entries(org: String, after sequence: Int64, limit: Int) async throws -> [JournalEntry] {
-        try await pool.read { db in
-            let rows = try Row.fetchAll(
+        let rows = try await pool.read { db in
+            try Row.fetchAll(
                 db, sql: "SELECT seq, event FROM journal WHERE org = ? AND seq > ? ORDER BY seq LIMIT ?",
-                arguments: [org, sequence, limit])
-            return try rows.map { row in
-                let bytes: Data = row["event"]
-                return JournalEntry(sequence: row["seq"], event: try Event(cloudEventJSON: bytes))
-            }
+                arguments: [org, sequence, limit]
+            ).map { row in (sequence: row["seq"] as Int64, bytes: row["event"] as Data) }
+        }
+        // Every subscription of an org reads the same entries at about the same time: parse
+        // each once (parsing was the dispatchers' largest cost).
+        return try rows.map { row in
+            if let event = decoded.event(row.sequence) { return JournalEntry(sequence: row.sequence, event: event) }
+            let event = try Event(cloudEventJSON: row.bytes)
+            decoded.insert(event, sequence: row.sequence)
+            return JournalEntry(sequence: row.sequence, event: event)
         }
     }
 
@@ -272,4 +278,39 @@ public final class JournalStats: Sendable {
     public let commits = Atomic<Int>(0)
     /// Events submitted to those transactions (duplicates included).
     public let events = Atomic<Int>(0)
+}
+
+/// The most recently read entries, parsed, shared by the dispatchers.
+final class DecodedEvents: Sendable {
+    private struct State {
+        var events: [Int64: Event] = [:]
+        var order: [Int64] = []
+        var next = 0
+    }
+
+    private let state = Mutex(State())
+    private let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    func event(_ sequence: Int64) -> Event? {
+        state.withLock { $0.events[sequence] }
+    }
+
+    /// Inserts, evicting the oldest insertion once full (a ring of sequence numbers).
+    func insert(_ event: Event, sequence: Int64) {
+        state.withLock { state in
+            guard state.events[sequence] == nil else { return }
+            if state.order.count < capacity {
+                state.order.append(sequence)
+            } else {
+                state.events[state.order[state.next]] = nil
+                state.order[state.next] = sequence
+                state.next = (state.next + 1) % capacity
+            }
+            state.events[sequence] = event
+        }
+    }
 }

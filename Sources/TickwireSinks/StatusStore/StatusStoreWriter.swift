@@ -15,13 +15,13 @@ enum StatusStoreWriter {
         guard !ids.isEmpty else { return }
         let message = try resolve(ids: ids, event: event, db: db)
         for alias in ids {
-            try db.execute(
+            try db.cachedExecute(
                 sql: "INSERT OR IGNORE INTO message_ids (org, alias, message) VALUES (?, ?, ?)",
                 arguments: [event.org, alias, message])
         }
         try fillDetails(message, from: event, db: db)
         if let status = historyStatus(of: event) {
-            try db.execute(
+            try db.cachedExecute(
                 sql: """
                     INSERT OR IGNORE INTO history (org, message, event_id, status, native, at, received_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -29,7 +29,7 @@ enum StatusStoreWriter {
                 arguments: [event.org, message, event.id, status, event.data["native"]?["status"]?.stringValue,
                             event.time.timeIntervalSince1970, receivedAt(event)])
             if db.changesCount > 0, event.status == .failed {
-                try db.execute(
+                try db.cachedExecute(
                     sql: "UPDATE messages SET error = ? WHERE id = ?",
                     arguments: [event.data["error"].map { $0.serializedString() }, message])
             }
@@ -64,11 +64,11 @@ enum StatusStoreWriter {
     private static func resolve(ids: [String], event: Event, db: Database) throws -> Int64 {
         let placeholders = databaseQuestionMarks(count: ids.count)
         let found = try Int64.fetchAll(
-            db, sql: "SELECT DISTINCT message FROM message_ids WHERE org = ? AND alias IN (\(placeholders)) ORDER BY message",
+            db.cachedStatement(sql: "SELECT DISTINCT message FROM message_ids WHERE org = ? AND alias IN (\(placeholders)) ORDER BY message"),
             arguments: StatementArguments([event.org] + ids))
         guard let keep = found.first else {
             let time = event.time.timeIntervalSince1970
-            try db.execute(
+            try db.cachedExecute(
                 sql: """
                     INSERT INTO messages (org, canonical_id, channel, provider, direction, first_seen, updated_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -78,11 +78,11 @@ enum StatusStoreWriter {
             return db.lastInsertedRowID
         }
         for other in found.dropFirst() {
-            try db.execute(sql: "UPDATE message_ids SET message = ? WHERE message = ?", arguments: [keep, other])
+            try db.cachedExecute(sql: "UPDATE message_ids SET message = ? WHERE message = ?", arguments: [keep, other])
             // A history row present in both (the same event seen under two ids) is kept once.
-            try db.execute(sql: "UPDATE OR IGNORE history SET message = ? WHERE message = ?", arguments: [keep, other])
-            try db.execute(sql: "DELETE FROM history WHERE message = ?", arguments: [other])
-            try db.execute(
+            try db.cachedExecute(sql: "UPDATE OR IGNORE history SET message = ? WHERE message = ?", arguments: [keep, other])
+            try db.cachedExecute(sql: "DELETE FROM history WHERE message = ?", arguments: [other])
+            try db.cachedExecute(
                 sql: """
                     UPDATE messages SET
                         recipient = COALESCE(recipient, (SELECT recipient FROM messages WHERE id = :other)),
@@ -94,7 +94,7 @@ enum StatusStoreWriter {
                     WHERE id = :keep
                     """,
                 arguments: ["other": other, "keep": keep])
-            try db.execute(sql: "DELETE FROM messages WHERE id = ?", arguments: [other])
+            try db.cachedExecute(sql: "DELETE FROM messages WHERE id = ?", arguments: [other])
         }
         return keep
     }
@@ -102,7 +102,7 @@ enum StatusStoreWriter {
     /// Details arrive piecemeal (the recipient on one event, the reference id on another):
     /// keep the first value of each.
     private static func fillDetails(_ message: Int64, from event: Event, db: Database) throws {
-        try db.execute(
+        try db.cachedExecute(
             sql: """
                 UPDATE messages SET
                     channel = COALESCE(channel, ?), provider = COALESCE(provider, ?),
@@ -123,18 +123,18 @@ enum StatusStoreWriter {
     /// Recomputes the current status from the history and keeps exactly one inferred
     /// `delivered` while the history has a `read` and no real `delivered`.
     private static func refreshStatus(_ message: Int64, org: String, db: Database) throws {
-        try db.execute(sql: "DELETE FROM history WHERE message = ? AND inferred = 1", arguments: [message])
+        try db.cachedExecute(sql: "DELETE FROM history WHERE message = ? AND inferred = 1", arguments: [message])
         let rows = try Row.fetchAll(db, sql: "SELECT status, at FROM history WHERE message = ?", arguments: [message])
         let statuses = rows.compactMap { MessageStatus(rawValue: $0["status"]) }
         if !statuses.contains(.delivered), let readAt = rows.filter({ $0["status"] == "read" }).map({ $0["at"] as Double }).min() {
-            try db.execute(
+            try db.cachedExecute(
                 sql: """
                     INSERT INTO history (org, message, event_id, status, at, received_at, inferred)
                     VALUES (?, ?, ?, 'delivered', ?, ?, 1)
                     """,
                 arguments: [org, message, "inferred:\(message)", readAt, Date().timeIntervalSince1970])
         }
-        try db.execute(
+        try db.cachedExecute(
             sql: "UPDATE messages SET status = ? WHERE id = ?",
             arguments: [currentStatus(statuses)?.rawValue, message])
     }
@@ -145,5 +145,13 @@ enum StatusStoreWriter {
         if let ladder, ladder >= .delivered { return ladder }
         if statuses.contains(.failed) { return .failed }
         return ladder
+    }
+}
+
+extension Database {
+    /// `execute(sql:arguments:)` through GRDB's statement cache: the store runs the same few
+    /// statements for every event, and compiling them each time showed in the profile.
+    func cachedExecute(sql: String, arguments: StatementArguments = StatementArguments()) throws {
+        try cachedStatement(sql: sql).execute(arguments: arguments)
     }
 }
