@@ -75,6 +75,8 @@ let package = Package(
             name: "tickwire",
             dependencies: [
                 "TickwireServer",
+                "TickwireCore",
+                "TickwireSinks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

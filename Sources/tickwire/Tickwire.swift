@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import TickwireCore
 import TickwireServer
@@ -8,7 +11,7 @@ import TickwireServer
 struct Tickwire: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A webhook gateway for WhatsApp Business providers.",
-        subcommands: [Serve.self, Check.self],
+        subcommands: [Serve.self, Check.self, Reload.self, BenchStore.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -42,6 +45,9 @@ struct Serve: AsyncParsableCommand {
             "address": "\(config.server.listen)", "orgs": "\(config.orgs.count)",
             "subscriptions": "\(config.subscriptions.count)", "durability": "\(config.storage.durability.rawValue)",
         ])
+        let pidFile = PIDFile(directory: config.storage.directory)
+        try pidFile.write()
+        defer { pidFile.remove() }
         try await daemon.run(reloadingFrom: options.config, loader: options.loader)
     }
 }
@@ -54,5 +60,49 @@ struct Check: AsyncParsableCommand {
     func run() async throws {
         let config = try options.load()
         print(ConfigSummary(config: config, registry: .standard).text)
+    }
+}
+
+struct Reload: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the configuration, then make the running daemon reload it (SIGHUP).",
+        discussion: "The daemon is found through the pid file in storage.directory. An invalid configuration is reported here and not sent.")
+
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        let config = try options.load()
+        let pidFile = PIDFile(directory: config.storage.directory)
+        guard let pid = pidFile.read(), kill(pid, 0) == 0 else {
+            FileHandle.standardError.write(Data("no running daemon found (\(pidFile.path))\n".utf8))
+            throw ExitCode(1)
+        }
+        guard kill(pid, SIGHUP) == 0 else {
+            FileHandle.standardError.write(Data("cannot signal process \(pid)\n".utf8))
+            throw ExitCode(1)
+        }
+        print("configuration OK; reload sent to process \(pid) (its log says when it is applied)")
+    }
+}
+
+/// `storage.directory/tickwire.pid`: how `tickwire reload` finds the daemon.
+struct PIDFile {
+    let path: String
+
+    init(directory: String) {
+        path = directory + "/tickwire.pid"
+    }
+
+    func write() throws {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try "\(getpid())\n".write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    func read() -> pid_t? {
+        (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    func remove() {
+        if read() == getpid() { try? FileManager.default.removeItem(atPath: path) }
     }
 }

@@ -16,7 +16,7 @@ import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from daemon import Daemon, free_port, jsonl_ids
+from daemon import BINARY, Daemon, free_port, jsonl_ids
 
 TOKEN = "ops-token-0123456789"
 failures = []
@@ -133,6 +133,17 @@ def reload_checks(daemon, tmp, config_path):
     check(log.count("configuration reloaded") >= 10, "ten reloads were applied")
     check("unknown key" in log and "bogus_key" in log, "the invalid file was refused with its error logged")
     check(daemon.get("/readyz")[0] == 200, "still ready after the refused reload")
+    with open(config_path, "w") as f:
+        f.write(config_text(tmp, port))
+    before = open(daemon.log_path).read().count("configuration reloaded")
+    result = subprocess.run([BINARY, "reload", "--config", config_path], capture_output=True, text=True)
+    time.sleep(0.5)
+    after = open(daemon.log_path).read().count("configuration reloaded")
+    check(result.returncode == 0 and after == before + 1, f"tickwire reload checks the file and makes the daemon reload ({result.stdout.strip()})")
+    with open(config_path, "a") as f:
+        f.write("\nbogus_again: 1\n")
+    result = subprocess.run([BINARY, "reload", "--config", config_path], capture_output=True, text=True)
+    check(result.returncode == 1 and "bogus_again" in result.stderr, "tickwire reload refuses an invalid file without signalling")
     with open(config_path, "w") as f:
         f.write(config_text(tmp, port))
     return len(load.acked)
