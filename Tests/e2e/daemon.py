@@ -101,3 +101,13 @@ def jsonl_ids(path):
             if line:
                 ids.append(json.loads(line)["id"])
     return ids
+
+
+failures = []
+
+
+def check(condition, message):
+    """Prints one ok/FAIL line and remembers failures (scripts exit non-zero on any)."""
+    print(("ok   " if condition else "FAIL ") + message)
+    if not condition:
+        failures.append(message)

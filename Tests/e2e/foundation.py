@@ -9,16 +9,9 @@ import tempfile
 import threading
 import time
 
-from daemon import BINARY, CORPUS, ROOT, Daemon, free_port, jsonl_ids, write_config
+from daemon import BINARY, CORPUS, ROOT, Daemon, check, failures, free_port, jsonl_ids, write_config
 
 TOKEN = "e2e-token-0123456789"
-failures = []
-
-
-def check(condition, message):
-    print(("ok   " if condition else "FAIL ") + message)
-    if not condition:
-        failures.append(message)
 
 
 def cli_checks(tmp):

@@ -16,16 +16,9 @@ import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from daemon import BINARY, Daemon, free_port, jsonl_ids
+from daemon import BINARY, Daemon, check, failures, free_port, jsonl_ids
 
 TOKEN = "ops-token-0123456789"
-failures = []
-
-
-def check(condition, message):
-    print(("ok   " if condition else "FAIL ") + message)
-    if not condition:
-        failures.append(message)
 
 
 def config_text(directory, port, extra_sink=""):

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Synchronization
 import TickwireCore
+import TickwireSinks
 
 /// The embedded journal: one SQLite database in WAL mode, appends group-committed.
 ///
@@ -22,24 +23,9 @@ public final class SQLiteJournal: Journal {
     public convenience init(path: String, durability: Durability, onCommit: (@Sendable (Int, Duration) -> Void)? = nil) throws {
         // All the work that can fail happens before any stored property is set: a throwing
         // designated init with an Atomic property crashed the 6.3 optimizer.
-        self.init(pool: try Self.openPool(path: path, durability: durability), durability: durability, onCommit: onCommit)
-    }
-
-    private static func openPool(path: String, durability: Durability) throws -> DatabasePool {
-        let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        }
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(5)
-        let pool = try DatabasePool(path: path, configuration: configuration)
-        // GRDB sets synchronous=NORMAL on the writer when it switches to WAL, after
-        // prepareDatabase runs: set the mode here, once the pool is open (STACK.md).
-        try pool.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
-        }
-        try Self.migrator.migrate(pool)
-        return pool
+        self.init(
+            pool: try SQLitePool.open(path: path, durability: durability, migrator: Self.migrator), durability: durability,
+            onCommit: onCommit)
     }
 
     private init(pool: DatabasePool, durability: Durability, onCommit: (@Sendable (Int, Duration) -> Void)?) {

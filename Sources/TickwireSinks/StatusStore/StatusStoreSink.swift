@@ -16,18 +16,7 @@ public final class StatusStoreSink: Sink, Sendable {
 
     /// Opens (creating or migrating) the store at `path`.
     public static func open(path: String, durability: Durability, logger: Logger = Logger(label: "tickwire.store")) throws -> StatusStoreSink {
-        let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        }
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(5)
-        let pool = try DatabasePool(path: path, configuration: configuration)
-        // Set after opening: GRDB lowers it to NORMAL when it switches to WAL (STACK.md).
-        try pool.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
-        }
-        try StatusStoreSchema.migrator.migrate(pool)
+        let pool = try SQLitePool.open(path: path, durability: durability, migrator: StatusStoreSchema.migrator)
         return StatusStoreSink(pool: pool, logger: logger)
     }
 
