@@ -5,5 +5,6 @@ extension Registry {
     public mutating func registerStandardSinks() {
         register(sink: FileSink.self)
         register(sink: StatusStoreSink.self)
+        register(sink: HTTPForwarderSink.self)
     }
 }

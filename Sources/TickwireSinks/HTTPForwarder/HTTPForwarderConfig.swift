@@ -1,0 +1,86 @@
+import Foundation
+import TickwireCore
+
+/// `type: http` — forwards events to a chatbot or agent console.
+///
+/// ```yaml
+/// sinks:
+///   console:
+///     type: http
+///     url: "https://console.example.org/hooks"
+///     format: cloudevents            # cloudevents-binary, cloudevents-batch, native
+///     secret: "${CONSOLE_SECRET}"    # whsec_… : Standard Webhooks signatures
+///     retry: { max_attempts: 10, max_age: 24h, initial_backoff: 5s, max_backoff: 1h }
+/// ```
+public struct HTTPForwarderConfig: Sendable, Decodable {
+    public enum Format: String, Sendable, ConfigEnum {
+        /// One event per request, `application/cloudevents+json`.
+        case cloudevents
+        /// One event per request, attributes in `ce-*` headers, `data` as the body.
+        case cloudeventsBinary = "cloudevents-binary"
+        /// Up to `batch_size` events per request, `application/cloudevents-batch+json`.
+        case cloudeventsBatch = "cloudevents-batch"
+        /// The provider's payload (`data.raw`) in the provider's content type.
+        case native
+    }
+
+    public struct Retry: Sendable, Decodable {
+        var maxAttempts = 10
+        var maxAge = ConfigDuration(duration: .seconds(86400), description: "24h")
+        var initialBackoff = ConfigDuration(duration: .seconds(5), description: "5s")
+        var maxBackoff = ConfigDuration(duration: .seconds(3600), description: "1h")
+
+        enum CodingKeys: String, CodingKey {
+            case maxAttempts = "max_attempts", maxAge = "max_age", initialBackoff = "initial_backoff", maxBackoff = "max_backoff"
+        }
+
+        init() {}
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            maxAttempts = try c.decodeIfPresent(Int.self, forKey: .maxAttempts) ?? maxAttempts
+            maxAge = try c.decodeIfPresent(ConfigDuration.self, forKey: .maxAge) ?? maxAge
+            initialBackoff = try c.decodeIfPresent(ConfigDuration.self, forKey: .initialBackoff) ?? initialBackoff
+            maxBackoff = try c.decodeIfPresent(ConfigDuration.self, forKey: .maxBackoff) ?? maxBackoff
+            guard maxAttempts >= 1 else { throw ConfigIssue("max_attempts must be at least 1") }
+        }
+
+        var policy: RetryPolicy {
+            RetryPolicy(maxAttempts: maxAttempts, maxAge: maxAge.duration, initialBackoff: initialBackoff.duration, maxBackoff: maxBackoff.duration)
+        }
+    }
+
+    public var url: String
+    public var format: Format = .cloudevents
+    /// Standard Webhooks signing keys (`whsec_` + base64); several during a rotation.
+    public var secrets: [String] = []
+    public var headers: [String: String] = [:]
+    public var timeout = ConfigDuration(duration: .seconds(10), description: "10s")
+    public var batchSize = 100
+    public var retry = Retry()
+
+    enum CodingKeys: String, CodingKey {
+        case url, format, secret, secrets, headers, timeout, retry
+        case batchSize = "batch_size"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        url = try c.decode(String.self, forKey: .url)
+        format = try c.decodeIfPresent(Format.self, forKey: .format) ?? format
+        secrets = (try c.decodeIfPresent(String.self, forKey: .secret)).map { [$0] } ?? []
+        secrets += try c.decodeIfPresent([String].self, forKey: .secrets) ?? []
+        headers = try c.decodeIfPresent([String: String].self, forKey: .headers) ?? [:]
+        timeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .timeout) ?? timeout
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? batchSize
+        retry = try c.decodeIfPresent(Retry.self, forKey: .retry) ?? retry
+        guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host != nil else {
+            throw ConfigIssue("url must be an http:// or https:// URL")
+        }
+        guard (1...1000).contains(batchSize) else { throw ConfigIssue("batch_size must be 1 to 1000") }
+        for secret in secrets where WebhookSigner.key(from: secret) == nil {
+            // Never echo the secret itself.
+            throw ConfigIssue("secret must be \"whsec_\" followed by base64 (Standard Webhooks)")
+        }
+    }
+}

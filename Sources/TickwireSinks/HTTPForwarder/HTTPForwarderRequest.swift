@@ -1,0 +1,67 @@
+import Foundation
+import TickwireCore
+
+/// One outgoing request's id (for `webhook-id`), headers and body, per format.
+struct HTTPForwarderRequest {
+    var id: String
+    var headers: [(String, String)]
+    var body: [UInt8]
+
+    static func single(_ event: Event, format: HTTPForwarderConfig.Format) -> HTTPForwarderRequest {
+        switch format {
+        case .cloudevents, .cloudeventsBatch:
+            return HTTPForwarderRequest(id: event.id, headers: [("content-type", "application/cloudevents+json")], body: event.cloudEventBytes)
+        case .cloudeventsBinary:
+            return binary(event)
+        case .native:
+            return native(event)
+        }
+    }
+
+    static func batch(_ events: [Event]) -> HTTPForwarderRequest {
+        var body: [UInt8] = [UInt8(ascii: "[")]
+        for (index, event) in events.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            body += event.cloudEventBytes
+        }
+        body.append(UInt8(ascii: "]"))
+        // A batch's id is derived from its events, so a retry of the same batch has the same id.
+        return HTTPForwarderRequest(
+            id: EventID.make(events.map(\.id)), headers: [("content-type", "application/cloudevents-batch+json")], body: body)
+    }
+
+    /// CloudEvents binary mode: attributes as `ce-*` headers, `data` as the body.
+    static func binary(_ event: Event) -> HTTPForwarderRequest {
+        var headers: [(String, String)] = [
+            ("content-type", "application/json"), ("ce-specversion", Event.specVersion), ("ce-id", event.id),
+            ("ce-source", event.source), ("ce-type", event.type.rawValue), ("ce-time", Timestamp.format(event.time)),
+            ("ce-org", event.org), ("ce-channel", event.channel), ("ce-provider", event.provider),
+        ]
+        if let subject = event.subject { headers.append(("ce-subject", Self.headerSafe(subject))) }
+        return HTTPForwarderRequest(id: event.id, headers: headers, body: JSONValue.object(event.data).serializedBytes())
+    }
+
+    /// The provider's payload in the provider's content type: JSON for JSON providers, form
+    /// fields for Twilio. It is the payload as parsed, not the request's exact bytes.
+    static func native(_ event: Event) -> HTTPForwarderRequest {
+        let raw = event.data["raw"] ?? .null
+        if event.provider == "twilio", let fields = raw.objectValue {
+            let form = fields.keys.sorted().map { key in
+                "\(Self.formEscape(key))=\(Self.formEscape(fields[key]?.stringValue ?? ""))"
+            }.joined(separator: "&")
+            return HTTPForwarderRequest(id: event.id, headers: [("content-type", "application/x-www-form-urlencoded")], body: Array(form.utf8))
+        }
+        return HTTPForwarderRequest(id: event.id, headers: [("content-type", "application/json")], body: raw.serializedBytes())
+    }
+
+    static func formEscape(_ text: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+    }
+
+    /// Header values must not carry line breaks.
+    static func headerSafe(_ text: String) -> String {
+        String(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }.map(Character.init))
+    }
+}

@@ -1,0 +1,103 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import TickwireCore
+
+/// Sends events to an HTTP endpoint in one of the CloudEvents modes or the provider's own
+/// format, signed per Standard Webhooks.
+///
+/// Events go out one request after another, in journal order; the first retryable failure
+/// (408, 429, 5xx, timeout, connection error) hands it and everything after it back to the
+/// dispatcher, which retries with this sink's policy (`Retry-After` honoured), so a later
+/// status never overtakes an earlier one. Other 4xx answers dead-letter that event at once.
+public final class HTTPForwarderSink: Sink, Sendable {
+    private let config: HTTPForwarderConfig
+    private let signer: WebhookSigner
+    private let client: HTTPClient
+    private let logger: Logger
+
+    init(config: HTTPForwarderConfig, client: HTTPClient = .shared, logger: Logger) {
+        self.config = config
+        self.signer = WebhookSigner(secrets: config.secrets)
+        self.client = client
+        self.logger = logger
+    }
+
+    public var retryPolicy: RetryPolicy { config.retry.policy }
+    public var maxBatchSize: Int { config.format == .cloudeventsBatch ? config.batchSize : 256 }
+
+    public func deliver(_ batch: [Event]) async -> DeliveryReport {
+        if config.format == .cloudeventsBatch {
+            return .all(await send(HTTPForwarderRequest.batch(batch)), count: batch.count)
+        }
+        var outcomes: [DeliveryOutcome] = []
+        for event in batch {
+            let outcome = await send(HTTPForwarderRequest.single(event, format: config.format))
+            outcomes.append(outcome)
+            if case .retry = outcome {
+                // Keep order: nothing after a failed event goes out before it.
+                outcomes += Array(repeating: outcome, count: batch.count - outcomes.count)
+                break
+            }
+        }
+        return DeliveryReport(outcomes: outcomes)
+    }
+
+    private func send(_ message: HTTPForwarderRequest) async -> DeliveryOutcome {
+        var request = HTTPClientRequest(url: config.url)
+        request.method = .POST
+        for (name, value) in config.headers { request.headers.add(name: name, value: value) }
+        for (name, value) in message.headers { request.headers.replaceOrAdd(name: name, value: value) }
+        let timestamp = Int(Date().timeIntervalSince1970)
+        for (name, value) in signer.headers(id: message.id, timestamp: timestamp, body: message.body) {
+            request.headers.replaceOrAdd(name: name, value: value)
+        }
+        request.body = .bytes(ByteBuffer(bytes: message.body))
+        do {
+            let response = try await client.execute(request, timeout: .nanoseconds(config.timeout.duration.nanosecondsCount))
+            // Drain (and bound) the answer so the connection goes back to the pool.
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+            return Self.outcome(status: Int(response.status.code), retryAfter: response.headers.first(name: "retry-after"))
+        } catch {
+            logger.warning("forwarding failed", metadata: ["event_id": "\(message.id)", "error": "\(error)"])
+            return .retry(reason: "request failed: \(error)")
+        }
+    }
+
+    /// 2xx delivers; 408, 429 and 5xx are retried (after `Retry-After` when given); any
+    /// other answer will not change by retrying.
+    static func outcome(status: Int, retryAfter: String?, now: Date = Date()) -> DeliveryOutcome {
+        switch status {
+        case 200..<300: return .delivered
+        case 408, 429, 500..<600: return .retry(reason: "HTTP \(status)", after: retryAfter.flatMap { Self.retryAfter($0, now: now) })
+        default: return .reject(reason: "HTTP \(status)")
+        }
+    }
+
+    /// `Retry-After` in seconds or as an HTTP date; capped at a day.
+    static func retryAfter(_ value: String, now: Date) -> Duration? {
+        let text = value.trimmingCharacters(in: .whitespaces)
+        if let seconds = Int(text), seconds >= 0 { return .seconds(min(seconds, 86400)) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = formatter.date(from: text) else { return nil }
+        return .seconds(Int(max(0, min(date.timeIntervalSince(now), 86400))))
+    }
+}
+
+extension HTTPForwarderSink: SinkFactory {
+    public static let name = "http"
+
+    public static func make(config: HTTPForwarderConfig, context: SinkContext) async throws -> any Sink {
+        HTTPForwarderSink(config: config, logger: context.logger)
+    }
+}
+
+extension Duration {
+    var nanosecondsCount: Int64 {
+        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,156 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+import Testing
+import TickwireCore
+@testable import TickwireSinks
+
+/// A receiver on loopback that records every request and answers from a script.
+final class Receiver: Sendable {
+    struct Received: Sendable {
+        var headers: [String: String]
+        var body: [UInt8]
+    }
+
+    private let state = Mutex<(received: [Received], script: [(Int, [String: String])])>(([], []))
+
+    var received: [Received] { state.withLock { $0.received } }
+
+    /// The next answers, in order; after them every request gets 200.
+    func script(_ answers: [(Int, [String: String])]) { state.withLock { $0.script = answers } }
+
+    func run(_ body: @escaping @Sendable (_ url: String) async throws -> Void) async throws {
+        let router = Router()
+        router.post("/hooks") { [self] request, _ -> Response in
+            let bytes = Array(buffer: try await request.body.collect(upTo: 1 << 20))
+            var headers: [String: String] = [:]
+            for field in request.headers { headers[field.name.canonicalName] = field.value }
+            let (status, extra) = state.withLock { state -> (Int, [String: String]) in
+                state.received.append(Received(headers: headers, body: bytes))
+                return state.script.isEmpty ? (200, [:]) : state.script.removeFirst()
+            }
+            var response = Response(status: .init(code: status))
+            if let retryAfter = extra["Retry-After"] { response.headers[.retryAfter] = retryAfter }
+            return response
+        }
+        let port = Mutex<Int?>(nil)
+        var logger = Logger(label: "receiver")
+        logger.logLevel = .error
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } }, logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.runService(gracefulShutdownSignals: []) }
+            while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
+            try await body("http://127.0.0.1:\(port.withLock { $0! })/hooks")
+            group.cancelAll()
+        }
+    }
+}
+
+@Suite("HTTP forwarder")
+struct HTTPForwarderTests {
+    static let secret = "whsec_" + Data("a-test-signing-key-of-32-bytes!!".utf8).base64EncodedString()
+
+    func sink(_ url: String, format: String = "cloudevents", extra: String = "") async throws -> HTTPForwarderSink {
+        let directory = try TemporaryDirectory()
+        let yaml = "sinks:\n  console: { type: http, url: \"\(url)\", format: \(format), secret: \"\(Self.secret)\"\(extra) }\n"
+        let config = try ConfigLoader(registry: .standard, environment: [:]).load(path: try directory.write("c.yaml", yaml))
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let made = try await config.sinks["console"]!.make(SinkContext(name: "console", durability: .normal, logger: logger))
+        return try #require(made as? HTTPForwarderSink)
+    }
+
+    /// Verifies a Standard Webhooks signature the way the spec describes it.
+    static func verify(_ received: Receiver.Received) -> Bool {
+        guard let id = received.headers["webhook-id"], let timestamp = received.headers["webhook-timestamp"],
+            let signatures = received.headers["webhook-signature"]
+        else { return false }
+        let key = SymmetricKey(data: Data(base64Encoded: String(secret.dropFirst(6)))!)
+        let expected = Data(HMAC<SHA256>.authenticationCode(for: Array("\(id).\(timestamp).".utf8) + received.body, using: key)).base64EncodedString()
+        return signatures.split(separator: " ").contains { $0 == "v1,\(expected)" }
+    }
+
+    @Test func structuredEventsAreSignedAndDeliveredInOrder() async throws {
+        let receiver = Receiver()
+        try await receiver.run { url in
+            let sink = try await sink(url)
+            let events = (0..<3).map { TestEvents.status(.sent, message: "m\($0)") }
+            #expect(await sink.deliver(events) == .all(.delivered, count: 3))
+            let received = receiver.received
+            #expect(received.map { try? Event(cloudEventJSON: $0.body).id } == events.map(\.id))
+            #expect(received.allSatisfy { $0.headers["content-type"] == "application/cloudevents+json" })
+            #expect(received.allSatisfy(Self.verify), "Standard Webhooks signatures verify")
+            #expect(received.first?.headers["webhook-id"] == events.first?.id)
+        }
+    }
+
+    @Test func failuresKeepOrderAndClassifyAnswers() async throws {
+        let receiver = Receiver()
+        try await receiver.run { url in
+            let sink = try await sink(url)
+            let events = (0..<3).map { TestEvents.status(.sent, message: "m\($0)") }
+            receiver.script([(200, [:]), (503, [:])])
+            let report = await sink.deliver(events)
+            #expect(report.outcomes[0] == .delivered)
+            #expect(report.outcomes[1] == .retry(reason: "HTTP 503", after: nil))
+            #expect(report.outcomes[2] == report.outcomes[1], "the event after a failure is not sent before it")
+            #expect(receiver.received.count == 2)
+            receiver.script([(429, ["Retry-After": "7"]), (400, [:])])
+            #expect(await sink.deliver([events[1]]).outcomes == [.retry(reason: "HTTP 429", after: .seconds(7))])
+            #expect(await sink.deliver([events[2]]).outcomes == [.reject(reason: "HTTP 400")])
+        }
+    }
+
+    @Test func binaryAndBatchModes() async throws {
+        let receiver = Receiver()
+        try await receiver.run { url in
+            let events = (0..<3).map { TestEvents.status(.read, message: "m\($0)") }
+            #expect(await try await sink(url, format: "cloudevents-binary").deliver([events[0]]).outcomes == [.delivered])
+            let binary = try #require(receiver.received.last)
+            #expect(binary.headers["ce-id"] == events[0].id)
+            #expect(binary.headers["ce-type"] == "message.read")
+            #expect(binary.headers["ce-specversion"] == "1.0")
+            #expect(try JSONValue.parse(binary.body)["message_id"] == "m0")
+            #expect(Self.verify(binary))
+            #expect(await try await sink(url, format: "cloudevents-batch").deliver(events).outcomes == Array(repeating: .delivered, count: 3))
+            let batch = try #require(receiver.received.last)
+            #expect(batch.headers["content-type"] == "application/cloudevents-batch+json")
+            #expect(try JSONValue.parse(batch.body).arrayValue?.count == 3)
+            #expect(Self.verify(batch))
+        }
+    }
+
+    @Test func downDestinationIsRetriedNotLost() async throws {
+        // Nothing listens on this port: a connection error is a retry, never a rejection.
+        let sink = try await sink("http://127.0.0.1:9/hooks", extra: ", timeout: 2s")
+        let report = await sink.deliver([TestEvents.status(.sent, message: "m")])
+        guard case .retry = report.outcomes.first else {
+            Issue.record("expected a retry, got \(report)")
+            return
+        }
+    }
+
+    @Test func retryAfterAcceptsSecondsAndDates() {
+        let now = Date(timeIntervalSince1970: 1_700_000_000)
+        #expect(HTTPForwarderSink.retryAfter("120", now: now) == .seconds(120))
+        #expect(HTTPForwarderSink.retryAfter("Tue, 14 Nov 2023 22:14:20 GMT", now: now) == .seconds(60))
+        #expect(HTTPForwarderSink.retryAfter("soon", now: now) == nil)
+    }
+
+    @Test func badConfigIsRefusedWithoutEchoingTheSecret() throws {
+        let directory = try TemporaryDirectory()
+        let yaml = "sinks:\n  c: { type: http, url: \"ftp://x\", secret: \"not-base64-secret!!\" }\n"
+        #expect(throws: ConfigErrors.self) { try ConfigLoader(registry: .standard, environment: [:]).load(path: try directory.write("c.yaml", yaml)) }
+        do {
+            _ = try ConfigLoader(registry: .standard, environment: [:]).load(path: try directory.write("c.yaml", yaml))
+        } catch {
+            #expect(!"\(error)".contains("not-base64-secret"))
+        }
+    }
+}
