@@ -28,20 +28,20 @@ struct BenchStore: AsyncParsableCommand {
             guard report.outcomes.allSatisfy({ $0 == .delivered }) else { throw ValidationError("a batch failed: \(report)") }
             written += batch.count
         }
-        let writeSeconds = Self.seconds(ContinuousClock.now - started)
+        let writeSeconds = (ContinuousClock.now - started).secondsValue
         print(String(format: "wrote %d events (%d messages, batches of %d) in %.1f s: %.0f events/s", written, messages, batchSize * 2, writeSeconds, Double(written) / writeSeconds))
 
         var lookups = 0
         var found = 0
         let lookupStart = ContinuousClock.now
-        while Self.seconds(ContinuousClock.now - lookupStart) < seconds {
+        while (ContinuousClock.now - lookupStart).secondsValue < seconds {
             for _ in 0..<1000 {
                 let n = Int.random(in: 0..<messages)
                 if try await store.message(org: "bench", id: n % 2 == 0 ? "gs-\(n)" : "wamid.\(n)") != nil { found += 1 }
                 lookups += 1
             }
         }
-        let lookupSeconds = Self.seconds(ContinuousClock.now - lookupStart)
+        let lookupSeconds = (ContinuousClock.now - lookupStart).secondsValue
         print(String(format: "%d lookups by id (Gupshup or WhatsApp id, at random) in %.1f s: %.0f lookups/s, %d found", lookups, lookupSeconds, Double(lookups) / lookupSeconds, found))
         await store.shutdown()
     }
@@ -56,9 +56,5 @@ struct BenchStore: AsyncParsableCommand {
                 "status": .string(status.rawValue), "recipient": "+919876543210",
                 "native": ["event_type": "message-event", "status": .string(status.rawValue)],
             ])
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

@@ -31,8 +31,11 @@ public struct WebhookRequest: Sendable {
     public func header(_ name: String) -> String? { headers[name.lowercased()] }
 
     /// The media type of the body without parameters, lower-cased (`application/json`).
-    public var mediaType: String? {
-        guard let value = header("content-type") else { return nil }
+    public var mediaType: String? { Self.mediaType(of: header("content-type")) }
+
+    /// `Application/JSON; charset=utf-8` → `application/json`.
+    public static func mediaType(of contentType: String?) -> String? {
+        guard let value = contentType else { return nil }
         let type = value.split(separator: ";", maxSplits: 1).first.map(String.init) ?? value
         return type.trimmingCharacters(in: .whitespaces).lowercased()
     }

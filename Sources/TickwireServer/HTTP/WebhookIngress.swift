@@ -16,9 +16,9 @@ struct WebhookIngress: Sendable {
     func register(on router: Router<BasicRequestContext>) {
         router.post("/v1/webhooks/:org/:channel") { request, context in
             let started = ContinuousClock.now
-            let response = try await receive(request, context: context)
-            // Names not in the config are counted as "unknown": URL text never becomes a label.
             let config = gateway.config
+            let response = try await receive(request, context: context, config: config)
+            // Names not in the config are counted as "unknown": URL text never becomes a label.
             let org = context.parameters.get("org").flatMap { config.orgs[$0] }
             let channel = context.parameters.get("channel").flatMap { org?.channels[$0] }
             metrics.request(
@@ -31,15 +31,16 @@ struct WebhookIngress: Sendable {
         }
     }
 
-    func receive(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let config = gateway.config
+    /// Handles one callback against one configuration snapshot (a reload mid-request does
+    /// not mix two configurations).
+    func receive(_ request: Request, context: BasicRequestContext, config: Config) async throws -> Response {
         let channel: ChannelConfig
         do {
             channel = try lookUpChannel(context, config: config)
         } catch {
             return respond(error.response)
         }
-        if let mediaType = Self.mediaType(request), !channel.mediaTypes.contains(mediaType) {
+        if let mediaType = WebhookRequest.mediaType(of: request.headers[.contentType]), !channel.mediaTypes.contains(mediaType) {
             return respond(WebhookRejection.unsupportedMediaType(mediaType, expected: channel.mediaTypes).response)
         }
         let limit = config.server.maxBodyBytes
@@ -129,12 +130,6 @@ struct WebhookIngress: Sendable {
 
     static let maxDiscardBytes = 64 * 1024 * 1024
 
-    static func mediaType(_ request: Request) -> String? {
-        guard let value = request.headers[.contentType] else { return nil }
-        let type = value.split(separator: ";", maxSplits: 1).first.map(String.init) ?? value
-        return type.trimmingCharacters(in: .whitespaces).lowercased()
-    }
-
     static func webhookRequest(_ request: Request, method: WebhookRequest.Method, body: [UInt8]) -> WebhookRequest {
         var headers: [String: String] = [:]
         for field in request.headers where headers[field.name.canonicalName] == nil {
@@ -149,7 +144,7 @@ struct WebhookIngress: Sendable {
 
     /// Names from the URL, shortened and stripped of control characters before they are echoed.
     static func printable(_ text: String) -> String {
-        String(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }.prefix(64).map(Character.init))
+        String(text.withoutControlCharacters.prefix(64))
     }
 }
 

@@ -76,7 +76,7 @@ public final class Daemon: Sendable {
         }.register(on: router)
         let server = gateway.config.server
         let (host, port) = try server.hostAndPort()
-        let idle = TimeAmount.nanoseconds(server.idleTimeout.duration.nanoseconds)
+        let idle = TimeAmount.nanoseconds(server.idleTimeout.duration.nanosecondsValue)
         return Application(
             router: router,
             server: .http1(configuration: .init(idleTimeout: idle)),

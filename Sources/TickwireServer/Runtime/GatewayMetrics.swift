@@ -31,7 +31,7 @@ public final class GatewayMetrics: Sendable {
         let labels = [("org", org), ("channel", channel), ("code", String(status))]
         Counter(label: "tickwire_http_requests_total", dimensions: labels, factory: factory).increment()
         Metrics.Timer(label: "tickwire_http_request_duration_seconds", dimensions: [("org", org)], factory: factory)
-            .recordNanoseconds(duration.nanoseconds)
+            .recordNanoseconds(duration.nanosecondsValue)
     }
 
     func accepted(_ events: [Event]) {
@@ -43,7 +43,7 @@ public final class GatewayMetrics: Sendable {
 
     func journalCommit(events: Int, duration: Duration) {
         Metrics.Timer(label: "tickwire_journal_commit_duration_seconds", dimensions: [], factory: factory)
-            .recordNanoseconds(duration.nanoseconds)
+            .recordNanoseconds(duration.nanosecondsValue)
         Recorder(label: "tickwire_journal_commit_batch_events", dimensions: [], aggregate: true, factory: factory).record(events)
     }
 
@@ -51,7 +51,7 @@ public final class GatewayMetrics: Sendable {
         let labels = [("subscription", subscription), ("sink", sink)]
         Counter(label: "tickwire_subscription_delivered_events_total", dimensions: labels, factory: factory).increment(by: count)
         Metrics.Timer(label: "tickwire_subscription_delivery_duration_seconds", dimensions: labels, factory: factory)
-            .recordNanoseconds(duration.nanoseconds)
+            .recordNanoseconds(duration.nanosecondsValue)
     }
 
     func retried(subscription: String, sink: String, count: Int) {
@@ -71,12 +71,5 @@ public final class GatewayMetrics: Sendable {
 
     func configReload(succeeded: Bool) {
         Counter(label: "tickwire_config_reloads_total", dimensions: [("result", succeeded ? "ok" : "failed")], factory: factory).increment()
-    }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

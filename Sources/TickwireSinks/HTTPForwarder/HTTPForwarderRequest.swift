@@ -37,7 +37,7 @@ struct HTTPForwarderRequest {
             ("ce-source", event.source), ("ce-type", event.type.rawValue), ("ce-time", Timestamp.format(event.time)),
             ("ce-org", event.org), ("ce-channel", event.channel), ("ce-provider", event.provider),
         ]
-        if let subject = event.subject { headers.append(("ce-subject", Self.headerSafe(subject))) }
+        if let subject = event.subject { headers.append(("ce-subject", subject.withoutControlCharacters)) }
         return HTTPForwarderRequest(id: event.id, headers: headers, body: JSONValue.object(event.data).serializedBytes())
     }
 
@@ -58,10 +58,5 @@ struct HTTPForwarderRequest {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
         return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
-    }
-
-    /// Header values must not carry line breaks.
-    static func headerSafe(_ text: String) -> String {
-        String(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }.map(Character.init))
     }
 }

@@ -55,7 +55,7 @@ public final class HTTPForwarderSink: Sink, Sendable {
         }
         request.body = .bytes(ByteBuffer(bytes: message.body))
         do {
-            let response = try await client.execute(request, timeout: .nanoseconds(config.timeout.duration.nanosecondsCount))
+            let response = try await client.execute(request, timeout: .nanoseconds(config.timeout.duration.nanosecondsValue))
             // Drain (and bound) the answer so the connection goes back to the pool.
             _ = try? await response.body.collect(upTo: 64 * 1024)
             return Self.outcome(status: Int(response.status.code), retryAfter: response.headers.first(name: "retry-after"))
@@ -93,11 +93,5 @@ extension HTTPForwarderSink: SinkFactory {
 
     public static func make(config: HTTPForwarderConfig, context: SinkContext) async throws -> any Sink {
         HTTPForwarderSink(config: config, logger: context.logger)
-    }
-}
-
-extension Duration {
-    var nanosecondsCount: Int64 {
-        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
     }
 }

@@ -4,15 +4,8 @@ import TickwireCore
 
 /// The shared corpus of real provider payloads and the reviewed golden outputs.
 enum ProviderCorpus {
-    /// The repository root: this file is `<root>/Tests/TickwireTests/Providers/…`.
-    static let repositoryRoot: URL = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<4 { url.deleteLastPathComponent() }
-        return url
-    }()
-
-    /// `<root>/../shared/corpus`: the corpus sits beside the repository.
-    static let corpus = repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/corpus")
+    static let repositoryRoot = URL(fileURLWithPath: RepositoryFiles.root)
+    static let corpus = URL(fileURLWithPath: RepositoryFiles.corpus).standardized
     static let goldens = repositoryRoot.appendingPathComponent("Tests/TickwireTests/Golden")
 
     /// Names (without `.json`) of the corpus files of `provider`; throws when the corpus is
@@ -28,9 +21,7 @@ enum ProviderCorpus {
     }
 
     static func body(_ provider: String, _ name: String) throws -> [UInt8] {
-        let path = corpus.appendingPathComponent("\(provider)/\(name).json").path
-        guard let data = FileManager.default.contents(atPath: path) else { throw CorpusError("cannot read \(path)") }
-        return Array(data)
+        try RepositoryFiles.corpusFile("\(provider)/\(name).json")
     }
 
     struct CorpusError: Error, CustomStringConvertible {
