@@ -21,6 +21,9 @@ public struct Event: Sendable, Hashable {
     /// that forward JSON do not serialize it again; any change to the event drops it. Not
     /// part of the event's identity.
     public private(set) var storedJSON: [UInt8]?
+    /// The provider's request this event came from, byte for byte (for forwarding in the
+    /// provider's own format). Kept beside the event, not in its CloudEvents form.
+    public var raw: RawPayload?
 
     public init(
         id: String, type: EventType, time: Date, subject: String?,
@@ -50,6 +53,17 @@ public struct Event: Sendable, Hashable {
 
     /// The message status this event reports, if it is an outbound status event.
     public var status: MessageStatus? { data["status"]?.stringValue.flatMap(MessageStatus.init(rawValue:)) }
+}
+
+/// A provider request's body and content type, exactly as received.
+public struct RawPayload: Sendable, Hashable {
+    public var contentType: String?
+    public var body: [UInt8]
+
+    public init(contentType: String?, body: [UInt8]) {
+        self.contentType = contentType
+        self.body = body
+    }
 }
 
 // MARK: - CloudEvents JSON format

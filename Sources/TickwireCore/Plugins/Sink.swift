@@ -16,6 +16,17 @@ public protocol Sink: Sendable {
     /// The most events to hand over in one `deliver` call.
     var maxBatchSize: Int { get }
 
+    /// How long to wait for a batch to fill before sending a smaller one (zero: send what
+    /// is there).
+    var batchWait: Duration { get }
+
+    /// In which order the dispatcher hands events over, and what a failure holds back.
+    var ordering: DeliveryOrdering { get }
+
+    /// Pauses the destination after a run of failed deliveries; shared by every
+    /// subscription that uses this sink, since they all reach the same destination.
+    var circuitBreaker: CircuitBreaker? { get }
+
     /// Releases files, connections and clients; called once, after the last `deliver`.
     func shutdown() async
 }
@@ -23,7 +34,23 @@ public protocol Sink: Sendable {
 extension Sink {
     public var retryPolicy: RetryPolicy { .untilDelivered }
     public var maxBatchSize: Int { 256 }
+    public var batchWait: Duration { .zero }
+    public var ordering: DeliveryOrdering { .journal }
+    public var circuitBreaker: CircuitBreaker? { nil }
     public func shutdown() async {}
+}
+
+/// What a failed delivery holds back.
+public enum DeliveryOrdering: Sendable, Equatable {
+    /// Strictly in journal order, one batch at a time: a failing event holds back every
+    /// event after it until it is delivered or dead-lettered (local sinks, where a failure
+    /// is the disk, and retrying in place is right).
+    case journal
+    /// Events with the same ordering key (the message they are about) keep journal order;
+    /// other keys are not held up: an event being retried is parked in the journal's retry
+    /// queue with the events of its key queued behind it, and up to `concurrency`
+    /// deliveries run at once (remote destinations).
+    case perSubject(concurrency: Int)
 }
 
 /// Builds a sink from its configuration (`sinks.NAME` in YAML).
@@ -73,13 +100,36 @@ public enum DeliveryOutcome: Sendable, Equatable {
 
 public struct DeliveryReport: Sendable, Equatable {
     public var outcomes: [DeliveryOutcome]
+    /// The request the delivery made, for sinks that make one (recorded as an attempt).
+    public var request: RequestRecord?
 
-    public init(outcomes: [DeliveryOutcome]) {
+    public init(outcomes: [DeliveryOutcome], request: RequestRecord? = nil) {
         self.outcomes = outcomes
+        self.request = request
     }
 
-    public static func all(_ outcome: DeliveryOutcome, count: Int) -> DeliveryReport {
-        DeliveryReport(outcomes: Array(repeating: outcome, count: count))
+    public static func all(_ outcome: DeliveryOutcome, count: Int, request: RequestRecord? = nil) -> DeliveryReport {
+        DeliveryReport(outcomes: Array(repeating: outcome, count: count), request: request)
+    }
+
+    /// True when nothing was delivered or refused: the destination did not answer usefully
+    /// (what opens a circuit breaker).
+    public var failedEntirely: Bool {
+        !outcomes.isEmpty && outcomes.allSatisfy { if case .retry = $0 { true } else { false } }
+    }
+}
+
+/// One request to a destination: its answer's status (nil when none came), how long it
+/// took, and the error when it failed.
+public struct RequestRecord: Sendable, Equatable {
+    public var status: Int?
+    public var latency: Duration
+    public var error: String?
+
+    public init(status: Int?, latency: Duration, error: String? = nil) {
+        self.status = status
+        self.latency = latency
+        self.error = error
     }
 }
 

@@ -46,9 +46,13 @@ public struct Subscription: Sendable, Decodable, Equatable {
 
     /// Whether this subscription takes `event`.
     public func matches(_ event: Event) -> Bool {
-        guard event.org == org else { return false }
-        if let channels, !channels.contains(event.channel) { return false }
-        if let events, !events.contains(where: { $0.matches(event.type) }) { return false }
+        event.org == org && matches(channel: event.channel, type: event.type.rawValue)
+    }
+
+    /// Whether this subscription takes an event of the org on `channel` of `type`.
+    public func matches(channel: String, type: String) -> Bool {
+        if let channels, !channels.contains(channel) { return false }
+        if let events, !events.contains(where: { $0.matches(type) }) { return false }
         return true
     }
 }
@@ -77,6 +81,10 @@ public struct EventPattern: Sendable, Decodable, Equatable, CustomStringConverti
     }
 
     public func matches(_ type: EventType) -> Bool {
-        description.hasSuffix("*") ? type.rawValue.hasPrefix(description.dropLast()) : type.rawValue == description
+        matches(type.rawValue)
+    }
+
+    public func matches(_ type: String) -> Bool {
+        description.hasSuffix("*") ? type.hasPrefix(description.dropLast()) : type == description
     }
 }

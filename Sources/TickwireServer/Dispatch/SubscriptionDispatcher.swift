@@ -13,11 +13,11 @@ final class SubscriptionDispatcher: Sendable {
     /// What makes two dispatchers interchangeable across a reload: same subscription, same
     /// filters, same sink options.
     let routeKey: String
-    private let sink: any Sink
-    private let journal: any Journal
-    private let logger: Logger
-    private let metrics: GatewayMetrics
-    private let pageSize = 512
+    let sink: any Sink
+    let journal: any Journal
+    let logger: Logger
+    let metrics: GatewayMetrics
+    let pageSize = 512
     // A lock-protected box, not an Atomic: a noncopyable stored property here crashed the
     // Swift 6.3 optimizer in release builds (Pipeline.build).
     private let stopRequested = NIOLockedValueBox(false)
@@ -55,6 +55,26 @@ final class SubscriptionDispatcher: Sendable {
     /// Delivers until `commits` ends (shutdown, or the subscription was removed); the batch
     /// in progress is finished first.
     func run(commits: AsyncStream<Void>) async {
+        // New events and the retry queue (events parked after a failure, or put back by a
+        // replay) are worked on side by side; when new events end (shutdown, removal), the
+        // retry queue stops after its round in hand.
+        await withTaskGroup(of: Void.self) { group in
+            switch sink.ordering {
+            case .journal:
+                group.addTask { await self.runInJournalOrder(commits: commits) }
+                group.addTask { await self.runRetryQueue(concurrency: 1) }
+            case .perSubject(let concurrency):
+                group.addTask { await self.runBySubject(commits: commits, concurrency: concurrency) }
+                group.addTask { await self.runRetryQueue(concurrency: concurrency) }
+            }
+            await group.next()
+            self.stop()
+        }
+    }
+
+    var isStopping: Bool { Task.isCancelled || stopRequested.withLockedValue { $0 } }
+
+    private func runInJournalOrder(commits: AsyncStream<Void>) async {
         var cursor: Int64?
         var wakeups = commits.makeAsyncIterator()
         var saved = CursorSave()
@@ -138,7 +158,7 @@ final class SubscriptionDispatcher: Sendable {
         }
     }
 
-    private func deadLetter(_ entry: JournalEntry, attempts: Int, reason: String) async throws {
+    func deadLetter(_ entry: JournalEntry, attempts: Int, reason: String) async throws {
         logger.error("event dead-lettered", metadata: [
             "subscription": "\(subscription.id)", "event_id": "\(entry.event.id)", "reason": "\(reason)",
         ])
@@ -147,7 +167,7 @@ final class SubscriptionDispatcher: Sendable {
     }
 
     /// A sink that reports fewer outcomes than events has not confirmed the rest: retry them.
-    private static func padded(_ report: DeliveryReport, count: Int) -> [DeliveryOutcome] {
+    static func padded(_ report: DeliveryReport, count: Int) -> [DeliveryOutcome] {
         let outcomes = Array(report.outcomes.prefix(count))
         return outcomes + Array(repeating: .retry(reason: "sink did not report on this event"), count: count - outcomes.count)
     }

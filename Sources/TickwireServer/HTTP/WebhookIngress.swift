@@ -55,7 +55,7 @@ struct WebhookIngress: Sendable {
             logger.info("webhook refused", metadata: ["org": "\(channelContext.org)", "channel": "\(channel.name)", "code": "\(error.code)"])
             return respond(error.response)
         }
-        let events: [Event]
+        var events: [Event]
         do {
             events = try channel.adapter.normalize(webhook, channel: channelContext)
         } catch {
@@ -68,6 +68,8 @@ struct WebhookIngress: Sendable {
                 body: webhook.body)
             return respond(error.response)
         }
+        let raw = RawPayload(contentType: webhook.header("content-type"), body: webhook.body)
+        for index in events.indices { events[index].raw = raw }
         do {
             try await gateway.journal.append(events)
         } catch {

@@ -1,3 +1,4 @@
+import Foundation
 import TickwireCore
 
 /// The durable, ordered log of accepted events, and each subscription's place in it.
@@ -31,6 +32,37 @@ public protocol Journal: Sendable {
     /// Keeps an event a sink gave up on, for the operator to inspect and replay.
     func deadLetter(_ entry: JournalEntry, subscription: String, attempts: Int, reason: String) async throws
 
+    /// Dead letters of a subscription, oldest first.
+    func deadLetters(subscription: String, limit: Int) async throws -> [DeadLetter]
+
+    // MARK: Retry queue (subscriptions with per-subject ordering)
+
+    /// Applies what one round of deliveries decided, in one transaction: attempts recorded,
+    /// events parked or rescheduled, settled ones removed from the queue, dead letters, and
+    /// the subscription's new cursor.
+    func settle(_ settlement: DeliverySettlement, subscription: String) async throws
+
+    /// Which of `keys` have events queued for the subscription (such keys must wait).
+    func queuedKeys(subscription: String, among keys: Set<String>) async throws -> Set<String>
+
+    /// Queued events due by `now` that head their key's queue, most overdue first.
+    func dueDeliveries(subscription: String, now: Date, limit: Int) async throws -> [QueuedDelivery]
+
+    /// When the earliest queue head falls due; nil when the queue is empty.
+    func nextDue(subscription: String) async throws -> Date?
+
+    /// Queued events of a subscription, oldest first (for the operator).
+    func queued(subscription: String, limit: Int) async throws -> [QueuedDelivery]
+
+    /// Puts events the subscription already took back in its retry queue (`tickwire
+    /// replay`): those received in `range` whose channel and type `accept`, or with
+    /// `deadOnly` only its dead letters. Events still queued or not yet taken (after
+    /// `cursor`) are left alone, so nothing pending is sent twice.
+    func requeue(
+        subscription: String, org: String, cursor: Int64, range: ClosedRange<Date>, deadOnly: Bool,
+        accept: @Sendable (_ channel: String, _ type: String) -> Bool
+    ) async throws -> Int
+
     /// Keeps a body that could not be parsed, for the operator; the oldest go first once the
     /// quarantine holds `SQLiteJournal.quarantineLimit` bodies.
     func quarantine(org: String, channel: String, reason: String, contentType: String?, body: [UInt8]) async throws
@@ -56,6 +88,96 @@ public struct JournalEntry: Sendable, Equatable {
     public init(sequence: Int64, event: Event) {
         self.sequence = sequence
         self.event = event
+    }
+}
+
+/// An event in a subscription's retry queue.
+public struct QueuedDelivery: Sendable, Equatable {
+    public var entry: JournalEntry
+    /// Events with the same key are delivered in journal order: the event's subject, or its
+    /// id when it has none.
+    public var key: String
+    /// Attempts so far (0: queued behind an earlier event of its key, never tried).
+    public var attempts: Int
+    public var firstAttemptAt: Date?
+    public var nextAttemptAt: Date
+    public var lastError: String?
+
+    public init(entry: JournalEntry, key: String, attempts: Int, firstAttemptAt: Date?, nextAttemptAt: Date, lastError: String?) {
+        self.entry = entry
+        self.key = key
+        self.attempts = attempts
+        self.firstAttemptAt = firstAttemptAt
+        self.nextAttemptAt = nextAttemptAt
+        self.lastError = lastError
+    }
+
+    public static func key(of event: Event) -> String { event.subject ?? event.id }
+}
+
+/// One delivery attempt of one event, as recorded in the journal.
+public struct DeliveryAttempt: Sendable, Equatable {
+    public var sequence: Int64
+    public var eventID: String
+    /// 1 for the first attempt.
+    public var attempt: Int
+    public var at: Date
+    public var status: Int?
+    public var latency: Duration
+    public var error: String?
+    public var outcome: String
+
+    public init(sequence: Int64, eventID: String, attempt: Int, at: Date, status: Int?, latency: Duration, error: String?, outcome: String) {
+        self.sequence = sequence
+        self.eventID = eventID
+        self.attempt = attempt
+        self.at = at
+        self.status = status
+        self.latency = latency
+        self.error = error
+        self.outcome = outcome
+    }
+}
+
+public struct DeadLetter: Sendable, Equatable {
+    public var sequence: Int64
+    public var eventID: String
+    public var attempts: Int
+    public var reason: String
+    public var failedAt: Date
+
+    public init(sequence: Int64, eventID: String, attempts: Int, reason: String, failedAt: Date = Date()) {
+        self.sequence = sequence
+        self.eventID = eventID
+        self.attempts = attempts
+        self.reason = reason
+        self.failedAt = failedAt
+    }
+}
+
+/// What one round of deliveries changes, written in one transaction.
+public struct DeliverySettlement: Sendable {
+    public var cursor: Int64?
+    public var attempts: [DeliveryAttempt] = []
+    /// Queue rows to insert or update (by sequence).
+    public var queue: [QueuedDelivery] = []
+    /// Sequences leaving the queue (delivered or dead-lettered).
+    public var removed: [Int64] = []
+    public var deadLetters: [DeadLetter] = []
+
+    public init(cursor: Int64? = nil) {
+        self.cursor = cursor
+    }
+
+    public var isEmpty: Bool {
+        cursor == nil && attempts.isEmpty && queue.isEmpty && removed.isEmpty && deadLetters.isEmpty
+    }
+
+    public mutating func merge(_ other: DeliverySettlement) {
+        attempts += other.attempts
+        queue += other.queue
+        removed += other.removed
+        deadLetters += other.deadLetters
     }
 }
 

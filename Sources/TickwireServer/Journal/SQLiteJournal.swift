@@ -9,7 +9,7 @@ import TickwireSinks
 /// Rows are keyed by a growing sequence (inserts stay at the B-tree's end); the event id is a
 /// unique index, which is what makes a provider's retry a no-op.
 public final class SQLiteJournal: Journal {
-    private let pool: DatabasePool
+    let pool: GatedPool
     private let writer: GroupCommit<Event>
     private let subscribers = Mutex<[AsyncStream<Void>.Continuation]>([])
     private let writable = Atomic<Bool>(true)
@@ -29,6 +29,7 @@ public final class SQLiteJournal: Journal {
     }
 
     private init(pool: DatabasePool, durability: Durability, onCommit: (@Sendable (Int, Duration) -> Void)?) {
+        let pool = GatedPool(pool)
         self.pool = pool
         self.durability = durability
         let stats = self.stats
@@ -91,6 +92,37 @@ public final class SQLiteJournal: Journal {
                 );
                 """)
         }
+        migrator.registerMigration("v3-retry-queue") { db in
+            try db.execute(sql: """
+                ALTER TABLE journal ADD COLUMN raw_type TEXT;
+                ALTER TABLE journal ADD COLUMN raw_body BLOB;
+                CREATE TABLE delivery_queue (
+                    subscription TEXT NOT NULL,
+                    seq INTEGER NOT NULL,
+                    key TEXT NOT NULL,
+                    attempts INTEGER NOT NULL,
+                    first_attempt_at REAL,
+                    next_attempt_at REAL NOT NULL,
+                    last_error TEXT,
+                    PRIMARY KEY (subscription, seq)
+                ) WITHOUT ROWID;
+                CREATE INDEX delivery_queue_key ON delivery_queue(subscription, key, seq);
+                CREATE TABLE delivery_attempts (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    subscription TEXT NOT NULL,
+                    seq INTEGER NOT NULL,
+                    event_id TEXT NOT NULL,
+                    attempt INTEGER NOT NULL,
+                    attempted_at REAL NOT NULL,
+                    status INTEGER,
+                    latency_ms REAL NOT NULL,
+                    error TEXT,
+                    outcome TEXT NOT NULL
+                );
+                CREATE INDEX delivery_attempts_event ON delivery_attempts(subscription, seq);
+                CREATE INDEX dead_letters_seq ON dead_letters(seq);
+                """)
+        }
         return migrator
     }
 
@@ -100,14 +132,14 @@ public final class SQLiteJournal: Journal {
 
     private static func insert(_ events: [Event], db: Database) throws {
         let statement = try db.cachedStatement(sql: """
-            INSERT INTO journal (event_id, org, channel, type, subject, received_at, event)
-            VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING
+            INSERT INTO journal (event_id, org, channel, type, subject, received_at, event, raw_type, raw_body)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING
             """)
         let now = Date().timeIntervalSince1970
         for event in events {
             try statement.execute(arguments: [
                 event.id, event.org, event.channel, event.type.rawValue, event.subject, now,
-                Data(event.cloudEventBytes),
+                Data(event.cloudEventBytes), event.raw?.contentType, event.raw.map { Data($0.body) },
             ])
         }
     }
@@ -129,18 +161,38 @@ public final class SQLiteJournal: Journal {
     public func entries(org: String, after sequence: Int64, limit: Int) async throws -> [JournalEntry] {
         let rows = try await pool.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT seq, event FROM journal WHERE org = ? AND seq > ? ORDER BY seq LIMIT ?",
+                db, sql: "SELECT seq, event, raw_type, raw_body FROM journal WHERE org = ? AND seq > ? ORDER BY seq LIMIT ?",
                 arguments: [org, sequence, limit]
-            ).map { row in (sequence: row["seq"] as Int64, bytes: row["event"] as Data) }
+            ).map(StoredEvent.init(row:))
         }
-        // Every subscription of an org reads the same entries at about the same time: parse
-        // each once (parsing was the dispatchers' largest cost).
-        return try rows.map { row in
-            if let event = decoded.event(row.sequence) { return JournalEntry(sequence: row.sequence, event: event) }
-            let event = try Event(cloudEventJSON: row.bytes)
-            decoded.insert(event, sequence: row.sequence)
-            return JournalEntry(sequence: row.sequence, event: event)
+        return try rows.map(entry(from:))
+    }
+
+    /// A journal row as read, before parsing.
+    struct StoredEvent: Sendable {
+        var sequence: Int64
+        var json: Data
+        var rawType: String?
+        var rawBody: Data?
+
+        init(row: Row) {
+            sequence = row["seq"]
+            json = row["event"]
+            rawType = row["raw_type"]
+            rawBody = row["raw_body"]
         }
+    }
+
+    /// Every subscription of an org reads the same entries at about the same time: parse
+    /// each once (parsing was the dispatchers' largest cost).
+    func entry(from row: StoredEvent) throws -> JournalEntry {
+        if let event = decoded.event(row.sequence) { return JournalEntry(sequence: row.sequence, event: event) }
+        var event = try Event(cloudEventJSON: row.json)
+        if let body = row.rawBody {
+            event.raw = RawPayload(contentType: row.rawType, body: Array(body))
+        }
+        decoded.insert(event, sequence: row.sequence)
+        return JournalEntry(sequence: row.sequence, event: event)
     }
 
     public func count(org: String, after sequence: Int64) async throws -> Int {
@@ -191,13 +243,16 @@ public final class SQLiteJournal: Journal {
         }
     }
 
-    /// Dead letters of a subscription, oldest first (for the operator and for tests).
-    public func deadLetters(subscription: String) async throws -> [(sequence: Int64, eventID: String, attempts: Int, reason: String)] {
+    public func deadLetters(subscription: String, limit: Int = 1000) async throws -> [DeadLetter] {
         try await pool.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT seq, event_id, attempts, reason FROM dead_letters WHERE subscription = ? ORDER BY seq",
-                arguments: [subscription]
-            ).map { ($0["seq"], $0["event_id"], $0["attempts"], $0["reason"]) }
+                db, sql: "SELECT seq, event_id, attempts, reason, failed_at FROM dead_letters WHERE subscription = ? ORDER BY seq LIMIT ?",
+                arguments: [subscription, limit]
+            ).map {
+                DeadLetter(
+                    sequence: $0["seq"], eventID: $0["event_id"], attempts: $0["attempts"], reason: $0["reason"],
+                    failedAt: Date(timeIntervalSince1970: $0["failed_at"]))
+            }
         }
     }
 
@@ -231,10 +286,20 @@ public final class SQLiteJournal: Journal {
             // Only entries every subscription's cursor is past; with no cursors, nothing is
             // known to be delivered, so nothing goes.
             guard let done = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM cursors") else { return 0 }
+            // Events waiting in a retry queue or kept as dead letters stay for replay.
             try db.execute(
-                sql: "DELETE FROM journal WHERE seq IN (SELECT seq FROM journal WHERE seq <= ? AND received_at < ? ORDER BY seq LIMIT ?)",
+                sql: """
+                    DELETE FROM journal WHERE seq IN (
+                        SELECT seq FROM journal WHERE seq <= ? AND received_at < ?
+                        AND seq NOT IN (SELECT seq FROM delivery_queue) AND seq NOT IN (SELECT seq FROM dead_letters)
+                        ORDER BY seq LIMIT ?)
+                    """,
                 arguments: [done, cutoff, batchSize])
-            return db.changesCount
+            let pruned = db.changesCount
+            try db.execute(
+                sql: "DELETE FROM delivery_attempts WHERE id IN (SELECT id FROM delivery_attempts WHERE attempted_at < ? ORDER BY id LIMIT ?)",
+                arguments: [cutoff, batchSize])
+            return pruned
         }
     }
 
@@ -255,7 +320,7 @@ public final class SQLiteJournal: Journal {
             for continuation in subscribers { continuation.finish() }
             subscribers.removeAll()
         }
-        try pool.close()
+        try await pool.close()
     }
 }
 

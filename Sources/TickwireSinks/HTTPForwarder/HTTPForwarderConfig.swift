@@ -10,7 +10,9 @@ import TickwireCore
 ///     url: "https://console.example.org/hooks"
 ///     format: cloudevents            # cloudevents-binary, cloudevents-batch, native
 ///     secret: "${CONSOLE_SECRET}"    # whsec_… : Standard Webhooks signatures
-///     retry: { max_attempts: 10, max_age: 24h, initial_backoff: 5s, max_backoff: 1h }
+///     retry: { max_attempts: 20, max_age: 24h, initial_backoff: 5s, max_backoff: 4h }
+///     concurrency: 8                 # requests in flight; one message's events stay in order
+///     circuit_breaker: { failures: 5, probe_interval: 30s }
 /// ```
 public struct HTTPForwarderConfig: Sendable, Decodable {
     public enum Format: String, Sendable, ConfigEnum {
@@ -24,11 +26,13 @@ public struct HTTPForwarderConfig: Sendable, Decodable {
         case native
     }
 
+    /// The defaults spread 20 attempts over about a day, like Svix's schedule: exponential
+    /// from 5 s, capped at 4 h, with full jitter; `max_age` ends it at 24 h in any case.
     public struct Retry: Sendable, Decodable {
-        var maxAttempts = 10
+        var maxAttempts = 20
         var maxAge = ConfigDuration(duration: .seconds(86400), description: "24h")
         var initialBackoff = ConfigDuration(duration: .seconds(5), description: "5s")
-        var maxBackoff = ConfigDuration(duration: .seconds(3600), description: "1h")
+        var maxBackoff = ConfigDuration(duration: .seconds(4 * 3600), description: "4h")
 
         enum CodingKeys: String, CodingKey {
             case maxAttempts = "max_attempts", maxAge = "max_age", initialBackoff = "initial_backoff", maxBackoff = "max_backoff"
@@ -50,6 +54,29 @@ public struct HTTPForwarderConfig: Sendable, Decodable {
         }
     }
 
+    /// After `failures` requests in a row failed, one probe per `probe_interval`;
+    /// `failures: 0` turns the breaker off.
+    public struct Breaker: Sendable, Decodable {
+        var failures = 5
+        var probeInterval = ConfigDuration(duration: .seconds(30), description: "30s")
+
+        enum CodingKeys: String, CodingKey { case failures, probeInterval = "probe_interval" }
+
+        init() {}
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            failures = try c.decodeIfPresent(Int.self, forKey: .failures) ?? failures
+            probeInterval = try c.decodeIfPresent(ConfigDuration.self, forKey: .probeInterval) ?? probeInterval
+            guard failures >= 0 else { throw ConfigIssue("failures must be 0 (off) or more") }
+            guard probeInterval.duration > .zero else { throw ConfigIssue("probe_interval must be longer than 0s") }
+        }
+
+        var policy: CircuitBreaker.Policy? {
+            failures == 0 ? nil : CircuitBreaker.Policy(failures: failures, probeInterval: probeInterval.duration)
+        }
+    }
+
     public var url: String
     public var format: Format = .cloudevents
     /// Standard Webhooks signing keys (`whsec_` + base64); several during a rotation.
@@ -57,11 +84,16 @@ public struct HTTPForwarderConfig: Sendable, Decodable {
     public var headers: [String: String] = [:]
     public var timeout = ConfigDuration(duration: .seconds(10), description: "10s")
     public var batchSize = 100
+    /// How long a short batch waits to fill (cloudevents-batch).
+    public var batchWait = ConfigDuration(duration: .milliseconds(50), description: "50ms")
+    /// Requests in flight at once, to distinct messages.
+    public var concurrency = 8
     public var retry = Retry()
+    public var circuitBreaker = Breaker()
 
     enum CodingKeys: String, CodingKey {
-        case url, format, secret, secrets, headers, timeout, retry
-        case batchSize = "batch_size"
+        case url, format, secret, secrets, headers, timeout, retry, concurrency
+        case batchSize = "batch_size", batchWait = "batch_wait", circuitBreaker = "circuit_breaker"
     }
 
     public init(from decoder: Decoder) throws {
@@ -73,11 +105,16 @@ public struct HTTPForwarderConfig: Sendable, Decodable {
         headers = try c.decodeIfPresent([String: String].self, forKey: .headers) ?? [:]
         timeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .timeout) ?? timeout
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? batchSize
+        batchWait = try c.decodeIfPresent(ConfigDuration.self, forKey: .batchWait) ?? batchWait
+        concurrency = try c.decodeIfPresent(Int.self, forKey: .concurrency) ?? concurrency
         retry = try c.decodeIfPresent(Retry.self, forKey: .retry) ?? retry
+        circuitBreaker = try c.decodeIfPresent(Breaker.self, forKey: .circuitBreaker) ?? circuitBreaker
         guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host != nil else {
             throw ConfigIssue("url must be an http:// or https:// URL")
         }
         guard (1...1000).contains(batchSize) else { throw ConfigIssue("batch_size must be 1 to 1000") }
+        guard (1...256).contains(concurrency) else { throw ConfigIssue("concurrency must be 1 to 256") }
+        guard timeout.duration > .zero else { throw ConfigIssue("timeout must be longer than 0s") }
         for secret in secrets where WebhookSigner.key(from: secret) == nil {
             // Never echo the secret itself.
             throw ConfigIssue("secret must be \"whsec_\" followed by base64 (Standard Webhooks)")

@@ -41,9 +41,13 @@ struct HTTPForwarderRequest {
         return HTTPForwarderRequest(id: event.id, headers: headers, body: JSONValue.object(event.data).serializedBytes())
     }
 
-    /// The provider's payload in the provider's content type: JSON for JSON providers, form
-    /// fields for Twilio. It is the payload as parsed, not the request's exact bytes.
+    /// The provider's request body, byte for byte, in its content type. Events journaled
+    /// before bodies were kept get their payload re-encoded: JSON, or form fields for Twilio.
     static func native(_ event: Event) -> HTTPForwarderRequest {
+        if let payload = event.raw {
+            return HTTPForwarderRequest(
+                id: event.id, headers: [("content-type", payload.contentType ?? "application/octet-stream")], body: payload.body)
+        }
         let raw = event.data["raw"] ?? .null
         if event.provider == "twilio", let fields = raw.objectValue {
             let form = fields.keys.sorted().map { key in

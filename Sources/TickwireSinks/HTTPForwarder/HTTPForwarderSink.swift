@@ -7,44 +7,53 @@ import TickwireCore
 /// Sends events to an HTTP endpoint in one of the CloudEvents modes or the provider's own
 /// format, signed per Standard Webhooks.
 ///
-/// Events go out one request after another, in journal order; the first retryable failure
-/// (408, 429, 5xx, timeout, connection error) hands it and everything after it back to the
-/// dispatcher, which retries with this sink's policy (`Retry-After` honoured), so a later
-/// status never overtakes an earlier one. Other 4xx answers dead-letter that event at once.
+/// The dispatcher hands over one event at a time (a batch in `cloudevents-batch`), up to
+/// `concurrency` at once, never two of the same message at once (per-subject ordering); a
+/// retryable failure (408, 429, 5xx, timeout, connection error) parks the event in the
+/// journal's retry queue with this sink's policy (`Retry-After` honoured). Other 4xx
+/// answers dead-letter the event at once.
 public final class HTTPForwarderSink: Sink, Sendable {
     private let config: HTTPForwarderConfig
     private let signer: WebhookSigner
     private let client: HTTPClient
     private let logger: Logger
+    public let circuitBreaker: CircuitBreaker?
 
     init(config: HTTPForwarderConfig, client: HTTPClient = .shared, logger: Logger) {
         self.config = config
         self.signer = WebhookSigner(secrets: config.secrets)
         self.client = client
         self.logger = logger
+        self.circuitBreaker = config.circuitBreaker.policy.map(CircuitBreaker.init(policy:))
     }
 
     public var retryPolicy: RetryPolicy { config.retry.policy }
-    public var maxBatchSize: Int { config.format == .cloudeventsBatch ? config.batchSize : 256 }
+    public var maxBatchSize: Int { config.format == .cloudeventsBatch ? config.batchSize : 1 }
+    public var batchWait: Duration { config.format == .cloudeventsBatch ? config.batchWait.duration : .zero }
+    public var ordering: DeliveryOrdering { .perSubject(concurrency: config.concurrency) }
 
     public func deliver(_ batch: [Event]) async -> DeliveryReport {
         if config.format == .cloudeventsBatch {
-            return .all(await send(HTTPForwarderRequest.batch(batch)), count: batch.count)
+            let (outcome, request) = await send(HTTPForwarderRequest.batch(batch))
+            return .all(outcome, count: batch.count, request: request)
         }
+        // The dispatcher sends one event per call; more are sent in order, stopping at the
+        // first failure so nothing overtakes it.
         var outcomes: [DeliveryOutcome] = []
+        var last: RequestRecord?
         for event in batch {
-            let outcome = await send(HTTPForwarderRequest.single(event, format: config.format))
+            let (outcome, request) = await send(HTTPForwarderRequest.single(event, format: config.format))
             outcomes.append(outcome)
+            last = request
             if case .retry = outcome {
-                // Keep order: nothing after a failed event goes out before it.
                 outcomes += Array(repeating: outcome, count: batch.count - outcomes.count)
                 break
             }
         }
-        return DeliveryReport(outcomes: outcomes)
+        return DeliveryReport(outcomes: outcomes, request: last)
     }
 
-    private func send(_ message: HTTPForwarderRequest) async -> DeliveryOutcome {
+    private func send(_ message: HTTPForwarderRequest) async -> (DeliveryOutcome, RequestRecord) {
         var request = HTTPClientRequest(url: config.url)
         request.method = .POST
         for (name, value) in config.headers { request.headers.add(name: name, value: value) }
@@ -54,14 +63,19 @@ public final class HTTPForwarderSink: Sink, Sendable {
             request.headers.replaceOrAdd(name: name, value: value)
         }
         request.body = .bytes(ByteBuffer(bytes: message.body))
+        let started = ContinuousClock.now
         do {
             let response = try await client.execute(request, timeout: .nanoseconds(config.timeout.duration.nanosecondsValue))
             // Drain (and bound) the answer so the connection goes back to the pool.
             _ = try? await response.body.collect(upTo: 64 * 1024)
-            return Self.outcome(status: Int(response.status.code), retryAfter: response.headers.first(name: "retry-after"))
+            let status = Int(response.status.code)
+            return (
+                Self.outcome(status: status, retryAfter: response.headers.first(name: "retry-after")),
+                RequestRecord(status: status, latency: ContinuousClock.now - started)
+            )
         } catch {
             logger.warning("forwarding failed", metadata: ["event_id": "\(message.id)", "error": "\(error)"])
-            return .retry(reason: "request failed: \(error)")
+            return (.retry(reason: "request failed: \(error)"), RequestRecord(status: nil, latency: ContinuousClock.now - started, error: "\(error)"))
         }
     }
 

@@ -9,44 +9,67 @@ import Testing
 import TickwireCore
 @testable import TickwireSinks
 
-/// A receiver on loopback that records every request and answers from a script.
+/// A receiver on loopback that records every request and answers from a script, or from
+/// a rule that looks at the request.
 final class Receiver: Sendable {
     struct Received: Sendable {
         var headers: [String: String]
         var body: [UInt8]
+        var at = ContinuousClock.now
+        /// The status it was answered with.
+        var status = 200
+    }
+
+    /// How to answer a request: status, headers, and how long to wait first.
+    struct Answer: Sendable {
+        var status = 200
+        var headers: [String: String] = [:]
+        var delay: Duration = .zero
     }
 
     private let state = Mutex<(received: [Received], script: [(Int, [String: String])])>(([], []))
+    private let rule = Mutex<(@Sendable (Received) -> Answer)?>(nil)
 
     var received: [Received] { state.withLock { $0.received } }
 
     /// The next answers, in order; after them every request gets 200.
     func script(_ answers: [(Int, [String: String])]) { state.withLock { $0.script = answers } }
 
-    func run(_ body: @escaping @Sendable (_ url: String) async throws -> Void) async throws {
+    /// Answers every request (once the script is used up) with `decide`.
+    func answer(_ decide: @escaping @Sendable (Received) -> Answer) { rule.withLock { $0 = decide } }
+
+    func run(port: Int = 0, _ body: @escaping @Sendable (_ url: String) async throws -> Void) async throws {
         let router = Router()
         router.post("/hooks") { [self] request, _ -> Response in
-            let bytes = Array(buffer: try await request.body.collect(upTo: 1 << 20))
+            let bytes = Array(buffer: try await request.body.collect(upTo: 1 << 22))
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName] = field.value }
-            let (status, extra) = state.withLock { state -> (Int, [String: String]) in
-                state.received.append(Received(headers: headers, body: bytes))
-                return state.script.isEmpty ? (200, [:]) : state.script.removeFirst()
+            var received = Received(headers: headers, body: bytes)
+            let decide = rule.withLock { $0 }
+            let answer = state.withLock { state -> Answer in
+                if !state.script.isEmpty {
+                    let (status, extra) = state.script.removeFirst()
+                    return Answer(status: status, headers: extra)
+                }
+                return decide?(received) ?? Answer()
             }
-            var response = Response(status: .init(code: status))
-            if let retryAfter = extra["Retry-After"] { response.headers[.retryAfter] = retryAfter }
+            received.status = answer.status
+            state.withLock { $0.received.append(received) }
+            if answer.delay > .zero { try await Task.sleep(for: answer.delay) }
+            var response = Response(status: .init(code: answer.status))
+            if let retryAfter = answer.headers["Retry-After"] { response.headers[.retryAfter] = retryAfter }
             return response
         }
-        let port = Mutex<Int?>(nil)
+        let boundPort = Mutex<Int?>(nil)
         var logger = Logger(label: "receiver")
-        logger.logLevel = .error
+        logger.logLevel = .critical
         let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } }, logger: logger)
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)),
+            onServerRunning: { channel in boundPort.withLock { $0 = channel.localAddress?.port } }, logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.runService(gracefulShutdownSignals: []) }
-            while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
-            try await body("http://127.0.0.1:\(port.withLock { $0! })/hooks")
+            while boundPort.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
+            try await body("http://127.0.0.1:\(boundPort.withLock { $0! })/hooks")
             group.cancelAll()
         }
     }
@@ -81,7 +104,9 @@ struct HTTPForwarderTests {
         try await receiver.run { url in
             let sink = try await sink(url)
             let events = (0..<3).map { TestEvents.status(.sent, message: "m\($0)") }
-            #expect(await sink.deliver(events) == .all(.delivered, count: 3))
+            let report = await sink.deliver(events)
+            #expect(report.outcomes == Array(repeating: .delivered, count: 3))
+            #expect(report.request?.status == 200)
             let received = receiver.received
             #expect(received.map { try? Event(cloudEventJSON: $0.body).id } == events.map(\.id))
             #expect(received.allSatisfy { $0.headers["content-type"] == "application/cloudevents+json" })
@@ -123,6 +148,22 @@ struct HTTPForwarderTests {
             #expect(batch.headers["content-type"] == "application/cloudevents-batch+json")
             #expect(try JSONValue.parse(batch.body).arrayValue?.count == 3)
             #expect(Self.verify(batch))
+        }
+    }
+
+    @Test func nativeSendsTheProvidersBytesUnchanged() async throws {
+        let receiver = Receiver()
+        try await receiver.run { url in
+            var event = TestEvents.status(.delivered, message: "m0")
+            // Odd spacing, escaped slashes and unicode: re-serializing would change them.
+            let body = Array(#"{ "entry" : [ {"id":"1\/2", "text":"café"} ] }"#.utf8)
+            event.raw = RawPayload(contentType: "application/json; charset=utf-8", body: body)
+            #expect(await try await sink(url, format: "native").deliver([event]).outcomes == [.delivered])
+            let received = try #require(receiver.received.last)
+            #expect(received.body == body)
+            #expect(received.headers["content-type"] == "application/json; charset=utf-8")
+            #expect(received.headers["webhook-id"] == event.id)
+            #expect(Self.verify(received))
         }
     }
 

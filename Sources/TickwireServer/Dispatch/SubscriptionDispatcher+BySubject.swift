@@ -1,0 +1,303 @@
+import Foundation
+import TickwireCore
+
+/// Delivery for sinks with `DeliveryOrdering.perSubject` (remote destinations).
+///
+/// New events are read page by page after the cursor. Within a page, events are grouped by
+/// key (the message they are about); groups go out concurrently, up to `concurrency`
+/// requests at once, each group in journal order. An event the destination fails is
+/// parked in the journal's retry queue, and every later event of its key joins the queue
+/// behind it, so a later status never overtakes an earlier one and other messages are not
+/// held up. The retry queue is worked by a second loop, head of each key first, with the
+/// sink's backoff; retry state lives in the journal and so survives restarts.
+///
+/// What a page decided (attempts, parked events, dead letters, the new cursor) is written in
+/// one transaction, at most every `SettlementBuffer.interval` while a backlog is worked
+/// through. Keys parked but not yet written are remembered in memory, so later events of
+/// those keys wait too.
+extension SubscriptionDispatcher {
+    func runBySubject(commits: AsyncStream<Void>, concurrency: Int) async {
+        var cursor: Int64?
+        var wakeups = commits.makeAsyncIterator()
+        var buffer = SettlementBuffer()
+        while !isStopping {
+            do {
+                if cursor == nil { cursor = try await journal.cursor(subscription: subscription.id) ?? 0 }
+                let caughtUp = try await deliverPageBySubject(cursor: &cursor!, concurrency: concurrency, buffer: &buffer)
+                try await buffer.flush(force: caughtUp, journal: journal, subscription: subscription.id)
+                if caughtUp, await wakeups.next() == nil { break }
+            } catch {
+                if isStopping { break }
+                logger.error("dispatcher failed; retrying", metadata: ["subscription": "\(subscription.id)", "error": "\(error)"])
+                // What was not written is delivered again from the saved cursor.
+                cursor = nil
+                buffer = SettlementBuffer()
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        try? await buffer.flush(force: true, journal: journal, subscription: subscription.id)
+    }
+
+    /// Delivers one page; returns true when there was nothing left to read.
+    private func deliverPageBySubject(cursor: inout Int64, concurrency: Int, buffer: inout SettlementBuffer) async throws -> Bool {
+        var page = try await journal.entries(org: subscription.org, after: cursor, limit: pageSize)
+        var matching = page.filter { subscription.matches($0.event) }
+        // A batching sink waits a little for a short batch to fill.
+        if !matching.isEmpty, sink.batchWait > .zero, (matching.count < sink.maxBatchSize) && (page.count < pageSize) {
+            try await Task.sleep(for: sink.batchWait)
+            page = try await journal.entries(org: subscription.org, after: cursor, limit: pageSize)
+            matching = page.filter { subscription.matches($0.event) }
+        }
+        guard let last = page.last else { return true }
+
+        let keys = Set(matching.map { QueuedDelivery.key(of: $0.event) })
+        let waiting = try await journal.queuedKeys(subscription: subscription.id, among: keys).union(buffer.parkedKeys)
+        var settlement = DeliverySettlement(cursor: last.sequence)
+        var groups: [(key: String, entries: [JournalEntry])] = []
+        var groupIndex: [String: Int] = [:]
+        let now = Date()
+        for entry in matching {
+            let key = QueuedDelivery.key(of: entry.event)
+            if waiting.contains(key) {
+                settlement.queue.append(.behind(entry, key: key, at: now))
+            } else if let index = groupIndex[key] {
+                groups[index].entries.append(entry)
+            } else {
+                groupIndex[key] = groups.count
+                groups.append((key, [entry]))
+            }
+        }
+        let work = Self.workItems(groups.map(\.entries), batchSize: sink.maxBatchSize)
+        guard let delivered = await concurrently(work, limit: concurrency, deliverInOrder) else {
+            throw CancellationError()
+        }
+        settlement.merge(delivered)
+        buffer.add(settlement)
+        cursor = last.sequence
+        return page.count < pageSize
+    }
+
+    /// Packs groups into work items: a work item is a list of batches sent one after
+    /// another. Small groups share batches (their keys differ, so order between them does
+    /// not matter); a group larger than a batch is its own item of consecutive batches.
+    static func workItems(_ groups: [[JournalEntry]], batchSize: Int) -> [[[JournalEntry]]] {
+        var items: [[[JournalEntry]]] = []
+        var shared: [JournalEntry] = []
+        for group in groups {
+            if group.count > batchSize {
+                items.append(stride(from: 0, to: group.count, by: batchSize).map { Array(group[$0..<min($0 + batchSize, group.count)]) })
+                continue
+            }
+            if shared.count + group.count > batchSize {
+                items.append([shared])
+                shared = []
+            }
+            shared += group
+        }
+        if !shared.isEmpty { items.append([shared]) }
+        return items
+    }
+
+    /// Sends batches in order; once an event of a key fails, the rest of that key is queued
+    /// behind it instead of sent. Nil when the dispatcher stopped before it was done.
+    private func deliverInOrder(_ batches: [[JournalEntry]]) async -> DeliverySettlement? {
+        var settlement = DeliverySettlement()
+        var failedKeys = Set<String>()
+        for batch in batches {
+            var sending: [JournalEntry] = []
+            for entry in batch {
+                let key = QueuedDelivery.key(of: entry.event)
+                if failedKeys.contains(key) {
+                    settlement.queue.append(.behind(entry, key: key, at: Date()))
+                } else {
+                    sending.append(entry)
+                }
+            }
+            guard !sending.isEmpty else { continue }
+            guard let result = await attempt(sending.map(\.event)) else { return nil }
+            for (entry, outcome) in zip(sending, result.outcomes) {
+                let key = QueuedDelivery.key(of: entry.event)
+                let row = QueuedDelivery(entry: entry, key: key, attempts: 0, firstAttemptAt: nil, nextAttemptAt: result.at, lastError: nil)
+                if settle(row, queued: false, outcome: outcome, result: result, into: &settlement) { failedKeys.insert(key) }
+            }
+        }
+        return settlement
+    }
+
+    // MARK: Retry queue
+
+    func runRetryQueue(concurrency: Int) async {
+        while !isStopping {
+            do {
+                let due = try await journal.dueDeliveries(
+                    subscription: subscription.id, now: Date(), limit: concurrency * sink.maxBatchSize)
+                guard !due.isEmpty else {
+                    // Wake for the next due event, and at least every second for events a
+                    // replay or the other loop queued meanwhile.
+                    let next = try await journal.nextDue(subscription: subscription.id)
+                    let wait = min(max(next?.timeIntervalSinceNow ?? 1, 0.01), 1)
+                    try await Task.sleep(for: .milliseconds(Int(wait * 1000)))
+                    continue
+                }
+                // Heads have distinct keys: any grouping keeps order.
+                let batches = stride(from: 0, to: due.count, by: sink.maxBatchSize).map {
+                    [Array(due[$0..<min($0 + sink.maxBatchSize, due.count)])]
+                }
+                guard let settlement = await concurrently(batches, limit: concurrency, { item in
+                    await self.deliverQueued(item[0])
+                }) else { return }
+                try await journal.settle(settlement, subscription: subscription.id)
+            } catch {
+                if isStopping { return }
+                logger.error("retry queue failed; retrying", metadata: ["subscription": "\(subscription.id)", "error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    private func deliverQueued(_ rows: [QueuedDelivery]) async -> DeliverySettlement? {
+        guard let result = await attempt(rows.map(\.entry.event)) else { return nil }
+        var settlement = DeliverySettlement()
+        for (row, outcome) in zip(rows, result.outcomes) {
+            _ = settle(row, queued: true, outcome: outcome, result: result, into: &settlement)
+        }
+        return settlement
+    }
+
+    // MARK: Shared
+
+    /// The result of one `deliver` call.
+    private struct Attempt {
+        var outcomes: [DeliveryOutcome]
+        var request: RequestRecord?
+        var at: Date
+        var latency: Duration
+    }
+
+    /// Asks the circuit breaker, then the sink. Nil when the dispatcher stopped while the
+    /// breaker held the destination closed.
+    private func attempt(_ events: [Event]) async -> Attempt? {
+        if let breaker = sink.circuitBreaker {
+            guard await breaker.permit(keepWaiting: { !self.isStopping }) else { return nil }
+        }
+        let at = Date()
+        let started = ContinuousClock.now
+        let report = await sink.deliver(events)
+        let latency = ContinuousClock.now - started
+        sink.circuitBreaker?.record(failed: report.failedEntirely)
+        let outcomes = Self.padded(report, count: events.count)
+        let delivered = outcomes.filter { $0 == .delivered }.count
+        metrics.delivered(subscription: subscription.id, sink: subscription.sink, count: delivered, duration: latency)
+        return Attempt(outcomes: outcomes, request: report.request, at: at, latency: latency)
+    }
+
+    /// Records one event's outcome: delivered and refused events leave the queue (refused
+    /// ones as dead letters), failed ones are rescheduled or, past the policy, dead-lettered.
+    /// `queued`: the event is in the retry queue already. Returns true when the event stays
+    /// queued (its key must wait).
+    private func settle(
+        _ row: QueuedDelivery, queued wasQueued: Bool, outcome: DeliveryOutcome, result: Attempt, into settlement: inout DeliverySettlement
+    ) -> Bool {
+        let attempt = row.attempts + 1
+        let request = result.request
+        var record = DeliveryAttempt(
+            sequence: row.entry.sequence, eventID: row.entry.event.id, attempt: attempt, at: result.at, status: request?.status,
+            latency: request?.latency ?? result.latency, error: request?.error, outcome: "delivered")
+        switch outcome {
+        case .delivered:
+            settlement.attempts.append(record)
+            if wasQueued { settlement.removed.append(row.entry.sequence) }
+            return false
+        case .reject(let reason):
+            record.outcome = "rejected"
+            record.error = record.error ?? reason
+            settlement.attempts.append(record)
+            if wasQueued { settlement.removed.append(row.entry.sequence) }
+            settlement.deadLetters.append(DeadLetter(sequence: row.entry.sequence, eventID: row.entry.event.id, attempts: attempt, reason: reason))
+            metrics.deadLettered(subscription: subscription.id, sink: subscription.sink)
+            logDeadLetter(row.entry, reason: reason)
+            return false
+        case .retry(let reason, let after):
+            record.outcome = "failed"
+            record.error = record.error ?? reason
+            settlement.attempts.append(record)
+            let first = row.firstAttemptAt ?? result.at
+            let policy = sink.retryPolicy
+            guard policy.allowsRetry(attempts: attempt, age: .seconds(result.at.timeIntervalSince(first))) else {
+                if wasQueued { settlement.removed.append(row.entry.sequence) }
+                settlement.deadLetters.append(
+                    DeadLetter(sequence: row.entry.sequence, eventID: row.entry.event.id, attempts: attempt, reason: reason))
+                metrics.deadLettered(subscription: subscription.id, sink: subscription.sink)
+                logDeadLetter(row.entry, reason: reason)
+                return false
+            }
+            let wait = after ?? policy.backoff(afterAttempt: attempt)
+            settlement.queue.append(
+                QueuedDelivery(
+                    entry: row.entry, key: row.key, attempts: attempt, firstAttemptAt: first,
+                    nextAttemptAt: result.at.addingTimeInterval(wait.secondsValue), lastError: reason))
+            metrics.retried(subscription: subscription.id, sink: subscription.sink, count: 1)
+            return true
+        }
+    }
+
+    private func logDeadLetter(_ entry: JournalEntry, reason: String) {
+        logger.error("event dead-lettered", metadata: [
+            "subscription": "\(subscription.id)", "event_id": "\(entry.event.id)", "reason": "\(reason)",
+        ])
+    }
+
+    /// Runs `work` over `items` with at most `limit` at once and merges the settlements; nil
+    /// if any item was cut short (the dispatcher is stopping).
+    private func concurrently<Item: Sendable>(
+        _ items: [Item], limit: Int, _ work: @escaping @Sendable (Item) async -> DeliverySettlement?
+    ) async -> DeliverySettlement? {
+        await withTaskGroup(of: DeliverySettlement?.self) { group in
+            var pending = items.makeIterator()
+            for _ in 0..<max(1, limit) {
+                guard let item = pending.next() else { break }
+                group.addTask { await work(item) }
+            }
+            var merged: DeliverySettlement? = DeliverySettlement()
+            for await result in group {
+                if let result { merged?.merge(result) } else { merged = nil }
+                if let item = pending.next() { group.addTask { await work(item) } }
+            }
+            return merged
+        }
+    }
+}
+
+extension QueuedDelivery {
+    /// An event waiting behind an earlier event of its key: due as soon as it heads the queue.
+    static func behind(_ entry: JournalEntry, key: String, at now: Date) -> QueuedDelivery {
+        QueuedDelivery(entry: entry, key: key, attempts: 0, firstAttemptAt: nil, nextAttemptAt: now, lastError: nil)
+    }
+}
+
+/// What pages decided but the journal does not have yet: written with the cursor once it
+/// has caught up, and at most every `interval` while a backlog is worked through. Each write
+/// is a transaction that competes with ingest for the writer (and an fsync with durability
+/// full); a crash repeats at most `interval` of deliveries (at-least-once).
+struct SettlementBuffer {
+    static let interval: Duration = .milliseconds(250)
+    private var pending = DeliverySettlement()
+    private var flushedAt = ContinuousClock.now
+    /// Keys with events parked in `pending`: later events of these keys must wait too.
+    private(set) var parkedKeys = Set<String>()
+
+    mutating func add(_ settlement: DeliverySettlement) {
+        pending.merge(settlement)
+        pending.cursor = settlement.cursor ?? pending.cursor
+        for row in settlement.queue { parkedKeys.insert(row.key) }
+    }
+
+    mutating func flush(force: Bool, journal: any Journal, subscription: String) async throws {
+        guard !pending.isEmpty, force || ContinuousClock.now - flushedAt >= Self.interval || pending.attempts.count > 10_000
+        else { return }
+        try await journal.settle(pending, subscription: subscription)
+        pending = DeliverySettlement()
+        parkedKeys = []
+        flushedAt = ContinuousClock.now
+    }
+}

@@ -1,0 +1,57 @@
+import GRDB
+import Synchronization
+import TickwireCore
+
+/// A database pool that can be closed while tasks still use it: once closed, new reads and
+/// writes fail with `JournalUnavailable`, and the pool itself closes only after those in
+/// flight have finished (GRDB's `close` must not race a read or a write).
+final class GatedPool: Sendable {
+    private struct Gate {
+        var closed = false
+        var inFlight = 0
+    }
+
+    private let pool: DatabasePool
+    private let gate = Mutex(Gate())
+
+    init(_ pool: DatabasePool) {
+        self.pool = pool
+    }
+
+    func read<T: Sendable>(_ value: @Sendable (Database) throws -> T) async throws -> T {
+        try enter()
+        defer { leave() }
+        return try await pool.read(value)
+    }
+
+    func write<T: Sendable>(_ updates: @Sendable (Database) throws -> T) async throws -> T {
+        try enter()
+        defer { leave() }
+        return try await pool.write(updates)
+    }
+
+    func writeWithoutTransaction<T: Sendable>(_ updates: @Sendable (Database) throws -> T) async throws -> T {
+        try enter()
+        defer { leave() }
+        return try await pool.writeWithoutTransaction(updates)
+    }
+
+    func close() async throws {
+        gate.withLock { $0.closed = true }
+        while gate.withLock({ $0.inFlight }) > 0 {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        try pool.close()
+    }
+
+    private func enter() throws {
+        try gate.withLock { gate in
+            guard !gate.closed else { throw JournalUnavailable(reason: "the journal is closed") }
+            gate.inFlight += 1
+        }
+    }
+
+    private func leave() {
+        gate.withLock { $0.inFlight -= 1 }
+    }
+}

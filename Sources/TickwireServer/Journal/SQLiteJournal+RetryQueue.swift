@@ -1,0 +1,193 @@
+import Foundation
+import GRDB
+import TickwireCore
+
+/// The retry queue (`delivery_queue`), the attempt log (`delivery_attempts`) and replay.
+extension SQLiteJournal {
+    public func settle(_ settlement: DeliverySettlement, subscription: String) async throws {
+        guard !settlement.isEmpty else { return }
+        try await pool.write { db in
+            let attempt = try db.cachedStatement(sql: """
+                INSERT INTO delivery_attempts (subscription, seq, event_id, attempt, attempted_at, status, latency_ms, error, outcome)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for record in settlement.attempts {
+                try attempt.execute(arguments: [
+                    subscription, record.sequence, record.eventID, record.attempt, record.at.timeIntervalSince1970, record.status,
+                    record.latency.secondsValue * 1000, record.error, record.outcome,
+                ])
+            }
+            let queue = try db.cachedStatement(sql: """
+                INSERT INTO delivery_queue (subscription, seq, key, attempts, first_attempt_at, next_attempt_at, last_error)
+                VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(subscription, seq) DO UPDATE SET
+                attempts = excluded.attempts, first_attempt_at = excluded.first_attempt_at,
+                next_attempt_at = excluded.next_attempt_at, last_error = excluded.last_error
+                """)
+            for row in settlement.queue {
+                try queue.execute(arguments: [
+                    subscription, row.entry.sequence, row.key, row.attempts, row.firstAttemptAt?.timeIntervalSince1970,
+                    row.nextAttemptAt.timeIntervalSince1970, row.lastError,
+                ])
+            }
+            let remove = try db.cachedStatement(sql: "DELETE FROM delivery_queue WHERE subscription = ? AND seq = ?")
+            for sequence in settlement.removed { try remove.execute(arguments: [subscription, sequence]) }
+            let dead = try db.cachedStatement(sql: """
+                INSERT INTO dead_letters (subscription, seq, event_id, attempts, reason, failed_at)
+                VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(subscription, seq) DO UPDATE
+                SET attempts = excluded.attempts, reason = excluded.reason, failed_at = excluded.failed_at
+                """)
+            for letter in settlement.deadLetters {
+                try dead.execute(arguments: [
+                    subscription, letter.sequence, letter.eventID, letter.attempts, letter.reason, letter.failedAt.timeIntervalSince1970,
+                ])
+            }
+            if let cursor = settlement.cursor {
+                try db.execute(
+                    sql: """
+                        INSERT INTO cursors (subscription, seq, updated_at) VALUES (?, ?, ?)
+                        ON CONFLICT(subscription) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
+                        """,
+                    arguments: [subscription, cursor, Date().timeIntervalSince1970])
+            }
+        }
+    }
+
+    public func queuedKeys(subscription: String, among keys: Set<String>) async throws -> Set<String> {
+        guard !keys.isEmpty else { return [] }
+        return try await pool.read { db in
+            // A cheap check first: most of the time nothing is queued.
+            guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM delivery_queue WHERE subscription = ?)", arguments: [subscription]) == true
+            else { return [] }
+            let statement = try db.cachedStatement(sql: "SELECT 1 FROM delivery_queue WHERE subscription = ? AND key = ? LIMIT 1")
+            return Set(try keys.filter { try Bool.fetchOne(statement, arguments: [subscription, $0]) != nil })
+        }
+    }
+
+    /// Rows heading their key's queue: the lowest sequence of each key.
+    private static let heads = """
+        SELECT q.seq, q.key, q.attempts, q.first_attempt_at, q.next_attempt_at, q.last_error,
+               j.event, j.raw_type, j.raw_body
+        FROM delivery_queue q JOIN journal j ON j.seq = q.seq
+        WHERE q.subscription = ?1
+          AND q.seq = (SELECT MIN(seq) FROM delivery_queue h WHERE h.subscription = ?1 AND h.key = q.key)
+        """
+
+    public func dueDeliveries(subscription: String, now: Date, limit: Int) async throws -> [QueuedDelivery] {
+        let rows = try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: Self.heads + " AND q.next_attempt_at <= ?2 ORDER BY q.next_attempt_at, q.seq LIMIT ?3",
+                arguments: [subscription, now.timeIntervalSince1970, limit]
+            ).map(StoredQueueRow.init(row:))
+        }
+        return try rows.map(queued(from:))
+    }
+
+    public func nextDue(subscription: String) async throws -> Date? {
+        try await pool.read { db in
+            try Double.fetchOne(db, sql: "SELECT MIN(next_attempt_at) FROM (\(Self.heads))", arguments: [subscription])
+                .map(Date.init(timeIntervalSince1970:))
+        }
+    }
+
+    public func queued(subscription: String, limit: Int) async throws -> [QueuedDelivery] {
+        let rows = try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT q.seq, q.key, q.attempts, q.first_attempt_at, q.next_attempt_at, q.last_error,
+                           j.event, j.raw_type, j.raw_body
+                    FROM delivery_queue q JOIN journal j ON j.seq = q.seq
+                    WHERE q.subscription = ? ORDER BY q.seq LIMIT ?
+                    """,
+                arguments: [subscription, limit]
+            ).map(StoredQueueRow.init(row:))
+        }
+        return try rows.map(queued(from:))
+    }
+
+    /// A queue row joined with its journal row, as read.
+    struct StoredQueueRow: Sendable {
+        var event: StoredEvent
+        var key: String
+        var attempts: Int
+        var firstAttemptAt: Double?
+        var nextAttemptAt: Double
+        var lastError: String?
+
+        init(row: Row) {
+            event = StoredEvent(row: row)
+            key = row["key"]
+            attempts = row["attempts"]
+            firstAttemptAt = row["first_attempt_at"]
+            nextAttemptAt = row["next_attempt_at"]
+            lastError = row["last_error"]
+        }
+    }
+
+    private func queued(from row: StoredQueueRow) throws -> QueuedDelivery {
+        QueuedDelivery(
+            entry: try entry(from: row.event), key: row.key, attempts: row.attempts,
+            firstAttemptAt: row.firstAttemptAt.map(Date.init(timeIntervalSince1970:)),
+            nextAttemptAt: Date(timeIntervalSince1970: row.nextAttemptAt), lastError: row.lastError)
+    }
+
+    /// The attempts recorded for a subscription, oldest first.
+    public func attempts(subscription: String, limit: Int = 10_000) async throws -> [DeliveryAttempt] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT seq, event_id, attempt, attempted_at, status, latency_ms, error, outcome
+                    FROM delivery_attempts WHERE subscription = ? ORDER BY id LIMIT ?
+                    """,
+                arguments: [subscription, limit]
+            ).map {
+                DeliveryAttempt(
+                    sequence: $0["seq"], eventID: $0["event_id"], attempt: $0["attempt"],
+                    at: Date(timeIntervalSince1970: $0["attempted_at"]), status: $0["status"],
+                    latency: .milliseconds($0["latency_ms"] as Double), error: $0["error"], outcome: $0["outcome"])
+            }
+        }
+    }
+
+    public func requeue(
+        subscription: String, org: String, cursor: Int64, range: ClosedRange<Date>, deadOnly: Bool,
+        accept: @Sendable (_ channel: String, _ type: String) -> Bool
+    ) async throws -> Int {
+        let now = Date().timeIntervalSince1970
+        return try await pool.write { db in
+            let candidates = try Row.fetchAll(
+                db,
+                sql: deadOnly
+                    ? """
+                    SELECT j.seq, j.channel, j.type, COALESCE(j.subject, j.event_id) AS key
+                    FROM dead_letters d JOIN journal j ON j.seq = d.seq
+                    WHERE d.subscription = ?1 AND j.org = ?2 AND j.seq <= ?3 AND j.received_at BETWEEN ?4 AND ?5
+                    ORDER BY j.seq
+                    """
+                    : """
+                    SELECT j.seq, j.channel, j.type, COALESCE(j.subject, j.event_id) AS key
+                    FROM journal j
+                    WHERE j.org = ?2 AND j.seq <= ?3 AND j.received_at BETWEEN ?4 AND ?5
+                    ORDER BY j.seq
+                    """,
+                arguments: [
+                    subscription, org, cursor, range.lowerBound.timeIntervalSince1970, range.upperBound.timeIntervalSince1970,
+                ])
+            let insert = try db.cachedStatement(sql: """
+                INSERT INTO delivery_queue (subscription, seq, key, attempts, first_attempt_at, next_attempt_at, last_error)
+                VALUES (?, ?, ?, 0, NULL, ?, NULL) ON CONFLICT(subscription, seq) DO NOTHING
+                """)
+            let forget = try db.cachedStatement(sql: "DELETE FROM dead_letters WHERE subscription = ? AND seq = ?")
+            var requeued = 0
+            for row in candidates where accept(row["channel"], row["type"]) {
+                let sequence: Int64 = row["seq"]
+                try insert.execute(arguments: [subscription, sequence, row["key"] as String, now])
+                guard db.changesCount > 0 else { continue }
+                requeued += 1
+                try forget.execute(arguments: [subscription, sequence])
+            }
+            return requeued
+        }
+    }
+}
