@@ -3,7 +3,8 @@ import Hummingbird
 import TickwireCore
 import TickwireSinks
 
-/// The org API: "what happened to message X?" (DESIGN §4), read from the org's status store.
+/// The org API: "what happened to message X?" (DESIGN §4), read from the org's status store;
+/// and each subscription's dead letters, retry queue and replay.
 ///
 /// Every request needs `Authorization: Bearer <key>` with one of the org's `api_keys`; a
 /// missing key, a wrong key and another org's key all get the same 401, so that nobody
@@ -29,10 +30,7 @@ struct OrgAPIRoutes: Sendable {
         router.get("/v1/orgs/:org/messages") { request, context in
             await answer {
                 let (org, store) = try authorize(request, context)
-                var query: [String: String] = [:]
-                for (key, value) in request.uri.queryParameters where query[String(key)] == nil {
-                    query[String(key)] = String(value)
-                }
+                let query = Self.query(request)
                 if let ids = query["ids"] ?? query["reference_ids"] {
                     let list = try Self.idList(ids)
                     let result = try await store.messages(org: org.name, ids: list, byReference: query["ids"] == nil)
@@ -41,6 +39,80 @@ struct OrgAPIRoutes: Sendable {
                 return try await list(store: store, org: org.name, query: query)
             }
         }
+    }
+
+    /// Dead letters, the retry queue with each event's attempts, and replay (the endpoint
+    /// behind `tickwire replay`).
+    func registerDeliveryRoutes(on router: Router<BasicRequestContext>) {
+        router.get("/v1/orgs/:org/subscriptions/:name/dead-letters") { request, context in
+            await answer {
+                let subscription = try authorizeSubscription(request, context)
+                let limit = try Self.limit(request)
+                let letters = try await gateway.journal.deadLetters(subscription: subscription.id, limit: limit)
+                return [
+                    "dead_letters": .array(letters.map { letter in
+                        [
+                            "sequence": .int(Int64(letter.sequence)), "event_id": .string(letter.eventID),
+                            "attempts": .int(Int64(letter.attempts)), "reason": .string(letter.reason),
+                            "failed_at": .string(Timestamp.format(letter.failedAt)),
+                        ]
+                    })
+                ]
+            }
+        }
+        router.get("/v1/orgs/:org/subscriptions/:name/queue") { request, context in
+            await answer {
+                let subscription = try authorizeSubscription(request, context)
+                let queued = try await gateway.journal.queued(subscription: subscription.id, limit: try Self.limit(request))
+                return [
+                    "queue": .array(queued.map { row in
+                        [
+                            "sequence": .int(Int64(row.entry.sequence)), "event_id": .string(row.entry.event.id),
+                            "type": .string(row.entry.event.type.rawValue), "key": .string(row.key),
+                            "attempts": .int(Int64(row.attempts)),
+                            "next_attempt_at": .string(Timestamp.format(row.nextAttemptAt)),
+                            "last_error": JSONValue(row.lastError),
+                        ]
+                    })
+                ]
+            }
+        }
+        router.post("/v1/orgs/:org/subscriptions/:name/replay") { request, context in
+            await answer {
+                let subscription = try authorizeSubscription(request, context)
+                let query = Self.query(request)
+                func date(_ key: String) throws(WebhookRejection) -> Date? {
+                    guard let text = query[key] else { return nil }
+                    guard let date = Timestamp.parse(text) else {
+                        throw .badRequest("\(key) must be an RFC 3339 time like 2026-01-02T03:04:05Z", code: "invalid_query")
+                    }
+                    return date
+                }
+                let deadOnly: Bool
+                switch query["dead_only"] {
+                case nil, "false", "0": deadOnly = false
+                case "true", "1", "": deadOnly = true
+                default: throw WebhookRejection.badRequest("dead_only must be true or false", code: "invalid_query")
+                }
+                let replay = Replay(since: try date("since"), until: try date("until"), deadOnly: deadOnly)
+                let count = try await replay.run(journal: gateway.journal, subscription: subscription)
+                return ["subscription": .string(subscription.id), "requeued": .int(Int64(count))]
+            }
+        }
+    }
+
+    static func query(_ request: Request) -> [String: String] {
+        var query: [String: String] = [:]
+        for (key, value) in request.uri.queryParameters where query[String(key)] == nil {
+            query[String(key)] = String(value)
+        }
+        return query
+    }
+
+    static func limit(_ request: Request) throws(WebhookRejection) -> Int {
+        let limit = query(request)["limit"].map { Int($0) ?? -1 } ?? 100
+        guard (1...1000).contains(limit) else { throw .badRequest("limit must be 1 to 1000", code: "invalid_query") }
+        return limit
     }
 
     private func list(store: StatusStoreSink, org: String, query: [String: String]) async throws -> JSONValue {
@@ -76,6 +148,23 @@ struct OrgAPIRoutes: Sendable {
     }
 
     private func authorize(_ request: Request, _ context: BasicRequestContext) throws(WebhookRejection) -> (OrgConfig, StatusStoreSink) {
+        let org = try authorizeOrg(request, context)
+        guard let store = store(org) else {
+            throw .notFound("org \"\(org.name)\" has no status store: subscribe a sink of type sqlite")
+        }
+        return (org, store)
+    }
+
+    private func authorizeSubscription(_ request: Request, _ context: BasicRequestContext) throws(WebhookRejection) -> Subscription {
+        let org = try authorizeOrg(request, context)
+        let name = context.parameters.get("name") ?? ""
+        guard let subscription = org.subscriptions.first(where: { $0.name == name }) else {
+            throw .notFound("org \"\(org.name)\" has no subscription \"\(WebhookIngress.printable(name))\"")
+        }
+        return subscription
+    }
+
+    private func authorizeOrg(_ request: Request, _ context: BasicRequestContext) throws(WebhookRejection) -> OrgConfig {
         let presented = request.headers[.authorization].flatMap { value -> String? in
             value.lowercased().hasPrefix("bearer ") ? String(value.dropFirst(7)).trimmingCharacters(in: .whitespaces) : nil
         }
@@ -85,10 +174,7 @@ struct OrgAPIRoutes: Sendable {
             ConstantTime.equals(key, presented ?? "") || found
         }
         guard let org, presented != nil, matches else { throw .unauthorized("a valid API key of this org is needed") }
-        guard let store = store(org) else {
-            throw .notFound("org \"\(org.name)\" has no status store: subscribe a sink of type sqlite")
-        }
-        return (org, store)
+        return org
     }
 
     private func answer(_ work: () async throws -> JSONValue) async -> Response {
@@ -97,7 +183,7 @@ struct OrgAPIRoutes: Sendable {
         } catch let rejection as WebhookRejection {
             return respond(rejection.response)
         } catch {
-            return respond(WebhookRejection(status: 503, code: "store_unavailable", message: "the status store cannot be read now").response)
+            return respond(WebhookRejection(status: 503, code: "store_unavailable", message: "the store cannot be read now").response)
         }
     }
 }

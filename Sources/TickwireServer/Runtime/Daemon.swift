@@ -68,9 +68,11 @@ public final class Daemon: Sendable {
     public func application() throws -> some ApplicationProtocol {
         let router = Router()
         WebhookIngress(gateway: gateway, metrics: metrics, logger: logger).register(on: router)
-        OrgAPIRoutes(gateway: gateway) { [self] org in
+        let orgAPI = OrgAPIRoutes(gateway: gateway) { [self] org in
             org.subscriptions.lazy.compactMap { self.sink(named: $0.sink) as? StatusStoreSink }.first
-        }.register(on: router)
+        }
+        orgAPI.register(on: router)
+        orgAPI.registerDeliveryRoutes(on: router)
         HealthRoutes(gateway: gateway, metrics: metrics) { [dispatchService] in
             for dispatcher in dispatchService.dispatchers { await dispatcher.reportBacklog() }
         }.register(on: router)

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import TickwireCore
+import TickwireServer
+
+struct ReplayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Put a subscription's events back in its retry queue, to be delivered again.",
+        discussion: """
+            Works on the journal in storage.directory, with the daemon running or not (a running daemon \
+            picks the events up within a second). Events still queued, or not delivered yet, are not queued \
+            twice. The same is available over HTTP: POST /v1/orgs/ORG/subscriptions/NAME/replay.
+            """)
+
+    @OptionGroup var options: ConfigOption
+
+    @Option(help: "The subscription, as ORG/NAME (NAME defaults to its sink's name).")
+    var subscription: String
+
+    @Option(help: "Only events received at or after this RFC 3339 time.", transform: ReplayCommand.time)
+    var since: Date?
+
+    @Option(help: "Only events received at or before this RFC 3339 time.", transform: ReplayCommand.time)
+    var until: Date?
+
+    @Flag(help: "Only the subscription's dead letters.")
+    var deadOnly = false
+
+    static func time(_ text: String) throws -> Date {
+        guard let date = Timestamp.parse(text) else {
+            throw ValidationError("\"\(text)\" is not an RFC 3339 time like 2026-01-02T03:04:05Z")
+        }
+        return date
+    }
+
+    func run() async throws {
+        let config = try options.load()
+        guard let target = config.subscriptions.first(where: { $0.id == subscription }) else {
+            let known = config.subscriptions.map(\.id).joined(separator: ", ")
+            FileHandle.standardError.write(Data("no subscription \"\(subscription)\" in \(options.config) (known: \(known))\n".utf8))
+            throw ExitCode(1)
+        }
+        let journal = try SQLiteJournal(path: config.storage.journalPath, durability: config.storage.durability)
+        let count: Int
+        do {
+            count = try await Replay(since: since, until: until, deadOnly: deadOnly).run(journal: journal, subscription: target)
+        } catch {
+            try? await journal.close()
+            throw error
+        }
+        try await journal.close()
+        print("\(count) event(s) of \(target.id) queued for delivery")
+    }
+}
