@@ -42,6 +42,9 @@ final class SubscriptionDispatcher: Sendable {
             let behind = try? await journal.count(org: subscription.org, after: cursor)
         else { return }
         metrics.backlog(subscription: subscription.id, sink: subscription.sink, events: Int64(behind))
+        if let queued = try? await journal.queuedCount(subscription: subscription.id) {
+            metrics.queued(subscription: subscription.id, sink: subscription.sink, events: queued, circuitOpen: sink.circuitBreaker?.isOpen)
+        }
     }
 
     /// Sets the cursor of a subscription seen for the first time (DESIGN: `from: end` skips

@@ -51,6 +51,9 @@ public protocol Journal: Sendable {
     /// When the earliest queue head falls due; nil when the queue is empty.
     func nextDue(subscription: String) async throws -> Date?
 
+    /// How many events wait in the subscription's retry queue.
+    func queuedCount(subscription: String) async throws -> Int
+
     /// Queued events of a subscription, oldest first (for the operator).
     func queued(subscription: String, limit: Int) async throws -> [QueuedDelivery]
 

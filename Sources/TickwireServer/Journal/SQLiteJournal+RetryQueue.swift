@@ -89,6 +89,12 @@ extension SQLiteJournal {
         }
     }
 
+    public func queuedCount(subscription: String) async throws -> Int {
+        try await pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM delivery_queue WHERE subscription = ?", arguments: [subscription]) ?? 0
+        }
+    }
+
     public func queued(subscription: String, limit: Int) async throws -> [QueuedDelivery] {
         let rows = try await pool.read { db in
             try Row.fetchAll(

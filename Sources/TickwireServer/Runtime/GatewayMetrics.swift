@@ -69,6 +69,14 @@ public final class GatewayMetrics: Sendable {
             .record(events)
     }
 
+    func queued(subscription: String, sink: String, events: Int, circuitOpen: Bool?) {
+        let labels = [("subscription", subscription), ("sink", sink)]
+        Gauge(label: "tickwire_subscription_queued_events", dimensions: labels, factory: factory).record(events)
+        if let circuitOpen {
+            Gauge(label: "tickwire_subscription_circuit_open", dimensions: labels, factory: factory).record(circuitOpen ? 1 : 0)
+        }
+    }
+
     func configReload(succeeded: Bool) {
         Counter(label: "tickwire_config_reloads_total", dimensions: [("result", succeeded ? "ok" : "failed")], factory: factory).increment()
     }

@@ -66,6 +66,10 @@ struct DeliveryAPITests {
                 #expect(delivered, "the replayed event reaches the console")
                 let queue = try JSONValue.parse(Array(buffer: try await client.execute(uri: path + "/queue", method: .get, headers: auth).body))
                 #expect(queue["queue"]?.arrayValue?.isEmpty == true)
+                let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+                #expect(metrics.contains(#"tickwire_subscription_queued_events{subscription="demo/console",sink="console"} 0"#))
+                #expect(metrics.contains(#"tickwire_subscription_circuit_open{subscription="demo/console",sink="console"} 0"#))
+                #expect(metrics.contains(#"tickwire_subscription_dead_lettered_events_total{subscription="demo/console",sink="console"} 1"#))
             }
             await daemon.close()
         }
