@@ -12,11 +12,7 @@ import TickwireCore
 struct ForwarderDeliveryTests {
     let directory: TemporaryDirectory
     let subscription = Subscription(name: "console", org: "acme", sink: "console", from: .beginning)
-    let logger: Logger = {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        return logger
-    }()
+    let logger = Logger.quiet
 
     init() throws {
         directory = try TemporaryDirectory()

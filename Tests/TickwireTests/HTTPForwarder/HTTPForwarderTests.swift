@@ -61,11 +61,9 @@ final class Receiver: Sendable {
             return response
         }
         let boundPort = Mutex<Int?>(nil)
-        var logger = Logger(label: "receiver")
-        logger.logLevel = .critical
         let app = Application(
             router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)),
-            onServerRunning: { channel in boundPort.withLock { $0 = channel.localAddress?.port } }, logger: logger)
+            onServerRunning: { channel in boundPort.withLock { $0 = channel.localAddress?.port } }, logger: .quiet)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.runService(gracefulShutdownSignals: []) }
             while boundPort.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
@@ -83,9 +81,7 @@ struct HTTPForwarderTests {
         let directory = try TemporaryDirectory()
         let yaml = "sinks:\n  console: { type: http, url: \"\(url)\", format: \(format), secret: \"\(Self.secret)\"\(extra) }\n"
         let config = try ConfigLoader(registry: .standard, environment: [:]).load(path: try directory.write("c.yaml", yaml))
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let made = try await config.sinks["console"]!.make(SinkContext(name: "console", durability: .normal, logger: logger))
+        let made = try await config.sinks["console"]!.make(SinkContext(name: "console", durability: .normal, logger: .quiet))
         return try #require(made as? HTTPForwarderSink)
     }
 

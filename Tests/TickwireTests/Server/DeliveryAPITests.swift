@@ -23,10 +23,8 @@ struct DeliveryAPITests {
         var yaml = try String(contentsOfFile: directory.path + "/config.yaml", encoding: .utf8)
         yaml = yaml.replacingOccurrences(of: "      - { sink: archive }", with: "      - { sink: archive }\n      - { sink: console }")
         try yaml.write(toFile: directory.path + "/config.yaml", atomically: true, encoding: .utf8)
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
         return try await Daemon.open(
-            config: try ConfigLoader(registry: .standard, environment: [:]).load(path: directory.path + "/config.yaml"), logger: logger)
+            config: try ConfigLoader(registry: .standard, environment: [:]).load(path: directory.path + "/config.yaml"), logger: .quiet)
     }
 
     @Test func deadLettersAreListedAndReplayedWithTheOrgsKey() async throws {

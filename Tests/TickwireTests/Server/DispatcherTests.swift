@@ -41,11 +41,7 @@ actor RecordingSink: Sink {
 @Suite("Subscription dispatchers")
 struct DispatcherTests {
     let directory: TemporaryDirectory
-    let logger: Logger = {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        return logger
-    }()
+    let logger = Logger.quiet
 
     init() throws {
         directory = try TemporaryDirectory()
