@@ -15,6 +15,11 @@ public struct Config: Sendable {
     public var subscriptions: [Subscription] {
         orgs.keys.sorted().flatMap { orgs[$0]!.subscriptions }
     }
+
+    /// Whether `org` has a subscription whose sink sends the provider's request bytes.
+    public func keepsRawPayload(org: String) -> Bool {
+        orgs[org]?.subscriptions.contains { sinks[$0.sink]?.needsRawPayload == true } ?? false
+    }
 }
 
 public struct ServerConfig: Sendable, Decodable {
@@ -107,6 +112,8 @@ public struct SinkDefinition: Sendable, Decodable {
     public var location: ConfigLocation
     /// Equal fingerprints mean equal options: a reload keeps such a sink open.
     public var fingerprint: String = ""
+    /// The sink sends the provider's request bytes (`SinkFactory.needsRawPayload`).
+    public var needsRawPayload = false
     public var make: @Sendable (SinkContext) async throws -> any Sink
 
     init(name: String, type: String, make: @escaping @Sendable (SinkContext) async throws -> any Sink) {

@@ -40,9 +40,11 @@ public struct Registry: Sendable {
         sinks[Factory.name] = SinkEntry { decoder, name in
             let config = try Factory.Config(from: decoder)
             try Factory.validate(config)
-            return SinkDefinition(name: name, type: Factory.name) { context in
+            var definition = SinkDefinition(name: name, type: Factory.name) { context in
                 try await Factory.make(config: config, context: context)
             }
+            definition.needsRawPayload = Factory.needsRawPayload(config)
+            return definition
         }
     }
 

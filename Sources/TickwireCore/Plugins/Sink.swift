@@ -64,12 +64,17 @@ public protocol SinkFactory: Sendable {
     /// Checks options that decoding cannot (a URL's scheme, a template's placeholders).
     static func validate(_ config: Config) throws(ConfigIssue)
 
+    /// Whether the sink sends the provider's request bytes (`Event.raw`): the journal keeps
+    /// them only for orgs with such a subscription, since they double what it writes.
+    static func needsRawPayload(_ config: Config) -> Bool
+
     /// Opens files and connections: called when the daemon starts, not by `check`.
     static func make(config: Config, context: SinkContext) async throws -> any Sink
 }
 
 extension SinkFactory {
     public static func validate(_ config: Config) throws(ConfigIssue) {}
+    public static func needsRawPayload(_ config: Config) -> Bool { false }
 }
 
 /// What the daemon gives a sink when it starts.

@@ -68,8 +68,10 @@ struct WebhookIngress: Sendable {
                 body: webhook.body)
             return respond(error.response)
         }
-        let raw = RawPayload(contentType: webhook.header("content-type"), body: webhook.body)
-        for index in events.indices { events[index].raw = raw }
+        if config.keepsRawPayload(org: channelContext.org) {
+            let raw = RawPayload(contentType: webhook.header("content-type"), body: webhook.body)
+            for index in events.indices { events[index].raw = raw }
+        }
         do {
             try await gateway.journal.append(events)
         } catch {

@@ -1,6 +1,7 @@
 import CoreMetrics
 import Metrics
 import Prometheus
+import Synchronization
 import TickwireCore
 
 /// The daemon's metrics, through swift-metrics with a Prometheus registry of its own (no
@@ -11,6 +12,21 @@ import TickwireCore
 public final class GatewayMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
+    /// The per-request handles, made once per label set: making one is a registry lookup
+    /// under a lock with the label text built anew, which showed on the hot path.
+    private let requestHandles = Mutex<[RequestLabels: (CoreMetrics.Counter, Metrics.Timer)]>([:])
+    private let acceptedHandles = Mutex<[AcceptedLabels: CoreMetrics.Counter]>([:])
+
+    private struct RequestLabels: Hashable {
+        var org: String
+        var channel: String
+        var status: Int
+    }
+
+    private struct AcceptedLabels: Hashable {
+        var org: String
+        var type: EventType
+    }
 
     public init() {
         registry = PrometheusCollectorRegistry()
@@ -28,16 +44,30 @@ public final class GatewayMetrics: Sendable {
     public func exposition() -> [UInt8] { registry.emitToBuffer() }
 
     func request(org: String, channel: String, status: Int, duration: Duration) {
-        let labels = [("org", org), ("channel", channel), ("code", String(status))]
-        Counter(label: "tickwire_http_requests_total", dimensions: labels, factory: factory).increment()
-        Metrics.Timer(label: "tickwire_http_request_duration_seconds", dimensions: [("org", org)], factory: factory)
-            .recordNanoseconds(duration.nanosecondsValue)
+        let key = RequestLabels(org: org, channel: channel, status: status)
+        let (counter, timer) = requestHandles.withLock { handles in
+            if let made = handles[key] { return made }
+            let made = (
+                Counter(label: "tickwire_http_requests_total", dimensions: [("org", org), ("channel", channel), ("code", String(status))], factory: factory),
+                Metrics.Timer(label: "tickwire_http_request_duration_seconds", dimensions: [("org", org)], factory: factory)
+            )
+            handles[key] = made
+            return made
+        }
+        counter.increment()
+        timer.recordNanoseconds(duration.nanosecondsValue)
     }
 
     func accepted(_ events: [Event]) {
         for event in events {
-            Counter(label: "tickwire_events_accepted_total", dimensions: [("org", event.org), ("type", event.type.rawValue)], factory: factory)
-                .increment()
+            let key = AcceptedLabels(org: event.org, type: event.type)
+            acceptedHandles.withLock { handles in
+                if let made = handles[key] { return made }
+                let made = Counter(
+                    label: "tickwire_events_accepted_total", dimensions: [("org", event.org), ("type", event.type.rawValue)], factory: factory)
+                handles[key] = made
+                return made
+            }.increment()
         }
     }
 

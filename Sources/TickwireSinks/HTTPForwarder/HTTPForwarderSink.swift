@@ -105,6 +105,8 @@ public final class HTTPForwarderSink: Sink, Sendable {
 extension HTTPForwarderSink: SinkFactory {
     public static let name = "http"
 
+    public static func needsRawPayload(_ config: HTTPForwarderConfig) -> Bool { config.format == .native }
+
     public static func make(config: HTTPForwarderConfig, context: SinkContext) async throws -> any Sink {
         HTTPForwarderSink(config: config, logger: context.logger)
     }

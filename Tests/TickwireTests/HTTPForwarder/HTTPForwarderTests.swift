@@ -163,6 +163,21 @@ struct HTTPForwarderTests {
         }
     }
 
+    @Test func requestBodiesAreKeptOnlyForOrgsWithANativeSubscription() throws {
+        let directory = try TemporaryDirectory()
+        let yaml = """
+            sinks:
+              bytes: { type: http, url: "http://127.0.0.1:9/a", format: native }
+              events: { type: http, url: "http://127.0.0.1:9/b" }
+            orgs:
+              acme: { subscriptions: [ { sink: bytes }, { sink: events } ] }
+              globex: { subscriptions: [ { sink: events } ] }
+            """
+        let config = try ConfigLoader(registry: .standard, environment: [:]).load(path: try directory.write("c.yaml", yaml))
+        #expect(config.keepsRawPayload(org: "acme"))
+        #expect(!config.keepsRawPayload(org: "globex"))
+    }
+
     @Test func downDestinationIsRetriedNotLost() async throws {
         // Nothing listens on this port: a connection error is a retry, never a rejection.
         let sink = try await sink("http://127.0.0.1:9/hooks", extra: ", timeout: 2s")
