@@ -15,7 +15,9 @@ libraries a receiver would use:
   SDK's JSON format, at most batch_size each; together they hold exactly the events of the
   other modes;
 - native requests carry the posted body byte for byte, in the posted content type (every
-  event of a callback that yields several).
+  event of a callback that yields several);
+- `tickwire replay` (run beside the daemon) refuses an unknown subscription and sends each
+  event of a fifth sink once more.
 """
 import base64
 import hashlib
@@ -91,6 +93,8 @@ SINKS = {
     "ce_binary": {"format": "cloudevents-binary", "path": "/binary", "secrets": [new_secret()]},
     "ce_batch": {"format": "cloudevents-batch", "path": "/batch", "secrets": [new_secret()]},
     "native": {"format": "native", "path": "/native", "secrets": [new_secret()]},
+    # Only for the replay check: `tickwire replay` sends its events a second time.
+    "replayed": {"format": "cloudevents", "path": "/replayed", "secrets": [new_secret()]},
 }
 
 
@@ -277,6 +281,37 @@ def resolve(receiver, posted, unresolved):
             posted[event_id] = origin
 
 
+def replay_checks(config, receiver, expected):
+    """`tickwire replay` against the running daemon's journal: unknown subscriptions are
+    refused, there are no dead letters, and a replay of everything sends each event once more."""
+    path = SINKS["replayed"]["path"]
+
+    def wait_for(count):
+        deadline = time.time() + DELIVERY_TIMEOUT
+        while time.time() < deadline and len(receiver.received(path)) < count:
+            time.sleep(0.1)
+        time.sleep(0.5)  # room for extras to show
+        return [header(r, "webhook-id") for r in receiver.received(path)]
+
+    def replay(*args):
+        return subprocess.run([BINARY, "replay", "--config", config, *args], capture_output=True, text=True)
+
+    first = wait_for(expected)
+    check(len(first) == expected, f"replayed sink: {expected} events before the replay (got {len(first)})")
+    unknown = replay("--subscription", f"{ORG}/nope")
+    check(unknown.returncode == 1 and "no subscription" in unknown.stderr,
+          f"replay of an unknown subscription is refused (exit {unknown.returncode}: {unknown.stderr.strip()!r})")
+    dead = replay("--subscription", f"{ORG}/replayed", "--dead-only")
+    check(dead.returncode == 0 and dead.stdout.startswith("0 event"),
+          f"replay --dead-only finds no dead letters (exit {dead.returncode}: {(dead.stdout + dead.stderr).strip()!r})")
+    everything = replay("--subscription", f"{ORG}/replayed", "--since", "2000-01-01T00:00:00Z")
+    check(everything.returncode == 0 and everything.stdout.startswith(f"{expected} event"),
+          f"replay --since queues all {expected} events (exit {everything.returncode}: {(everything.stdout + everything.stderr).strip()!r})")
+    after = wait_for(2 * expected)
+    check(sorted(after[expected:]) == sorted(first) and len(after) == 2 * expected,
+          f"the running daemon sends each replayed event once more ({len(after) - len(first)} requests after the replay)")
+
+
 def verify_signatures(receiver):
     """Standard Webhooks: every request verifies with its sink's key(s), not with another key
     nor with a changed body."""
@@ -364,6 +399,7 @@ def main():
                 counts = {name: len(receiver.received(s["path"])) for name, s in SINKS.items()}
                 check(complete, f"all {expected} events reached every sink within {DELIVERY_TIMEOUT}s (requests: {counts})")
                 resolve(receiver, posted, unresolved)
+                replay_checks(config, receiver, expected)
             except RuntimeError as e:
                 check(False, f"daemon: {e}")
             finally:
@@ -497,7 +533,7 @@ def finish(posted, receiver=None):
             print("  " + failure)
         sys.exit(1)
     print("forwarder interop: OK: standardwebhooks verifies every request (both keys while rotating), the cloudevents "
-          "SDK parses every structured, binary and batched event, native bodies are the posted bytes")
+          "SDK parses every structured, binary and batched event, native bodies are the posted bytes, tickwire replay sends each event once more")
 
 
 if __name__ == "__main__":
