@@ -13,8 +13,9 @@ enum StatusStoreWriter {
         guard event.type.rawValue.hasPrefix("message.") else { return }
         let ids = aliases(of: event)
         guard !ids.isEmpty else { return }
-        let message = try resolve(ids: ids, event: event, db: db)
-        for alias in ids {
+        let (message, known) = try resolve(ids: ids, event: event, db: db)
+        // Most events are about a message whose ids are all known: nothing to insert.
+        for alias in ids where !known.contains(alias) {
             try db.cachedExecute(
                 sql: "INSERT OR IGNORE INTO message_ids (org, alias, message) VALUES (?, ?, ?)",
                 arguments: [event.org, alias, message])
@@ -28,6 +29,8 @@ enum StatusStoreWriter {
                     """,
                 arguments: [event.org, message, event.id, status, event.data["native"]?["status"]?.stringValue,
                             event.time.timeIntervalSince1970, receivedAt(event)])
+            // A duplicate changes nothing; a merge (several ids found) may have.
+            guard db.changesCount > 0 || known.count < ids.count else { return }
             if db.changesCount > 0, event.status == .failed {
                 try db.cachedExecute(
                     sql: "UPDATE messages SET error = ? WHERE id = ?",
@@ -61,11 +64,14 @@ enum StatusStoreWriter {
     /// The message the ids belong to: a new one, the one they name, or — when they name
     /// several that were created apart (Gupshup's id on `enqueued`, WhatsApp's on `sent`) —
     /// those merged into the oldest.
-    private static func resolve(ids: [String], event: Event, db: Database) throws -> Int64 {
+    /// Returns the message and the ids already pointing at it.
+    private static func resolve(ids: [String], event: Event, db: Database) throws -> (message: Int64, known: Set<String>) {
         let placeholders = databaseQuestionMarks(count: ids.count)
-        let found = try Int64.fetchAll(
-            db.cachedStatement(sql: "SELECT DISTINCT message FROM message_ids WHERE org = ? AND alias IN (\(placeholders)) ORDER BY message"),
+        let rows = try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT alias, message FROM message_ids WHERE org = ? AND alias IN (\(placeholders)) ORDER BY message"),
             arguments: StatementArguments([event.org] + ids))
+        var found: [Int64] = []
+        for row in rows where !found.contains(row["message"]) { found.append(row["message"]) }
         guard let keep = found.first else {
             let time = event.time.timeIntervalSince1970
             try db.cachedExecute(
@@ -75,7 +81,7 @@ enum StatusStoreWriter {
                     """,
                 arguments: [event.org, ids[0], event.channel, event.provider,
                             event.type == .messageReceived ? "inbound" : "outbound", time, time])
-            return db.lastInsertedRowID
+            return (db.lastInsertedRowID, [])
         }
         for other in found.dropFirst() {
             try db.cachedExecute(sql: "UPDATE message_ids SET message = ? WHERE message = ?", arguments: [keep, other])
@@ -96,7 +102,8 @@ enum StatusStoreWriter {
                 arguments: ["other": other, "keep": keep])
             try db.cachedExecute(sql: "DELETE FROM messages WHERE id = ?", arguments: [other])
         }
-        return keep
+        // After a merge every found id points at `keep`.
+        return (keep, Set(rows.map { $0["alias"] as String }))
     }
 
     /// Details arrive piecemeal (the recipient on one event, the reference id on another):
@@ -121,21 +128,30 @@ enum StatusStoreWriter {
     }
 
     /// Recomputes the current status from the history and keeps exactly one inferred
-    /// `delivered` while the history has a `read` and no real `delivered`.
+    /// `delivered` while the history has a `read` and no real `delivered`; writes only what
+    /// changed.
     private static func refreshStatus(_ message: Int64, org: String, db: Database) throws {
-        try db.cachedExecute(sql: "DELETE FROM history WHERE message = ? AND inferred = 1", arguments: [message])
-        let rows = try Row.fetchAll(db, sql: "SELECT status, at FROM history WHERE message = ?", arguments: [message])
-        let statuses = rows.compactMap { MessageStatus(rawValue: $0["status"]) }
-        if !statuses.contains(.delivered), let readAt = rows.filter({ $0["status"] == "read" }).map({ $0["at"] as Double }).min() {
-            try db.cachedExecute(
-                sql: """
-                    INSERT INTO history (org, message, event_id, status, at, received_at, inferred)
-                    VALUES (?, ?, ?, 'delivered', ?, ?, 1)
-                    """,
-                arguments: [org, message, "inferred:\(message)", readAt, Date().timeIntervalSince1970])
+        let rows = try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT status, at, inferred FROM history WHERE message = ?"), arguments: [message])
+        let real = rows.filter { $0["inferred"] as Int == 0 }
+        let statuses = real.compactMap { MessageStatus(rawValue: $0["status"]) }
+        let inferred = rows.first { $0["inferred"] as Int != 0 }.map { $0["at"] as Double }
+        let readAt = statuses.contains(.delivered) ? nil : real.filter { $0["status"] == "read" }.map { $0["at"] as Double }.min()
+        if inferred != readAt {
+            if inferred != nil {
+                try db.cachedExecute(sql: "DELETE FROM history WHERE message = ? AND inferred = 1", arguments: [message])
+            }
+            if let readAt {
+                try db.cachedExecute(
+                    sql: """
+                        INSERT INTO history (org, message, event_id, status, at, received_at, inferred)
+                        VALUES (?, ?, ?, 'delivered', ?, ?, 1)
+                        """,
+                    arguments: [org, message, "inferred:\(message)", readAt, Date().timeIntervalSince1970])
+            }
         }
         try db.cachedExecute(
-            sql: "UPDATE messages SET status = ? WHERE id = ?",
+            sql: "UPDATE messages SET status = ?1 WHERE id = ?2 AND status IS NOT ?1",
             arguments: [currentStatus(statuses)?.rawValue, message])
     }
 
