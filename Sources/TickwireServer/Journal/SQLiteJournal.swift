@@ -151,7 +151,7 @@ public final class SQLiteJournal: Journal {
             writable.store(true, ordering: .relaxed)
         } catch {
             writable.store(false, ordering: .relaxed)
-            throw JournalUnavailable(reason: "\(error)")
+            throw error as? JournalUnavailable ?? JournalUnavailable(reason: "\(error)")
         }
         notifySubscribers()
     }

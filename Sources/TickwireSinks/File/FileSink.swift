@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
+import NIOPosix
 import TickwireCore
 
 #if canImport(Glibc)
@@ -8,11 +10,15 @@ import Glibc
 
 /// Writes events as JSON Lines. A batch is written, flushed and (with durability `full`)
 /// fsynced before it is confirmed, so a confirmed line survives a crash.
-public actor FileSink: Sink {
+///
+/// Writes and fsyncs block, so they run on NIO's blocking-I/O thread pool, never on a thread
+/// that serves requests or runs tasks; a lock keeps the batches of several subscriptions
+/// that share the sink from interleaving.
+public final class FileSink: Sink {
     private let template: String
     private let durability: Durability
     private let logger: Logger
-    private var handles: [String: FileHandle] = [:]
+    private let handles = NIOLockedValueBox<[String: FileHandle]>([:])
 
     init(config: FileSinkConfig, context: SinkContext) {
         self.template = config.path
@@ -30,31 +36,36 @@ public actor FileSink: Sink {
             lines[path, default: Data()].append(contentsOf: event.cloudEventBytes)
             lines[path]!.append(0x0A)
         }
+        let writes = order.map { ($0, lines[$0]!) }
         do {
-            for path in order {
-                let handle = try handle(for: path)
-                try handle.write(contentsOf: lines[path]!)
-                if durability == .full { try handle.synchronize() }
+            try await NIOThreadPool.singleton.runIfActive { [self] in
+                try handles.withLockedValue { handles in
+                    for (path, data) in writes {
+                        let handle = try handle(for: path, in: &handles)
+                        try handle.write(contentsOf: data)
+                        if durability == .full { try handle.synchronize() }
+                    }
+                }
             }
             return .all(.delivered, count: batch.count)
         } catch {
             logger.warning("file sink write failed", metadata: ["error": "\(error)"])
             // A partial write may leave a line twice after the retry: at-least-once, as documented.
-            closeAll()
+            handles.withLockedValue(Self.closeAll)
             return .all(.retry(reason: "write failed: \(error)"), count: batch.count)
         }
     }
 
     public func shutdown() async {
-        closeAll()
+        handles.withLockedValue(Self.closeAll)
     }
 
-    private func closeAll() {
+    private static func closeAll(_ handles: inout [String: FileHandle]) {
         for handle in handles.values { try? handle.close() }
         handles.removeAll()
     }
 
-    private func handle(for path: String) throws -> FileHandle {
+    private func handle(for path: String, in handles: inout [String: FileHandle]) throws -> FileHandle {
         if let handle = handles[path] { return handle }
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
@@ -69,7 +80,7 @@ public actor FileSink: Sink {
         }
         try handle.seekToEnd()
         // Date-templated paths change daily: keep few handles open.
-        if handles.count >= 64 { closeAll() }
+        if handles.count >= 64 { Self.closeAll(&handles) }
         handles[path] = handle
         return handle
     }
