@@ -80,8 +80,6 @@ let package = Package(
                 "TickwireCore",
                 "TickwireSinks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .testTarget(

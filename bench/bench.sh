@@ -18,8 +18,11 @@ venv="$root/.build/bench-venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 cmp -s requirements.txt "$venv/.requirements" 2>/dev/null || { "$venv/bin/pip" install -q -r requirements.txt && cp requirements.txt "$venv/.requirements"; }
 
-(cd "$root" && swift build -c release --product tickwire --scratch-path .build-release >&2)
-bin="$root/.build-release/release/tickwire"
+# TICKWIRE_BIN=path measures another build (an older commit, for a before/after figure).
+if [ -z "${TICKWIRE_BIN:-}" ]; then
+  (cd "$root" && swift build -c release --product tickwire --scratch-path .build-release >&2)
+fi
+bin="${TICKWIRE_BIN:-$root/.build-release/release/tickwire}"
 
 export HMAC_SECRET=${HMAC_SECRET:-bench-app-secret}
 export META_PATH=/v1/webhooks/bench/meta

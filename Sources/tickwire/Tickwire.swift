@@ -7,6 +7,7 @@ import Logging
 import TickwireCore
 import TickwireServer
 
+@main
 struct Tickwire: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A webhook gateway for WhatsApp Business providers.",

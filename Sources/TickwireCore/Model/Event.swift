@@ -107,6 +107,15 @@ extension Event {
         )
     }
 
+    /// The event with its CloudEvents JSON kept (as the journal wrote it), so that sinks
+    /// reuse those bytes instead of serializing again.
+    public func keepingCloudEventBytes() -> Event {
+        guard storedJSON == nil else { return self }
+        var copy = self
+        copy.storedJSON = cloudEvent.serializedBytes()
+        return copy
+    }
+
     public init(cloudEventJSON bytes: some Collection<UInt8>) throws {
         let bytes = Array(bytes)
         try self.init(cloudEvent: try JSONValue.parse(bytes))

@@ -16,7 +16,7 @@ public final class SQLiteJournal: Journal {
     public let durability: Durability
     /// Commit counters, for metrics and for tests of group commit.
     public let stats = JournalStats()
-    private let decoded = DecodedEvents(capacity: 8192)
+    private let decoded: DecodedEvents
 
     /// Opens (and creates or migrates) the journal at `path`. `onCommit` is told the size
     /// and duration of every append transaction (for metrics).
@@ -33,9 +33,13 @@ public final class SQLiteJournal: Journal {
         self.pool = pool
         self.durability = durability
         let stats = self.stats
+        let decoded = DecodedEvents(capacity: 8192)
+        self.decoded = decoded
         self.writer = GroupCommit { events in
             let start = ContinuousClock.now
-            try await pool.write { db in try Self.insert(events, db: db) }
+            let stored = try await pool.write { db in try Self.insert(events, db: db) }
+            // Dispatchers read these entries next: hand them over parsed and serialized.
+            for (sequence, event) in stored { decoded.insert(event, sequence: sequence) }
             onCommit?(events.count, ContinuousClock.now - start)
             stats.commits.add(1, ordering: .relaxed)
             stats.events.add(events.count, ordering: .relaxed)
@@ -130,18 +134,24 @@ public final class SQLiteJournal: Journal {
     public static let quarantineLimit = 1000
     public static let quarantineBodyLimit = 64 * 1024
 
-    private static func insert(_ events: [Event], db: Database) throws {
+    /// Inserts the events; returns those stored (not duplicates) with their sequences.
+    private static func insert(_ events: [Event], db: Database) throws -> [(Int64, Event)] {
         let statement = try db.cachedStatement(sql: """
             INSERT INTO journal (event_id, org, channel, type, subject, received_at, event, raw_type, raw_body)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING
             """)
         let now = Date().timeIntervalSince1970
+        var stored: [(Int64, Event)] = []
+        stored.reserveCapacity(events.count)
         for event in events {
+            let event = event.keepingCloudEventBytes()
             try statement.execute(arguments: [
                 event.id, event.org, event.channel, event.type.rawValue, event.subject, now,
                 Data(event.cloudEventBytes), event.raw?.contentType, event.raw.map { Data($0.body) },
             ])
+            if db.changesCount > 0 { stored.append((db.lastInsertedRowID, event)) }
         }
+        return stored
     }
 
     public func append(_ events: [Event]) async throws {

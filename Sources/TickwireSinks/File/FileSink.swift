@@ -95,10 +95,20 @@ public final class FileSink: Sink {
 
     static func path(for event: Event, template: String) -> String {
         guard template.contains("{") else { return template }
-        return template
-            .replacingOccurrences(of: "{org}", with: event.org)
-            .replacingOccurrences(of: "{channel}", with: event.channel)
-            .replacingOccurrences(of: "{date}", with: String(Timestamp.format(event.time).prefix(10)))
+        // Plain concatenation: Foundation's replacingOccurrences per event showed in the profile.
+        var path = ""
+        var rest = Substring(template)
+        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+            path += rest[..<open]
+            switch rest[open...close] {
+            case "{org}": path += event.org
+            case "{channel}": path += event.channel
+            case "{date}": path += Timestamp.format(event.time).prefix(10)
+            default: path += rest[open...close]
+            }
+            rest = rest[rest.index(after: close)...]
+        }
+        return path + rest
     }
 }
 
