@@ -30,6 +30,14 @@ final class GatedPool: Sendable {
         return try await pool.write(updates)
     }
 
+    /// A write on the calling thread, for a thread of its own (the journal's group commit):
+    /// no hop to GRDB's queue and back.
+    func writeBlocking<T>(_ updates: (Database) throws -> T) throws -> T {
+        try enter()
+        defer { leave() }
+        return try pool.write(updates)
+    }
+
     func writeWithoutTransaction<T: Sendable>(_ updates: @Sendable (Database) throws -> T) async throws -> T {
         try enter()
         defer { leave() }

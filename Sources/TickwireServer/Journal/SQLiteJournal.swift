@@ -35,9 +35,9 @@ public final class SQLiteJournal: Journal {
         let stats = self.stats
         let decoded = DecodedEvents(capacity: 8192)
         self.decoded = decoded
-        self.writer = GroupCommit { events in
+        self.writer = GroupCommit(name: "tickwire-journal-writer") { events in
             let start = ContinuousClock.now
-            let stored = try await pool.write { db in try Self.insert(events, db: db) }
+            let stored = try pool.writeBlocking { db in try Self.insert(events, db: db) }
             // Dispatchers read these entries next: hand them over parsed and serialized.
             for (sequence, event) in stored { decoded.insert(event, sequence: sequence) }
             onCommit?(events.count, ContinuousClock.now - start)
@@ -144,7 +144,6 @@ public final class SQLiteJournal: Journal {
         var stored: [(Int64, Event)] = []
         stored.reserveCapacity(events.count)
         for event in events {
-            let event = event.keepingCloudEventBytes()
             try statement.execute(arguments: [
                 event.id, event.org, event.channel, event.type.rawValue, event.subject, now,
                 Data(event.cloudEventBytes), event.raw?.contentType, event.raw.map { Data($0.body) },
@@ -157,7 +156,9 @@ public final class SQLiteJournal: Journal {
     public func append(_ events: [Event]) async throws {
         guard !events.isEmpty else { return }
         do {
-            try await writer.submit(events)
+            // Serialized here, in the request's task, not on the writer thread that every
+            // commit goes through.
+            try await writer.submit(events.map { $0.keepingCloudEventBytes() })
             writable.store(true, ordering: .relaxed)
         } catch {
             writable.store(false, ordering: .relaxed)
@@ -330,6 +331,7 @@ public final class SQLiteJournal: Journal {
             for continuation in subscribers { continuation.finish() }
             subscribers.removeAll()
         }
+        writer.stop()
         try await pool.close()
     }
 }

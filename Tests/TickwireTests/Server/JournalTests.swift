@@ -60,11 +60,13 @@ struct JournalTests {
 
     @Test func everyCallerSeesItsOwnFailure() async throws {
         struct DiskFull: Error {}
-        let grouped = GroupCommit<Int> { items in
+        let grouped = GroupCommit<Int>(name: "test") { items in
             if items.contains(13) { throw DiskFull() }
         }
         await #expect(throws: DiskFull.self) { try await grouped.submit([13]) }
         try await grouped.submit([1])
+        grouped.stop()
+        await #expect(throws: GroupCommitStopped.self) { try await grouped.submit([2]) }
     }
 
     @Test func survivesReopeningAndKeepsCursors() async throws {
