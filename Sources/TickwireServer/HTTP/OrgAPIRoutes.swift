@@ -101,6 +101,31 @@ struct OrgAPIRoutes: Sendable {
         }
     }
 
+    /// Bodies the org's providers sent that could not be parsed (kept after authentication).
+    func registerQuarantineRoute(on router: Router<BasicRequestContext>) {
+        router.get("/v1/orgs/:org/quarantine") { request, context in
+            await answer {
+                let org = try authorizeOrg(request, context)
+                let bodies = try await gateway.journal.quarantined(org: org.name, limit: try Self.limit(request))
+                return [
+                    "quarantine": .array(bodies.map { item in
+                        var entry: [String: JSONValue] = [
+                            "channel": .string(item.channel), "reason": .string(item.reason),
+                            "content_type": JSONValue(item.contentType), "received_at": .string(Timestamp.format(item.receivedAt)),
+                        ]
+                        // Text as text; anything else (invalid UTF-8 was a reason to refuse it) as base64.
+                        if let text = String(validating: item.body, as: UTF8.self) {
+                            entry["body"] = .string(text)
+                        } else {
+                            entry["body_base64"] = .string(Data(item.body).base64EncodedString())
+                        }
+                        return .object(entry)
+                    })
+                ]
+            }
+        }
+    }
+
     static func query(_ request: Request) -> [String: String] {
         var query: [String: String] = [:]
         for (key, value) in request.uri.queryParameters where query[String(key)] == nil {

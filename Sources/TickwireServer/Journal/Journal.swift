@@ -70,6 +70,9 @@ public protocol Journal: Sendable {
     /// quarantine holds `SQLiteJournal.quarantineLimit` bodies.
     func quarantine(org: String, channel: String, reason: String, contentType: String?, body: [UInt8]) async throws
 
+    /// Quarantined bodies of `org` (every org's when nil), newest first.
+    func quarantined(org: String?, limit: Int) async throws -> [QuarantinedBody]
+
     /// Deletes events that every subscription is past and that are older than `age`, a few
     /// at a time; returns how many went.
     func prune(olderThan age: Duration, batchSize: Int) async throws -> Int
@@ -156,6 +159,17 @@ public struct DeadLetter: Sendable, Equatable {
         self.reason = reason
         self.failedAt = failedAt
     }
+}
+
+/// A body that was authenticated but could not be parsed, kept for the operator.
+public struct QuarantinedBody: Sendable, Equatable {
+    public var org: String
+    public var channel: String
+    public var reason: String
+    public var contentType: String?
+    /// At most `SQLiteJournal.quarantineBodyLimit` bytes.
+    public var body: [UInt8]
+    public var receivedAt: Date
 }
 
 /// What one round of deliveries changes, written in one transaction.

@@ -283,11 +283,20 @@ public final class SQLiteJournal: Journal {
         }
     }
 
-    /// Quarantined bodies, newest first.
-    public func quarantined(limit: Int = 100) async throws -> [(org: String, channel: String, reason: String, body: Data)] {
+    public func quarantined(org: String? = nil, limit: Int = 100) async throws -> [QuarantinedBody] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT org, channel, reason, body FROM quarantine ORDER BY id DESC LIMIT ?", arguments: [limit])
-                .map { ($0["org"], $0["channel"], $0["reason"], $0["body"]) }
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT org, channel, reason, content_type, body, received_at FROM quarantine
+                    WHERE ?1 IS NULL OR org = ?1 ORDER BY id DESC LIMIT ?2
+                    """,
+                arguments: [org, limit]
+            ).map {
+                QuarantinedBody(
+                    org: $0["org"], channel: $0["channel"], reason: $0["reason"], contentType: $0["content_type"],
+                    body: Array($0["body"] as Data), receivedAt: Date(timeIntervalSince1970: $0["received_at"]))
+            }
         }
     }
 

@@ -73,6 +73,7 @@ public final class Daemon: Sendable {
         }
         orgAPI.register(on: router)
         orgAPI.registerDeliveryRoutes(on: router)
+        orgAPI.registerQuarantineRoute(on: router)
         HealthRoutes(gateway: gateway, metrics: metrics) { [dispatchService] in
             for dispatcher in dispatchService.dispatchers { await dispatcher.reportBacklog() }
         }.register(on: router)

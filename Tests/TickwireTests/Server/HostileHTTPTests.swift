@@ -44,6 +44,13 @@ struct HostileHTTPTests {
                 }
             }
             #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok, "still serving")
+            // The unparsable bodies are kept for the operator; bytes that are not text come back as base64.
+            let listed = try await client.execute(
+                uri: "/v1/orgs/demo/quarantine?limit=1000", method: .get, headers: [.authorization: "Bearer \(TestDaemon.apiKey)"])
+            let items = try JSONValue.parse(Array(buffer: listed.body))["quarantine"]?.arrayValue ?? []
+            let invalid = Data([0x7B, 0x22, 0xC3, 0x28, 0x22, 0x3A, 0x31, 0x7D]).base64EncodedString()
+            #expect(items.contains { $0["body_base64"]?.stringValue == invalid })
+            #expect(items.contains { $0["body"] == #"{"type":"message-event","payl"# })
         }
         await daemon.close()
     }

@@ -82,6 +82,16 @@ struct WebhookIngressTests {
         let quarantined = try await daemon.journal.quarantined()
         #expect(quarantined.count == 1, "only the authenticated, unparsable body is quarantined")
         #expect(quarantined.first.map { String(decoding: $0.body, as: UTF8.self) } == "{\"type\": ")
+        // The operator reads it with the org's key, and only the org's own.
+        try await daemon.application().test(.live) { client in
+            let listed = try await client.execute(
+                uri: "/v1/orgs/demo/quarantine", method: .get, headers: [.authorization: "Bearer \(TestDaemon.apiKey)"])
+            let item = try JSONValue.parse(Array(buffer: listed.body))["quarantine"]?[0]
+            #expect(item?["body"] == "{\"type\": ")
+            #expect(item?["channel"] == "gupshup")
+            #expect(item?["reason"]?.stringValue?.isEmpty == false)
+            #expect(try await client.execute(uri: "/v1/orgs/demo/quarantine", method: .get).status == .unauthorized)
+        }
         await daemon.close()
     }
 
