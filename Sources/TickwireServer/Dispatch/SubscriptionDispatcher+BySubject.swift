@@ -1,9 +1,10 @@
 import Foundation
 import TickwireCore
 
-/// Delivery for sinks with `DeliveryOrdering.perSubject` (remote destinations).
+/// Delivery for sinks with `DeliveryOrdering.perSubject` (remote destinations), and the
+/// retry queue that every dispatcher works.
 ///
-/// New events are read page by page after the cursor. Within a page, events are grouped by
+/// New events are read page by page after the cursor (`runPages`). Within a page, events are grouped by
 /// key (the message they are about); groups go out concurrently, up to `concurrency`
 /// requests at once, each group in journal order. An event the destination fails is
 /// parked in the journal's retry queue, and every later event of its key joins the queue
@@ -16,30 +17,9 @@ import TickwireCore
 /// through. Keys parked but not yet written are remembered in memory, so later events of
 /// those keys wait too.
 extension SubscriptionDispatcher {
-    func runBySubject(commits: AsyncStream<Void>, concurrency: Int) async {
-        var cursor: Int64?
-        var wakeups = commits.makeAsyncIterator()
-        var buffer = SettlementBuffer()
-        while !isStopping {
-            do {
-                if cursor == nil { cursor = try await journal.cursor(subscription: subscription.id) ?? 0 }
-                let caughtUp = try await deliverPageBySubject(cursor: &cursor!, concurrency: concurrency, buffer: &buffer)
-                try await buffer.flush(force: caughtUp, journal: journal, subscription: subscription.id)
-                if caughtUp, await wakeups.next() == nil { break }
-            } catch {
-                if isStopping { break }
-                logger.error("dispatcher failed; retrying", metadata: ["subscription": "\(subscription.id)", "error": "\(error)"])
-                // What was not written is delivered again from the saved cursor.
-                cursor = nil
-                buffer = SettlementBuffer()
-                try? await Task.sleep(for: .seconds(1))
-            }
-        }
-        try? await buffer.flush(force: true, journal: journal, subscription: subscription.id)
-    }
-
-    /// Delivers one page; returns true when there was nothing left to read.
-    private func deliverPageBySubject(cursor: inout Int64, concurrency: Int, buffer: inout SettlementBuffer) async throws -> Bool {
+    /// `DeliveryOrdering.perSubject`: delivers one page; returns true when there was nothing
+    /// left to read.
+    func deliverPageBySubject(cursor: inout Int64, concurrency: Int, buffer: inout SettlementBuffer) async throws -> Bool {
         var page = try await journal.entries(org: subscription.org, after: cursor, limit: pageSize)
         var matching = page.filter { subscription.matches($0.event) }
         // A batching sink waits a little for a short batch to fill.
@@ -213,9 +193,7 @@ extension SubscriptionDispatcher {
             record.error = record.error ?? reason
             settlement.attempts.append(record)
             if wasQueued { settlement.removed.append(row.entry.sequence) }
-            settlement.deadLetters.append(DeadLetter(sequence: row.entry.sequence, eventID: row.entry.event.id, attempts: attempt, reason: reason))
-            metrics.deadLettered(subscription: subscription.id, sink: subscription.sink)
-            logDeadLetter(row.entry, reason: reason)
+            settlement.deadLetters.append(deadLetter(row.entry, attempts: attempt, reason: reason))
             return false
         case .retry(let reason, let after):
             record.outcome = "failed"
@@ -225,10 +203,7 @@ extension SubscriptionDispatcher {
             let policy = sink.retryPolicy
             guard policy.allowsRetry(attempts: attempt, age: .seconds(result.at.timeIntervalSince(first))) else {
                 if wasQueued { settlement.removed.append(row.entry.sequence) }
-                settlement.deadLetters.append(
-                    DeadLetter(sequence: row.entry.sequence, eventID: row.entry.event.id, attempts: attempt, reason: reason))
-                metrics.deadLettered(subscription: subscription.id, sink: subscription.sink)
-                logDeadLetter(row.entry, reason: reason)
+                settlement.deadLetters.append(deadLetter(row.entry, attempts: attempt, reason: reason))
                 return false
             }
             let wait = after ?? policy.backoff(afterAttempt: attempt)
@@ -239,12 +214,6 @@ extension SubscriptionDispatcher {
             metrics.retried(subscription: subscription.id, sink: subscription.sink, count: 1)
             return true
         }
-    }
-
-    private func logDeadLetter(_ entry: JournalEntry, reason: String) {
-        logger.error("event dead-lettered", metadata: [
-            "subscription": "\(subscription.id)", "event_id": "\(entry.event.id)", "reason": "\(reason)",
-        ])
     }
 
     /// Runs `work` over `items` with at most `limit` at once and merges the settlements; nil
@@ -288,7 +257,6 @@ struct SettlementBuffer {
 
     mutating func add(_ settlement: DeliverySettlement) {
         pending.merge(settlement)
-        pending.cursor = settlement.cursor ?? pending.cursor
         for row in settlement.queue { parkedKeys.insert(row.key) }
     }
 

@@ -64,10 +64,14 @@ final class SubscriptionDispatcher: Sendable {
         await withTaskGroup(of: Void.self) { group in
             switch sink.ordering {
             case .journal:
-                group.addTask { await self.runInJournalOrder(commits: commits) }
+                group.addTask { await self.runPages(commits: commits, self.deliverPageInJournalOrder) }
                 group.addTask { await self.runRetryQueue(concurrency: 1) }
             case .perSubject(let concurrency):
-                group.addTask { await self.runBySubject(commits: commits, concurrency: concurrency) }
+                group.addTask {
+                    await self.runPages(commits: commits) { cursor, buffer in
+                        try await self.deliverPageBySubject(cursor: &cursor, concurrency: concurrency, buffer: &buffer)
+                    }
+                }
                 group.addTask { await self.runRetryQueue(concurrency: concurrency) }
             }
             await group.next()
@@ -77,23 +81,32 @@ final class SubscriptionDispatcher: Sendable {
 
     var isStopping: Bool { Task.isCancelled || stopRequested.withLockedValue { $0 } }
 
-    private func runInJournalOrder(commits: AsyncStream<Void>) async {
+    /// Reads the journal page by page after the cursor, waking on commits once caught up.
+    /// `deliverPage` delivers one page, records what it decided in the buffer and returns
+    /// true when there was nothing left to read.
+    private func runPages(
+        commits: AsyncStream<Void>,
+        _ deliverPage: (_ cursor: inout Int64, _ buffer: inout SettlementBuffer) async throws -> Bool
+    ) async {
         var cursor: Int64?
         var wakeups = commits.makeAsyncIterator()
-        var saved = CursorSave()
-        while !Task.isCancelled && !stopRequested.withLockedValue({ $0 }) {
+        var buffer = SettlementBuffer()
+        while !isStopping {
             do {
                 if cursor == nil { cursor = try await journal.cursor(subscription: subscription.id) ?? 0 }
-                let caughtUp = try await deliverPage(cursor: &cursor!)
-                try await saved.save(cursor!, force: caughtUp, journal: journal, subscription: subscription.id)
-                if caughtUp, await wakeups.next() == nil { return }
-            } catch is CancellationError {
-                return
+                let caughtUp = try await deliverPage(&cursor!, &buffer)
+                try await buffer.flush(force: caughtUp, journal: journal, subscription: subscription.id)
+                if caughtUp, await wakeups.next() == nil { break }
             } catch {
+                if isStopping { break }
                 logger.error("dispatcher failed; retrying", metadata: ["subscription": "\(subscription.id)", "error": "\(error)"])
+                // What was not written is delivered again from the saved cursor.
+                cursor = nil
+                buffer = SettlementBuffer()
                 try? await Task.sleep(for: .seconds(1))
             }
         }
+        try? await buffer.flush(force: true, journal: journal, subscription: subscription.id)
     }
 
     /// Makes `run` return after the batch in hand, even while the journal keeps failing.
@@ -101,27 +114,31 @@ final class SubscriptionDispatcher: Sendable {
         stopRequested.withLockedValue { $0 = true }
     }
 
-    /// Delivers one page of the journal; returns true when there was nothing left to read.
-    private func deliverPage(cursor: inout Int64) async throws -> Bool {
+    /// `DeliveryOrdering.journal`: batches in journal order, each retried in place until it
+    /// is delivered or dead-lettered before anything after it goes.
+    private func deliverPageInJournalOrder(cursor: inout Int64, buffer: inout SettlementBuffer) async throws -> Bool {
         let page = try await journal.entries(org: subscription.org, after: cursor, limit: pageSize)
         guard let last = page.last else { return true }
         let matching = page.filter { subscription.matches($0.event) }
+        var settlement = DeliverySettlement(cursor: last.sequence)
         var start = 0
         while start < matching.count {
             let batch = Array(matching[start..<min(start + sink.maxBatchSize, matching.count)])
-            try await deliverWithRetries(batch)
+            settlement.deadLetters += try await deliverWithRetries(batch)
             start += batch.count
-            cursor = batch.last!.sequence
         }
-        cursor = max(cursor, last.sequence)
+        buffer.add(settlement)
+        cursor = last.sequence
         return page.count < pageSize
     }
 
-    /// Delivers a batch until every event is delivered or dead-lettered. Events the sink asks
-    /// to retry are retried in order, with the sink's backoff, before anything after them.
-    private func deliverWithRetries(_ batch: [JournalEntry]) async throws {
+    /// Delivers a batch until every event is delivered or dead-lettered; returns the dead
+    /// letters. Events the sink asks to retry are retried in order, with the sink's backoff,
+    /// before anything after them.
+    private func deliverWithRetries(_ batch: [JournalEntry]) async throws -> [DeadLetter] {
         var pending = batch
         var attempts = 0
+        var dead: [DeadLetter] = []
         let firstTry = ContinuousClock.now
         while !pending.isEmpty {
             let started = ContinuousClock.now
@@ -137,7 +154,7 @@ final class SubscriptionDispatcher: Sendable {
                 case .delivered:
                     continue
                 case .reject(let reason):
-                    try await deadLetter(entry, attempts: attempts, reason: reason)
+                    dead.append(deadLetter(entry, attempts: attempts, reason: reason))
                 case .retry(let reason, let after):
                     retry.append(entry)
                     hint = after.map { max($0, hint ?? .zero) } ?? hint
@@ -145,11 +162,11 @@ final class SubscriptionDispatcher: Sendable {
                 }
             }
             pending = retry
-            guard !pending.isEmpty else { return }
+            guard !pending.isEmpty else { break }
             let policy = sink.retryPolicy
             if !policy.allowsRetry(attempts: attempts, age: ContinuousClock.now - firstTry) {
-                for entry in pending { try await deadLetter(entry, attempts: attempts, reason: lastReason) }
-                return
+                dead += pending.map { deadLetter($0, attempts: attempts, reason: lastReason) }
+                break
             }
             metrics.retried(subscription: subscription.id, sink: subscription.sink, count: pending.count)
             let wait = hint ?? policy.backoff(afterAttempt: attempts)
@@ -159,37 +176,22 @@ final class SubscriptionDispatcher: Sendable {
             ])
             try await Task.sleep(for: wait)
         }
+        return dead
     }
 
-    func deadLetter(_ entry: JournalEntry, attempts: Int, reason: String) async throws {
+    /// The dead letter for an event given up on, logged and counted; the journal gets it
+    /// with the settlement it belongs to.
+    func deadLetter(_ entry: JournalEntry, attempts: Int, reason: String) -> DeadLetter {
         logger.error("event dead-lettered", metadata: [
             "subscription": "\(subscription.id)", "event_id": "\(entry.event.id)", "reason": "\(reason)",
         ])
-        try await journal.deadLetter(entry, subscription: subscription.id, attempts: attempts, reason: reason)
         metrics.deadLettered(subscription: subscription.id, sink: subscription.sink)
+        return DeadLetter(sequence: entry.sequence, eventID: entry.event.id, attempts: attempts, reason: reason)
     }
 
     /// A sink that reports fewer outcomes than events has not confirmed the rest: retry them.
     static func padded(_ report: DeliveryReport, count: Int) -> [DeliveryOutcome] {
         let outcomes = Array(report.outcomes.prefix(count))
         return outcomes + Array(repeating: .retry(reason: "sink did not report on this event"), count: count - outcomes.count)
-    }
-}
-
-/// When a dispatcher writes its cursor: once it has caught up, and at most every
-/// `interval` while it works through a backlog. Each save is a journal transaction that
-/// competes with ingest for the writer (and an fsync with durability full); at-least-once
-/// delivery allows the saved cursor to lag, and a crash replays at most `interval` of
-/// deliveries.
-struct CursorSave {
-    static let interval: Duration = .milliseconds(250)
-    private var savedSequence: Int64?
-    private var savedAt = ContinuousClock.now
-
-    mutating func save(_ sequence: Int64, force: Bool, journal: any Journal, subscription: String) async throws {
-        guard sequence != savedSequence, force || ContinuousClock.now - savedAt >= Self.interval else { return }
-        try await journal.setCursor(sequence, subscription: subscription)
-        savedSequence = sequence
-        savedAt = ContinuousClock.now
     }
 }

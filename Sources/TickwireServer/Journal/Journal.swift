@@ -29,17 +29,14 @@ public protocol Journal: Sendable {
     /// not hold back retention.
     func removeCursors(except subscriptions: Set<String>) async throws
 
-    /// Keeps an event a sink gave up on, for the operator to inspect and replay.
-    func deadLetter(_ entry: JournalEntry, subscription: String, attempts: Int, reason: String) async throws
-
     /// Dead letters of a subscription, oldest first.
     func deadLetters(subscription: String, limit: Int) async throws -> [DeadLetter]
 
-    // MARK: Retry queue (subscriptions with per-subject ordering)
+    // MARK: Delivery state: cursors' progress, retry queue, attempts, dead letters
 
     /// Applies what one round of deliveries decided, in one transaction: attempts recorded,
-    /// events parked or rescheduled, settled ones removed from the queue, dead letters, and
-    /// the subscription's new cursor.
+    /// events parked or rescheduled, settled ones removed from the queue, dead letters (kept
+    /// for the operator to inspect and replay), and the subscription's new cursor.
     func settle(_ settlement: DeliverySettlement, subscription: String) async throws
 
     /// Which of `keys` have events queued for the subscription (such keys must wait).
@@ -190,7 +187,9 @@ public struct DeliverySettlement: Sendable {
         cursor == nil && attempts.isEmpty && queue.isEmpty && removed.isEmpty && deadLetters.isEmpty
     }
 
+    /// Adds what `other` decided; its cursor, if any, is the later one.
     public mutating func merge(_ other: DeliverySettlement) {
+        cursor = other.cursor ?? cursor
         attempts += other.attempts
         queue += other.queue
         removed += other.removed

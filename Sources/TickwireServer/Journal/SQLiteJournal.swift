@@ -242,18 +242,6 @@ public final class SQLiteJournal: Journal {
         }
     }
 
-    public func deadLetter(_ entry: JournalEntry, subscription: String, attempts: Int, reason: String) async throws {
-        try await pool.write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO dead_letters (subscription, seq, event_id, attempts, reason, failed_at)
-                    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(subscription, seq) DO UPDATE
-                    SET attempts = excluded.attempts, reason = excluded.reason, failed_at = excluded.failed_at
-                    """,
-                arguments: [subscription, entry.sequence, entry.event.id, attempts, reason, Date().timeIntervalSince1970])
-        }
-    }
-
     public func deadLetters(subscription: String, limit: Int = 1000) async throws -> [DeadLetter] {
         try await pool.read { db in
             try Row.fetchAll(
