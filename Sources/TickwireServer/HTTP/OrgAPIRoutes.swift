@@ -30,7 +30,7 @@ struct OrgAPIRoutes: Sendable {
         router.get("/v1/orgs/:org/messages") { request, context in
             await answer {
                 let (org, store) = try authorize(request, context)
-                let query = Self.query(request)
+                let query = QueryParameters(request)
                 if let ids = query["ids"] ?? query["reference_ids"] {
                     let list = try Self.idList(ids)
                     let result = try await store.messages(org: org.name, ids: list, byReference: query["ids"] == nil)
@@ -47,7 +47,7 @@ struct OrgAPIRoutes: Sendable {
         router.get("/v1/orgs/:org/subscriptions/:name/dead-letters") { request, context in
             await answer {
                 let subscription = try authorizeSubscription(request, context)
-                let limit = try Self.limit(request)
+                let limit = try QueryParameters(request).limit()
                 let letters = try await gateway.journal.deadLetters(subscription: subscription.id, limit: limit)
                 return [
                     "dead_letters": .array(letters.map { letter in
@@ -63,7 +63,7 @@ struct OrgAPIRoutes: Sendable {
         router.get("/v1/orgs/:org/subscriptions/:name/queue") { request, context in
             await answer {
                 let subscription = try authorizeSubscription(request, context)
-                let queued = try await gateway.journal.queued(subscription: subscription.id, limit: try Self.limit(request))
+                let queued = try await gateway.journal.queued(subscription: subscription.id, limit: try QueryParameters(request).limit())
                 return [
                     "queue": .array(queued.map { row in
                         [
@@ -80,21 +80,14 @@ struct OrgAPIRoutes: Sendable {
         router.post("/v1/orgs/:org/subscriptions/:name/replay") { request, context in
             await answer {
                 let subscription = try authorizeSubscription(request, context)
-                let query = Self.query(request)
-                func date(_ key: String) throws(WebhookRejection) -> Date? {
-                    guard let text = query[key] else { return nil }
-                    guard let date = Timestamp.parse(text) else {
-                        throw .badRequest("\(key) must be an RFC 3339 time like 2026-01-02T03:04:05Z", code: "invalid_query")
-                    }
-                    return date
-                }
+                let query = QueryParameters(request)
                 let deadOnly: Bool
                 switch query["dead_only"] {
                 case nil, "false", "0": deadOnly = false
                 case "true", "1", "": deadOnly = true
                 default: throw WebhookRejection.badRequest("dead_only must be true or false", code: "invalid_query")
                 }
-                let replay = Replay(since: try date("since"), until: try date("until"), deadOnly: deadOnly)
+                let replay = Replay(since: try query.date("since"), until: try query.date("until"), deadOnly: deadOnly)
                 let count = try await replay.run(journal: gateway.journal, subscription: subscription)
                 return ["subscription": .string(subscription.id), "requeued": .int(Int64(count))]
             }
@@ -106,7 +99,7 @@ struct OrgAPIRoutes: Sendable {
         router.get("/v1/orgs/:org/quarantine") { request, context in
             await answer {
                 let org = try authorizeOrg(request, context)
-                let bodies = try await gateway.journal.quarantined(org: org.name, limit: try Self.limit(request))
+                let bodies = try await gateway.journal.quarantined(org: org.name, limit: try QueryParameters(request).limit())
                 return [
                     "quarantine": .array(bodies.map { item in
                         var entry: [String: JSONValue] = [
@@ -126,30 +119,8 @@ struct OrgAPIRoutes: Sendable {
         }
     }
 
-    static func query(_ request: Request) -> [String: String] {
-        var query: [String: String] = [:]
-        for (key, value) in request.uri.queryParameters where query[String(key)] == nil {
-            query[String(key)] = String(value)
-        }
-        return query
-    }
-
-    static func limit(_ request: Request) throws(WebhookRejection) -> Int {
-        let limit = query(request)["limit"].map { Int($0) ?? -1 } ?? 100
-        guard (1...1000).contains(limit) else { throw .badRequest("limit must be 1 to 1000", code: "invalid_query") }
-        return limit
-    }
-
-    private func list(store: StatusStoreSink, org: String, query: [String: String]) async throws -> JSONValue {
-        func date(_ key: String) throws(WebhookRejection) -> Date? {
-            guard let text = query[key] else { return nil }
-            guard let date = Timestamp.parse(text) else {
-                throw .badRequest("\(key) must be an RFC 3339 time like 2026-01-02T03:04:05Z", code: "invalid_query")
-            }
-            return date
-        }
-        let limit = query["limit"].map { Int($0) ?? -1 } ?? 100
-        guard (1...1000).contains(limit) else { throw WebhookRejection.badRequest("limit must be 1 to 1000", code: "invalid_query") }
+    private func list(store: StatusStoreSink, org: String, query: QueryParameters) async throws -> JSONValue {
+        let limit = try query.limit()
         let cursor = query["cursor"]
         if let cursor, StatusStoreSink.decodeCursor(cursor) == nil {
             throw WebhookRejection.badRequest("cursor is not one this API returned", code: "invalid_query")
@@ -160,7 +131,7 @@ struct OrgAPIRoutes: Sendable {
                 "status must be one of \(MessageStatus.allCases.map(\.rawValue).joined(separator: ", "))", code: "invalid_query")
         }
         let page = try await store.messages(
-            org: org, status: status, since: try date("since"), until: try date("until"), limit: limit, after: cursor)
+            org: org, status: status, since: try query.date("since"), until: try query.date("until"), limit: limit, after: cursor)
         return ["messages": .array(page.messages), "next_cursor": JSONValue(page.next)]
     }
 

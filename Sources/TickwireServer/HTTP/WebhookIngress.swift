@@ -139,11 +139,8 @@ struct WebhookIngress: Sendable {
         for field in request.headers where headers[field.name.canonicalName] == nil {
             headers[field.name.canonicalName] = field.value
         }
-        var query: [String: String] = [:]
-        for (key, value) in request.uri.queryParameters where query[String(key)] == nil {
-            query[String(key)] = String(value)
-        }
-        return WebhookRequest(method: method, uri: request.uri.description, headers: headers, query: query, body: body)
+        return WebhookRequest(
+            method: method, uri: request.uri.description, headers: headers, query: QueryParameters(request).values, body: body)
     }
 
     /// Names from the URL, shortened and stripped of control characters before they are echoed.
