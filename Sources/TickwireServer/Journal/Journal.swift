@@ -74,6 +74,10 @@ public protocol Journal: Sendable {
     /// at a time; returns how many went.
     func prune(olderThan age: Duration, batchSize: Int) async throws -> Int
 
+    /// Deletes recorded delivery attempts older than `age`, a few at a time; returns how
+    /// many went. (Attempts outnumber events: one per event, subscription and try.)
+    func pruneAttempts(olderThan age: Duration, batchSize: Int) async throws -> Int
+
     /// A stream that yields after each commit, so dispatchers wake without polling.
     func commits() -> AsyncStream<Void>
 

@@ -303,11 +303,17 @@ public final class SQLiteJournal: Journal {
                         ORDER BY seq LIMIT ?)
                     """,
                 arguments: [done, cutoff, batchSize])
-            let pruned = db.changesCount
+            return db.changesCount
+        }
+    }
+
+    public func pruneAttempts(olderThan age: Duration, batchSize: Int) async throws -> Int {
+        let cutoff = Date().timeIntervalSince1970 - Double(age.components.seconds)
+        return try await pool.write { db in
             try db.execute(
                 sql: "DELETE FROM delivery_attempts WHERE id IN (SELECT id FROM delivery_attempts WHERE attempted_at < ? ORDER BY id LIMIT ?)",
                 arguments: [cutoff, batchSize])
-            return pruned
+            return db.changesCount
         }
     }
 

@@ -2,7 +2,7 @@ import Logging
 import ServiceLifecycle
 
 /// Deletes journal entries that every subscription has taken and that are older than
-/// `storage.retention`, in small batches off the hot path (a big DELETE would hold the
+/// `storage.retention`, and delivery attempts older than that, in small batches off the hot path (a big DELETE would hold the
 /// writer lock and stall ingress).
 struct RetentionService: Service {
     let journal: any Journal
@@ -14,20 +14,29 @@ struct RetentionService: Service {
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                var pruned = 0
-                while true {
-                    let count = try await journal.prune(olderThan: retention, batchSize: batchSize)
-                    pruned += count
-                    if count < batchSize { break }
-                    try await Task.sleep(for: .milliseconds(10))
+                let events = try await drain { try await journal.prune(olderThan: retention, batchSize: batchSize) }
+                let attempts = try await drain { try await journal.pruneAttempts(olderThan: retention, batchSize: batchSize) }
+                if events + attempts > 0 {
+                    logger.info("journal pruned", metadata: ["events": "\(events)", "attempts": "\(attempts)"])
                 }
-                if pruned > 0 { logger.info("journal pruned", metadata: ["events": "\(pruned)"]) }
             } catch is CancellationError {
                 return
             } catch {
                 logger.warning("journal pruning failed", metadata: ["error": "\(error)"])
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+
+    /// Repeats a batched delete until a batch comes back short, pausing between batches so
+    /// that ingest gets the writer.
+    private func drain(_ prune: () async throws -> Int) async throws -> Int {
+        var total = 0
+        while true {
+            let count = try await prune()
+            total += count
+            if count < batchSize { return total }
+            try await Task.sleep(for: .milliseconds(10))
         }
     }
 }

@@ -108,6 +108,22 @@ struct JournalTests {
         try await journal.close()
     }
 
+    @Test func attemptsArePrunedByAgeOnTheirOwn() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .normal)
+        try await journal.append([TestEvents.status(.sent, message: "m")])
+        var settlement = DeliverySettlement()
+        for (index, age) in [3 * 86400.0, 2 * 86400.0, 60].enumerated() {
+            settlement.attempts.append(DeliveryAttempt(
+                sequence: 1, eventID: "e", attempt: index + 1, at: Date().addingTimeInterval(-age), status: 503,
+                latency: .milliseconds(5), error: nil, outcome: "failed"))
+        }
+        try await journal.settle(settlement, subscription: "acme/console")
+        #expect(try await journal.pruneAttempts(olderThan: .seconds(86400), batchSize: 1) == 1, "a batch at a time")
+        #expect(try await journal.pruneAttempts(olderThan: .seconds(86400), batchSize: 100) == 1)
+        #expect(try await journal.attempts(subscription: "acme/console").map(\.attempt) == [3], "the recent attempt stays")
+        try await journal.close()
+    }
+
     @Test func quarantineIsBounded() async throws {
         let journal = try SQLiteJournal(path: path, durability: .normal)
         for i in 0..<(SQLiteJournal.quarantineLimit + 5) {
