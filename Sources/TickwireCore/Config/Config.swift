@@ -15,11 +15,6 @@ public struct Config: Sendable {
     public var subscriptions: [Subscription] {
         orgs.keys.sorted().flatMap { orgs[$0]!.subscriptions }
     }
-
-    /// Whether `org` has a subscription whose sink sends the provider's request bytes.
-    public func keepsRawPayload(org: String) -> Bool {
-        orgs[org]?.subscriptions.contains { sinks[$0.sink]?.needsRawPayload == true } ?? false
-    }
 }
 
 public struct ServerConfig: Sendable, Decodable {
@@ -145,6 +140,9 @@ public struct OrgConfig: Sendable, Decodable {
     public var channels: [String: ChannelConfig]
     public var subscriptions: [Subscription]
     public var location: ConfigLocation
+    /// A subscription's sink sends the provider's request bytes, so ingress keeps them with
+    /// the events; set by the loader, which knows the sinks.
+    public internal(set) var keepsRawPayload = false
 
     enum CodingKeys: String, CodingKey {
         case apiKeys = "api_keys"

@@ -110,6 +110,9 @@ public struct ConfigLoader: Sendable {
         }
         errors += Self.checkReferences(orgs: orgs, sinks: sinks)
         guard errors.isEmpty else { throw ConfigErrors(errors.sorted { ($0.file, $0.line ?? 0) < ($1.file, $1.line ?? 0) }) }
+        for name in orgs.keys {
+            orgs[name]!.keepsRawPayload = orgs[name]!.subscriptions.contains { sinks[$0.sink]?.needsRawPayload == true }
+        }
         return Config(server: server, storage: storage, logging: logging, sinks: sinks, orgs: orgs, files: files.map(\.path))
     }
 

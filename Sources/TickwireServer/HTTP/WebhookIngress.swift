@@ -34,9 +34,9 @@ struct WebhookIngress: Sendable {
     /// Handles one callback against one configuration snapshot (a reload mid-request does
     /// not mix two configurations).
     func receive(_ request: Request, context: BasicRequestContext, config: Config) async throws -> Response {
-        let channel: ChannelConfig
+        let org: OrgConfig, channel: ChannelConfig
         do {
-            channel = try lookUpChannel(context, config: config)
+            (org, channel) = try lookUpChannel(context, config: config)
         } catch {
             return respond(error.response)
         }
@@ -68,7 +68,7 @@ struct WebhookIngress: Sendable {
                 body: webhook.body)
             return respond(error.response)
         }
-        if config.keepsRawPayload(org: channelContext.org) {
+        if org.keepsRawPayload {
             let raw = RawPayload(contentType: webhook.header("content-type"), body: webhook.body)
             for index in events.indices { events[index].raw = raw }
         }
@@ -89,7 +89,7 @@ struct WebhookIngress: Sendable {
     /// A GET on the webhook URL: the provider's verification handshake (Meta), if its auth has one.
     func handshake(_ request: Request, context: BasicRequestContext) async throws -> Response {
         do {
-            let channel = try lookUpChannel(context, config: gateway.config)
+            let (_, channel) = try lookUpChannel(context, config: gateway.config)
             let webhook = Self.webhookRequest(request, method: .get, body: [])
             guard let answer = channel.authenticator.handshake(webhook) else {
                 return respond(WebhookRejection(status: 405, code: "method_not_allowed", message: "this channel takes POST only").response)
@@ -100,13 +100,13 @@ struct WebhookIngress: Sendable {
         }
     }
 
-    private func lookUpChannel(_ context: BasicRequestContext, config: Config) throws(WebhookRejection) -> ChannelConfig {
+    private func lookUpChannel(_ context: BasicRequestContext, config: Config) throws(WebhookRejection) -> (OrgConfig, ChannelConfig) {
         let orgName = context.parameters.get("org") ?? ""
         let channelName = context.parameters.get("channel") ?? ""
         guard let org = config.orgs[orgName], let channel = org.channels[channelName] else {
             throw .notFound("no channel \"\(Self.printable(channelName))\" in org \"\(Self.printable(orgName))\"")
         }
-        return channel
+        return (org, channel)
     }
 
     /// The body, or nil when it is larger than `limit`. A body can be iterated once only, so

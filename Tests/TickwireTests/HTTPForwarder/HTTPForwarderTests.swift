@@ -174,8 +174,8 @@ struct HTTPForwarderTests {
               globex: { subscriptions: [ { sink: events } ] }
             """
         let config = try ConfigLoader(registry: .standard, environment: [:]).load(path: try directory.write("c.yaml", yaml))
-        #expect(config.keepsRawPayload(org: "acme"))
-        #expect(!config.keepsRawPayload(org: "globex"))
+        #expect(config.orgs["acme"]?.keepsRawPayload == true)
+        #expect(config.orgs["globex"]?.keepsRawPayload == false)
     }
 
     @Test func downDestinationIsRetriedNotLost() async throws {
