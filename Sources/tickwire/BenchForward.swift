@@ -31,8 +31,11 @@ struct BenchForward: AsyncParsableCommand {
         let config = try ConfigLoader(registry: .standard, environment: [:]).load(path: path)
         var logger = Logger(label: "bench")
         logger.logLevel = .error
+        // Three statuses per message, as a provider sends them (the store benchmark's events).
+        let statuses: [MessageStatus] = [.sent, .delivered, .read]
+        let journaled = (0..<events).map { BenchStore.event($0 / 3, statuses[$0 % 3]) }
         let result = try await ForwardBenchmark.run(
-            sink: config.sinks["bench"]!, events: events, directory: directory, durability: Durability(rawValue: durability) ?? .full,
+            sink: config.sinks["bench"]!, events: journaled, directory: directory, durability: Durability(rawValue: durability) ?? .full,
             logger: logger)
         print(String(
             format: "%@ (concurrency %d%@, signed, durability %@): %d events in %.2f s: %.0f events/s", format, concurrency,

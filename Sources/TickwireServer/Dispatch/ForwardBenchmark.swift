@@ -13,33 +13,17 @@ public enum ForwardBenchmark {
         public var eventsPerSecond: Double { Double(events) / seconds }
     }
 
-    /// Journals `events` status events (each message gets sent, delivered, read), then runs
-    /// the subscription until its cursor is at the end and its retry queue is empty.
+    /// Journals `events` (all of org `bench`), then runs one subscription to the sink until
+    /// its cursor is at the end and its retry queue is empty.
     public static func run(
-        sink definition: SinkDefinition, events count: Int, directory: String, durability: Durability, logger: Logger
+        sink definition: SinkDefinition, events: [Event], directory: String, durability: Durability, logger: Logger
     ) async throws -> Result {
         let journal = try SQLiteJournal(path: directory + "/bench-journal.sqlite", durability: durability)
         let context = SinkContext(name: "bench", durability: durability, dataDirectory: directory, logger: logger)
         let sink = try await definition.make(context)
-        let statuses: [MessageStatus] = [.sent, .delivered, .read]
-        var batch: [Event] = []
-        for n in 0..<count {
-            let message = n / 3
-            let status = statuses[n % 3]
-            batch.append(Event(
-                id: EventID.make(["bench", "gs", status.rawValue, "m\(message)"]), type: EventType(status: status),
-                time: Date(timeIntervalSince1970: 1_700_000_000 + Double(n)), subject: "gs-\(message)", org: "bench", channel: "gs",
-                provider: "gupshup",
-                data: [
-                    "message_id": .string("gs-\(message)"), "status": .string(status.rawValue), "recipient": "+919876543210",
-                    "provider_message_ids": [.string("gs-\(message)")],
-                ]))
-            if batch.count == 1000 {
-                try await journal.append(batch)
-                batch.removeAll(keepingCapacity: true)
-            }
+        for start in stride(from: 0, to: events.count, by: 1000) {
+            try await journal.append(Array(events[start..<min(start + 1000, events.count)]))
         }
-        try await journal.append(batch)
         let last = try await journal.lastSequence()
 
         let subscription = Subscription(name: "bench", org: "bench", sink: "bench", from: .beginning)
@@ -50,7 +34,7 @@ public enum ForwardBenchmark {
         let task = Task { try await service.run() }
         while true {
             let cursor = try await journal.cursor(subscription: subscription.id) ?? 0
-            if cursor >= last, try await journal.queued(subscription: subscription.id, limit: 1).isEmpty { break }
+            if cursor >= last, try await journal.queuedCount(subscription: subscription.id) == 0 { break }
             try await Task.sleep(for: .milliseconds(20))
         }
         let elapsed = ContinuousClock.now - started
@@ -60,7 +44,7 @@ public enum ForwardBenchmark {
         await sink.shutdown()
         try await journal.close()
         guard dead == 0 else { throw BenchmarkFailure(description: "events were dead-lettered: is the receiver answering 200?") }
-        return Result(events: count, seconds: elapsed.secondsValue)
+        return Result(events: events.count, seconds: elapsed.secondsValue)
     }
 }
 
