@@ -54,20 +54,27 @@ extension SQLiteJournal {
 
     public func queuedKeys(subscription: String, among keys: Set<String>) async throws -> Set<String> {
         guard !keys.isEmpty else { return [] }
+        // One statement for the whole page: the keys go in as a JSON array.
+        let list = JSONValue.array(keys.map(JSONValue.string)).serializedString()
         return try await pool.read { db in
-            // A cheap check first: most of the time nothing is queued.
-            guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM delivery_queue WHERE subscription = ?)", arguments: [subscription]) == true
-            else { return [] }
-            let statement = try db.cachedStatement(sql: "SELECT 1 FROM delivery_queue WHERE subscription = ? AND key = ? LIMIT 1")
-            return Set(try keys.filter { try Bool.fetchOne(statement, arguments: [subscription, $0]) != nil })
+            Set(try String.fetchAll(
+                db.cachedStatement(sql: """
+                    SELECT DISTINCT key FROM delivery_queue
+                    WHERE subscription = ? AND key IN (SELECT value FROM json_each(?))
+                    """),
+                arguments: [subscription, list]))
         }
     }
 
-    /// Rows heading their key's queue: the lowest sequence of each key.
-    private static let heads = """
+    /// Queue rows with their events (what `StoredQueueRow` reads).
+    private static let queueRows = """
         SELECT q.seq, q.key, q.attempts, q.first_attempt_at, q.next_attempt_at, q.last_error,
                j.event, j.raw_type, j.raw_body
         FROM delivery_queue q JOIN journal j ON j.seq = q.seq
+        """
+
+    /// Rows heading their key's queue: the lowest sequence of each key.
+    private static let heads = queueRows + "\n" + """
         WHERE q.subscription = ?1
           AND q.seq = (SELECT MIN(seq) FROM delivery_queue h WHERE h.subscription = ?1 AND h.key = q.key)
         """
@@ -99,12 +106,7 @@ extension SQLiteJournal {
         let rows = try await pool.read { db in
             try Row.fetchAll(
                 db,
-                sql: """
-                    SELECT q.seq, q.key, q.attempts, q.first_attempt_at, q.next_attempt_at, q.last_error,
-                           j.event, j.raw_type, j.raw_body
-                    FROM delivery_queue q JOIN journal j ON j.seq = q.seq
-                    WHERE q.subscription = ? ORDER BY q.seq LIMIT ?
-                    """,
+                sql: Self.queueRows + " WHERE q.subscription = ? ORDER BY q.seq LIMIT ?",
                 arguments: [subscription, limit]
             ).map(StoredQueueRow.init(row:))
         }
