@@ -109,16 +109,15 @@ extension SubscriptionDispatcher {
     func runRetryQueue(concurrency: Int) async {
         while !isStopping {
             do {
-                let due = try await journal.dueDeliveries(
-                    subscription: subscription.id, now: Date(), limit: concurrency * sink.maxBatchSize)
-                guard !due.isEmpty else {
-                    // Wake for the next due event, and at least every second for events a
-                    // replay or the other loop queued meanwhile.
-                    let next = try await journal.nextDue(subscription: subscription.id)
-                    let wait = min(max(next?.timeIntervalSinceNow ?? 1, 0.01), 1)
-                    try await Task.sleep(for: .milliseconds(Int(wait * 1000)))
+                // Sleep until the next event falls due, and at most a second, for events a
+                // replay or the other loop queued meanwhile (one query while idle).
+                let wait = try await journal.nextDue(subscription: subscription.id)?.timeIntervalSinceNow ?? 1
+                guard wait <= 0 else {
+                    try await Task.sleep(for: .milliseconds(Int(min(wait, 1) * 1000) + 1))
                     continue
                 }
+                let due = try await journal.dueDeliveries(
+                    subscription: subscription.id, now: Date(), limit: concurrency * sink.maxBatchSize)
                 // Heads have distinct keys: any grouping keeps order.
                 let batches = stride(from: 0, to: due.count, by: sink.maxBatchSize).map {
                     [Array(due[$0..<min($0 + sink.maxBatchSize, due.count)])]

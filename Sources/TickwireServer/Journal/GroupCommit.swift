@@ -69,7 +69,8 @@ final class GroupCommit<Item: Sendable>: Sendable {
             if batch.isEmpty {
                 if stopped { return }
                 wakeup.lock()
-                if state.withLock({ $0.waiting.isEmpty && !$0.stopped }) { wakeup.wait(until: Date().addingTimeInterval(1)) }
+                // Checked under the condition's lock, which submit takes to signal: no lost wakeup.
+                if state.withLock({ $0.waiting.isEmpty && !$0.stopped }) { wakeup.wait() }
                 wakeup.unlock()
                 continue
             }
