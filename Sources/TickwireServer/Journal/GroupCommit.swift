@@ -1,18 +1,19 @@
 import Foundation
 import Synchronization
 
-/// Batches concurrent appends into one commit: requests that arrive while a commit is in
-/// flight share the next one, and each caller resumes when its own items are committed.
+/// Batches concurrent submissions into one commit: callers that arrive while a commit is in
+/// flight share the next one, and each is told the outcome of its own items.
 ///
-/// One fsync per commit instead of per request is what lets a durable journal keep up with
-/// many concurrent webhooks (STACK.md: ~8k req/s one-per-request vs ~25k+ grouped). Commits
-/// run on a thread of their own, one after another: the commit loop never waits for a task
-/// or a dispatch queue to be scheduled (those handoffs were most of a commit's time on a
-/// busy machine; bench/RESULTS.md, 2026-11-30).
-final class GroupCommit<Item: Sendable>: Sendable {
+/// One commit (and one fsync) per batch instead of per request is what lets a durable
+/// journal keep up with many concurrent webhooks. Commits run on a thread of their own, one
+/// after another: the loop never waits for a task or a dispatch queue to be scheduled (those
+/// handoffs were most of a commit's time on a busy machine; bench/RESULTS.md, 2026-11-30).
+final class GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
+    typealias Completion = @Sendable (Result<ArraySlice<Outcome>, Error>) -> Void
+
     private struct Waiter {
         var items: [Item]
-        var continuation: CheckedContinuation<Void, Error>
+        var completion: Completion
     }
 
     private struct State {
@@ -21,36 +22,37 @@ final class GroupCommit<Item: Sendable>: Sendable {
     }
 
     private let state = Mutex(State())
-    /// Signalled when work arrives; the writer thread sleeps on it while there is none.
+    /// Signalled when work arrives; the thread sleeps on it while there is none.
     private let wakeup = NSCondition()
-    private let commit: @Sendable ([Item]) throws -> Void
+    private let commit: @Sendable ([Item]) throws -> [Outcome]
 
-    /// `commit` writes one batch in one transaction, blocking; it is never called concurrently.
-    init(name: String, commit: @escaping @Sendable ([Item]) throws -> Void) {
+    /// `commit` handles one batch, blocking, and returns one outcome per item, in order; it
+    /// is never called concurrently.
+    init(name: String, commit: @escaping @Sendable ([Item]) throws -> [Outcome]) {
         self.commit = commit
         let thread = Thread { [self] in run() }
         thread.name = name
         thread.start()
     }
 
-    func submit(_ items: [Item]) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-            let accepted = state.withLock { state in
-                guard !state.stopped else { return false }
-                state.waiting.append(Waiter(items: items, continuation: continuation))
-                return true
-            }
-            guard accepted else {
-                continuation.resume(throwing: GroupCommitStopped())
-                return
-            }
-            wakeup.lock()
-            wakeup.signal()
-            wakeup.unlock()
+    /// Queues `items` for the next commit; `completion` runs on the commit thread with the
+    /// outcomes of these items once they are committed (or the commit failed).
+    func submit(_ items: [Item], completion: @escaping Completion) {
+        let accepted = state.withLock { state in
+            guard !state.stopped else { return false }
+            state.waiting.append(Waiter(items: items, completion: completion))
+            return true
         }
+        guard accepted else {
+            completion(.failure(GroupCommitStopped()))
+            return
+        }
+        wakeup.lock()
+        wakeup.signal()
+        wakeup.unlock()
     }
 
-    /// Ends the writer thread once what is waiting is committed; later submits fail.
+    /// Ends the thread once what is waiting is committed; later submits fail.
     func stop() {
         state.withLock { $0.stopped = true }
         wakeup.lock()
@@ -74,11 +76,12 @@ final class GroupCommit<Item: Sendable>: Sendable {
                 wakeup.unlock()
                 continue
             }
-            do {
-                try commit(batch.flatMap(\.items))
-                for waiter in batch { waiter.continuation.resume() }
-            } catch {
-                for waiter in batch { waiter.continuation.resume(throwing: error) }
+            let outcomes = Result { try commit(batch.flatMap(\.items)) }
+            var start = 0
+            for waiter in batch {
+                let end = start + waiter.items.count
+                waiter.completion(outcomes.map { $0[start..<end] })
+                start = end
             }
         }
     }

@@ -7,9 +7,11 @@ import TickwireCore
 /// implementation of this protocol may assume SQLite, so that a shared database (PostgreSQL
 /// with `FOR UPDATE SKIP LOCKED`) can take its place for several gateway instances.
 public protocol Journal: Sendable {
-    /// Stores events durably (per the configured durability) before returning. Events whose
-    /// id is already stored are skipped: a provider's retry stores nothing new.
-    func append(_ events: [Event]) async throws
+    /// Stores events durably (per the configured durability), then calls `completion`, on a
+    /// thread of the journal's. Events whose id is already stored are skipped: a provider's
+    /// retry stores nothing new. A callback, not `async`, so that the webhook handler on an
+    /// event loop can answer from it without a task (bench/RESULTS.md, 2026-11-30).
+    func append(_ events: [Event], completion: @escaping @Sendable (Result<Void, JournalUnavailable>) -> Void)
 
     /// Entries of `org` after `sequence`, oldest first.
     func entries(org: String, after sequence: Int64, limit: Int) async throws -> [JournalEntry]
@@ -206,4 +208,13 @@ public struct DeliverySettlement: Sendable {
 public struct JournalUnavailable: Error, CustomStringConvertible {
     public var reason: String
     public var description: String { "journal unavailable: \(reason)" }
+}
+
+extension Journal {
+    /// Stores events durably before returning (see `append(_:completion:)`).
+    public func append(_ events: [Event]) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            append(events) { continuation.resume(with: $0.mapError { $0 }) }
+        }
+    }
 }

@@ -10,12 +10,12 @@ import TickwireSinks
 /// unique index, which is what makes a provider's retry a no-op.
 public final class SQLiteJournal: Journal {
     let pool: GatedPool
-    private let writer: GroupCommit<Event>
+    private let writer: GroupCommit<JournalRow, Int64?>
     private let subscribers = Mutex<[AsyncStream<Void>.Continuation]>([])
     private let writable = Atomic<Bool>(true)
     public let durability: Durability
     /// Commit counters, for metrics and for tests of group commit.
-    public let stats = JournalStats()
+    public let stats: JournalStats
     private let decoded: DecodedEvents
 
     /// Opens (and creates or migrates) the journal at `path`. `onCommit` is told the size
@@ -29,20 +29,19 @@ public final class SQLiteJournal: Journal {
     }
 
     private init(pool: DatabasePool, durability: Durability, onCommit: (@Sendable (Int, Duration) -> Void)?) {
+        let stats = JournalStats()
         let pool = GatedPool(pool)
         self.pool = pool
         self.durability = durability
-        let stats = self.stats
-        let decoded = DecodedEvents(capacity: 8192)
-        self.decoded = decoded
-        self.writer = GroupCommit(name: "tickwire-journal-writer") { events in
+        self.stats = stats
+        self.decoded = DecodedEvents(capacity: 8192)
+        self.writer = GroupCommit(name: "tickwire-journal") { rows in
             let start = ContinuousClock.now
-            let stored = try pool.writeBlocking { db in try Self.insert(events, db: db) }
-            // Dispatchers read these entries next: hand them over parsed and serialized.
-            for (sequence, event) in stored { decoded.insert(event, sequence: sequence) }
-            onCommit?(events.count, ContinuousClock.now - start)
+            let sequences = try pool.writeBlocking { db in try Self.insert(rows, db: db) }
+            onCommit?(rows.count, ContinuousClock.now - start)
             stats.commits.add(1, ordering: .relaxed)
-            stats.events.add(events.count, ordering: .relaxed)
+            stats.events.add(rows.count, ordering: .relaxed)
+            return sequences
         }
     }
 
@@ -134,37 +133,41 @@ public final class SQLiteJournal: Journal {
     public static let quarantineLimit = 1000
     public static let quarantineBodyLimit = 64 * 1024
 
-    /// Inserts the events; returns those stored (not duplicates) with their sequences.
-    private static func insert(_ events: [Event], db: Database) throws -> [(Int64, Event)] {
+    /// Inserts the rows; returns each one's sequence, nil for a duplicate.
+    private static func insert(_ rows: [JournalRow], db: Database) throws -> [Int64?] {
         let statement = try db.cachedStatement(sql: """
             INSERT INTO journal (event_id, org, channel, type, subject, received_at, event, raw_type, raw_body)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING
             """)
         let now = Date().timeIntervalSince1970
-        var stored: [(Int64, Event)] = []
-        stored.reserveCapacity(events.count)
-        for event in events {
+        return try rows.map { row in
             try statement.execute(arguments: [
-                event.id, event.org, event.channel, event.type.rawValue, event.subject, now,
-                Data(event.cloudEventBytes), event.raw?.contentType, event.raw.map { Data($0.body) },
+                row.id, row.org, row.channel, row.type, row.subject, now, Data(row.json), row.rawType, row.rawBody.map { Data($0) },
             ])
-            if db.changesCount > 0 { stored.append((db.lastInsertedRowID, event)) }
+            return db.changesCount > 0 ? db.lastInsertedRowID : nil
         }
-        return stored
     }
 
-    public func append(_ events: [Event]) async throws {
-        guard !events.isEmpty else { return }
-        do {
-            // Serialized here, in the request's task, not on the writer thread that every
-            // commit goes through.
-            try await writer.submit(events.map { $0.keepingCloudEventBytes() })
-            writable.store(true, ordering: .relaxed)
-        } catch {
-            writable.store(false, ordering: .relaxed)
-            throw error as? JournalUnavailable ?? JournalUnavailable(reason: "\(error)")
+    public func append(_ events: [Event], completion: @escaping @Sendable (Result<Void, JournalUnavailable>) -> Void) {
+        guard !events.isEmpty else { return completion(.success(())) }
+        // Serialized here, on the caller's thread, not on the commit thread every webhook
+        // goes through; the serialized form stays with the events the dispatchers get.
+        let events = events.map { $0.keepingCloudEventBytes() }
+        writer.submit(events.map(JournalRow.init)) { [self] committed in
+            switch committed {
+            case .success(let sequences):
+                // Dispatchers read these entries next: hand them over parsed and serialized.
+                for (sequence, event) in zip(sequences, events) {
+                    if let sequence { decoded.insert(event, sequence: sequence) }
+                }
+                writable.store(true, ordering: .relaxed)
+                notifySubscribers()
+                completion(.success(()))
+            case .failure(let error):
+                writable.store(false, ordering: .relaxed)
+                completion(.failure(error as? JournalUnavailable ?? JournalUnavailable(reason: "\(error)")))
+            }
         }
-        notifySubscribers()
     }
 
     public var isWritable: Bool { writable.load(ordering: .relaxed) }
@@ -378,5 +381,28 @@ final class DecodedEvents: Sendable {
             }
             state.events[sequence] = event
         }
+    }
+}
+
+/// An event as the commit thread stores it: serialized by the caller, so the commit only binds.
+struct JournalRow: Sendable {
+    var id: String
+    var org: String
+    var channel: String
+    var type: String
+    var subject: String?
+    var json: [UInt8]
+    var rawType: String?
+    var rawBody: [UInt8]?
+
+    init(_ event: Event) {
+        id = event.id
+        org = event.org
+        channel = event.channel
+        type = event.type.rawValue
+        subject = event.subject
+        json = event.cloudEventBytes
+        rawType = event.raw?.contentType
+        rawBody = event.raw?.body
     }
 }

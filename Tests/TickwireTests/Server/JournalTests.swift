@@ -58,15 +58,29 @@ struct JournalTests {
         try await journal.close()
     }
 
-    @Test func everyCallerSeesItsOwnFailure() async throws {
+    @Test func everyCallerSeesItsOwnOutcomesOrFailure() async throws {
         struct DiskFull: Error {}
-        let grouped = GroupCommit<Int>(name: "test") { items in
+        let grouped = GroupCommit<Int, Int>(name: "test") { items in
             if items.contains(13) { throw DiskFull() }
+            return items.map { $0 * 10 }
         }
-        await #expect(throws: DiskFull.self) { try await grouped.submit([13]) }
-        try await grouped.submit([1])
+        func submit(_ items: [Int]) async throws -> [Int] {
+            try await withCheckedThrowingContinuation { continuation in
+                grouped.submit(items) { continuation.resume(with: $0.map(Array.init)) }
+            }
+        }
+        await #expect(throws: DiskFull.self) { try await submit([13]) }
+        // Callers sharing a commit each get the outcomes of their own items, in order.
+        try await withThrowingTaskGroup(of: (Int, [Int]).self) { group in
+            for caller in 0..<50 {
+                group.addTask { (caller, try await submit([caller + 100, caller + 1000])) }
+            }
+            for try await (caller, outcomes) in group {
+                #expect(outcomes == [(caller + 100) * 10, (caller + 1000) * 10])
+            }
+        }
         grouped.stop()
-        await #expect(throws: GroupCommitStopped.self) { try await grouped.submit([2]) }
+        await #expect(throws: GroupCommitStopped.self) { try await submit([2]) }
     }
 
     @Test func survivesReopeningAndKeepsCursors() async throws {
