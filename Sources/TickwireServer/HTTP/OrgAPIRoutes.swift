@@ -22,7 +22,7 @@ struct OrgAPIRoutes: Sendable {
                 let (org, store) = try authorize(request, context)
                 let id = context.parameters.get("id") ?? ""
                 guard let document = try await store.message(org: org.name, id: id) else {
-                    throw WebhookRejection.notFound("no message with id \"\(WebhookIngress.printable(id))\"")
+                    throw WebhookRejection.notFound("no message with id \"\(WebhookIngest.printable(id))\"")
                 }
                 return document
             }
@@ -155,7 +155,7 @@ struct OrgAPIRoutes: Sendable {
         let org = try authorizeOrg(request, context)
         let name = context.parameters.get("name") ?? ""
         guard let subscription = org.subscriptions.first(where: { $0.name == name }) else {
-            throw .notFound("org \"\(org.name)\" has no subscription \"\(WebhookIngress.printable(name))\"")
+            throw .notFound("org \"\(org.name)\" has no subscription \"\(WebhookIngest.printable(name))\"")
         }
         return subscription
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import TickwireCore
 
 /// A request's query, first value of each name, with the checks the org API shares.
@@ -7,8 +8,12 @@ struct QueryParameters {
     let values: [String: String]
 
     init(_ request: Request) {
+        self.init(request.uri)
+    }
+
+    init(_ uri: URI) {
         var values: [String: String] = [:]
-        for (key, value) in request.uri.queryParameters where values[String(key)] == nil {
+        for (key, value) in uri.queryParameters where values[String(key)] == nil {
             values[String(key)] = String(value)
         }
         self.values = values

@@ -67,7 +67,8 @@ public final class Daemon: Sendable {
     /// Tests run it with HummingbirdTesting.
     public func application() throws -> some ApplicationProtocol {
         let router = Router()
-        WebhookIngress(gateway: gateway, metrics: metrics, logger: logger).register(on: router)
+        let ingest = WebhookIngest(gateway: gateway, metrics: metrics, logger: logger)
+        WebhookIngress(ingest: ingest).register(on: router)
         let orgAPI = OrgAPIRoutes(gateway: gateway) { [self] org in
             org.subscriptions.lazy.compactMap { self.sink(named: $0.sink) as? StatusStoreSink }.first
         }
@@ -82,7 +83,7 @@ public final class Daemon: Sendable {
         let idle = TimeAmount.nanoseconds(server.idleTimeout.duration.nanosecondsValue)
         return Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: idle)),
+            server: TickwireHTTPChannel.server(idleTimeout: idle, ingest: ingest),
             configuration: .init(address: .hostname(host, port: port), serverName: "tickwire"),
             services: [
                 dispatchService,

@@ -1,0 +1,132 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import Logging
+import TickwireCore
+
+/// The hot path, without an HTTP framework: provider POST → channel auth → normalize →
+/// durable journal append → answer.
+///
+/// Two transports run it: `WebhookChannelHandler` on the event loop (every webhook POST
+/// normally), and the Hummingbird route in `WebhookIngress` (a POST pipelined behind
+/// another request on its connection, and the router-only test mode).
+///
+/// Nothing is answered 2xx before the journal has the events durably; every refusal is a
+/// 4xx with a JSON error body and stores nothing.
+struct WebhookIngest: Sendable {
+    let gateway: Gateway
+    let metrics: GatewayMetrics
+    let logger: Logger
+
+    /// One POST as received: the org and channel from its path, its head, and its body
+    /// (nil when it was longer than `server.max_body_bytes` and was not kept).
+    struct Call: Sendable {
+        var org: String
+        var channel: String
+        var head: HTTPRequest
+        var body: [UInt8]?
+        var started = ContinuousClock.now
+    }
+
+    /// Answers `call` through `reply`, once: at once for a refusal, from the journal's
+    /// thread once the events are durable. `config` is one snapshot for the whole call (a
+    /// reload mid-request does not mix two configurations).
+    func receive(_ call: Call, config: Config, reply: @escaping @Sendable (WebhookResponse) -> Void) {
+        // Names not in the config are counted as "unknown": URL text never becomes a label.
+        let org = config.orgs[call.org]
+        let channel = org?.channels[call.channel]
+        let reply: @Sendable (WebhookResponse) -> Void = { [metrics] response in
+            metrics.request(
+                org: org?.name ?? "unknown", channel: channel?.name ?? "unknown", status: response.status,
+                duration: ContinuousClock.now - call.started)
+            reply(response)
+        }
+        guard let org, let channel else {
+            return reply(Self.unknownChannel(call.org, call.channel).response)
+        }
+        let contentType = call.head.headerFields[.contentType]
+        if let mediaType = WebhookRequest.mediaType(of: contentType), !channel.mediaTypes.contains(mediaType) {
+            return reply(WebhookRejection.unsupportedMediaType(mediaType, expected: channel.mediaTypes).response)
+        }
+        guard let body = call.body else {
+            return reply(Self.tooLarge(config.server.maxBodyBytes).response)
+        }
+        let webhook = Self.webhookRequest(call.head, method: .post, body: body)
+        let channelContext = ChannelContext(org: org.name, channel: channel.name, provider: channel.provider)
+        do {
+            try channel.authenticator.authenticate(webhook)
+        } catch {
+            logger.info("webhook refused", metadata: ["org": "\(org.name)", "channel": "\(channel.name)", "code": "\(error.code)"])
+            return reply(error.response)
+        }
+        var events: [Event]
+        do {
+            events = try channel.adapter.normalize(webhook, channel: channelContext)
+        } catch {
+            logger.warning("webhook body refused", metadata: [
+                "org": "\(org.name)", "channel": "\(channel.name)", "code": "\(error.code)", "reason": "\(error.message)",
+            ])
+            // Authenticated but unreadable: keep the body for the operator (bounded).
+            let journal = gateway.journal
+            Task {
+                try? await journal.quarantine(
+                    org: org.name, channel: channel.name, reason: error.message, contentType: contentType, body: body)
+                reply(error.response)
+            }
+            return
+        }
+        if org.keepsRawPayload {
+            let raw = RawPayload(contentType: contentType, body: body)
+            for index in events.indices { events[index].raw = raw }
+        }
+        let acknowledgement = channel.adapter.acknowledgement(for: webhook, eventIDs: events.map(\.id))
+        gateway.journal.append(events) { [events, metrics, logger] result in
+            switch result {
+            case .success:
+                metrics.accepted(events)
+                reply(acknowledgement)
+            case .failure(let error):
+                logger.error("journal append failed", metadata: ["org": "\(org.name)", "channel": "\(channel.name)", "error": "\(error)"])
+                reply(WebhookRejection(status: 503, code: "journal_unavailable", message: "the event could not be stored; retry later").response)
+            }
+        }
+    }
+
+    /// A GET on the webhook URL: the provider's verification handshake (Meta), if its auth has one.
+    func handshake(org orgName: String, channel channelName: String, head: HTTPRequest, config: Config) -> WebhookResponse {
+        guard let channel = config.orgs[orgName]?.channels[channelName] else {
+            return Self.unknownChannel(orgName, channelName).response
+        }
+        guard let answer = channel.authenticator.handshake(Self.webhookRequest(head, method: .get, body: [])) else {
+            return WebhookRejection(status: 405, code: "method_not_allowed", message: "this channel takes POST only").response
+        }
+        return answer
+    }
+
+    static func unknownChannel(_ org: String, _ channel: String) -> WebhookRejection {
+        .notFound("no channel \"\(printable(channel))\" in org \"\(printable(org))\"")
+    }
+
+    static func tooLarge(_ limit: Int) -> WebhookRejection {
+        WebhookRejection(status: 413, code: "body_too_large", message: "the body is larger than \(limit) bytes")
+    }
+
+    /// How much of a too-large body is read and thrown away before the answer: clients that
+    /// send the whole body before reading (most HTTP libraries) never see an answer that
+    /// comes while they are still writing. Past this, the connection is closed.
+    static let maxDiscardBytes = 64 * 1024 * 1024
+
+    static func webhookRequest(_ head: HTTPRequest, method: WebhookRequest.Method, body: [UInt8]) -> WebhookRequest {
+        var headers: [String: String] = [:]
+        for field in head.headerFields where headers[field.name.canonicalName] == nil {
+            headers[field.name.canonicalName] = field.value
+        }
+        let uri = head.path ?? "/"
+        return WebhookRequest(method: method, uri: uri, headers: headers, query: QueryParameters(URI(uri)).values, body: body)
+    }
+
+    /// Names from the URL, shortened and stripped of control characters before they are echoed.
+    static func printable(_ text: String) -> String {
+        String(text.withoutControlCharacters.prefix(64))
+    }
+}

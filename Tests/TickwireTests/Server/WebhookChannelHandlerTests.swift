@@ -1,0 +1,101 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import NIOPosix
+import Testing
+import TickwireCore
+@testable import TickwireServer
+
+/// Webhook POSTs are answered on the event loop (`WebhookChannelHandler`), other requests by
+/// the router: on one connection, answers must still come in request order.
+@Suite("Webhooks answered on the event loop", .timeLimit(.minutes(1)))
+struct WebhookChannelHandlerTests {
+    let directory: TemporaryDirectory
+
+    init() throws {
+        directory = try TemporaryDirectory()
+    }
+
+    static func post(_ path: String, _ body: [UInt8], connection: String? = nil) -> String {
+        "POST \(path) HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n"
+            + (connection.map { "Connection: \($0)\r\n" } ?? "") + "\r\n" + String(decoding: body, as: UTF8.self)
+    }
+
+    static let healthz = "GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"
+
+    /// Writes `text` at once on a new connection and reads until `responses` answers came
+    /// or the server closed the connection; returns the status lines in order and whether
+    /// the server closed.
+    static func exchange(port: Int, _ text: String, responses: Int) async throws -> (statuses: [Int], closed: Bool) {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port) {
+            channel in
+            channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+        }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: text))
+            var received = ""
+            var closed = true
+            for try await chunk in inbound {
+                received += String(buffer: chunk)
+                if statusLines(received).count >= responses, received.hasSuffix("}") || received.hasSuffix("\r\n\r\n") {
+                    closed = false
+                    break
+                }
+            }
+            return (statusLines(received), closed)
+        }
+    }
+
+    static func statusLines(_ text: String) -> [Int] {
+        // A status line follows the previous body directly (no line break after a body).
+        text.components(separatedBy: "HTTP/1.1 ").dropFirst().compactMap { Int($0.prefix(3)) }
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        let daemon = try await TestDaemon.open(in: directory)
+        let sent = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json")
+        let read = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_read.json")
+        let path = "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)"
+        try await daemon.application().test(.live) { client in
+            let port = try #require(client.port)
+            // A webhook first (answered on the loop), then the router, then a refused webhook.
+            let first = try await Self.exchange(
+                port: port, Self.post(path, sent) + Self.healthz + Self.post("/v1/webhooks/demo/nope", sent), responses: 3)
+            #expect(first.statuses == [200, 200, 404])
+            // The router first: the webhook behind it must not overtake it.
+            let second = try await Self.exchange(port: port, Self.healthz + Self.post(path, read) + Self.healthz, responses: 3)
+            #expect(second.statuses == [200, 200, 200])
+        }
+        #expect(try await daemon.journal.count() == 2)
+        await daemon.close()
+    }
+
+    @Test func connectionCloseAndOversizedBodies() async throws {
+        let daemon = try await TestDaemon.open(in: directory)
+        let sent = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json")
+        let path = "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)"
+        try await daemon.application().test(.live) { client in
+            let port = try #require(client.port)
+            let closing = try await Self.exchange(port: port, Self.post(path, sent, connection: "close") + Self.healthz, responses: 2)
+            #expect(closing.statuses == [200], "nothing is answered after Connection: close")
+            #expect(closing.closed)
+
+            let limit = daemon.gateway.config.server.maxBodyBytes
+            let large = [UInt8](repeating: UInt8(ascii: " "), count: limit + 1)
+            let refused = try await Self.exchange(port: port, Self.post(path, large) + Self.healthz, responses: 2)
+            #expect(refused.statuses == [413, 200], "the connection goes on after a refused body")
+        }
+        #expect(try await daemon.journal.count() == 1)
+        await daemon.close()
+    }
+
+    @Test func webhookPaths() {
+        #expect(WebhookChannelHandler.webhookPath("/v1/webhooks/acme/meta?x=1")! == ("acme", "meta"))
+        #expect(WebhookChannelHandler.webhookPath("/v1/webhooks/acme/meta")! == ("acme", "meta"))
+        #expect(WebhookChannelHandler.webhookPath("/v1/webhooks/acme") == nil)
+        #expect(WebhookChannelHandler.webhookPath("/v1/webhooks/acme/meta/extra") == nil)
+        #expect(WebhookChannelHandler.webhookPath("/v1/webhooks//meta") == nil)
+        #expect(WebhookChannelHandler.webhookPath("/v1/orgs/acme/messages") == nil)
+    }
+}
