@@ -20,14 +20,7 @@ extension SubscriptionDispatcher {
     /// `DeliveryOrdering.perSubject`: delivers one page; returns true when there was nothing
     /// left to read.
     func deliverPageBySubject(cursor: inout Int64, concurrency: Int, buffer: inout SettlementBuffer) async throws -> Bool {
-        var page = try await journal.entries(org: subscription.org, after: cursor, limit: pageSize)
-        var matching = page.filter { subscription.matches($0.event) }
-        // A batching sink waits a little for a short batch to fill.
-        if !matching.isEmpty, sink.batchWait > .zero, (matching.count < sink.maxBatchSize) && (page.count < pageSize) {
-            try await Task.sleep(for: sink.batchWait)
-            page = try await journal.entries(org: subscription.org, after: cursor, limit: pageSize)
-            matching = page.filter { subscription.matches($0.event) }
-        }
+        let (page, matching) = try await readPage(after: cursor)
         guard let last = page.last else { return true }
 
         let keys = Set(matching.map { QueuedDelivery.key(of: $0.event) })

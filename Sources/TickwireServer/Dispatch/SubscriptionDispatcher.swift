@@ -109,6 +109,20 @@ final class SubscriptionDispatcher: Sendable {
         try? await buffer.flush(force: true, journal: journal, subscription: subscription.id)
     }
 
+    /// The page after `cursor`, and its events this subscription takes. A short batch waits
+    /// `sink.batchWait` to fill first: under load, one transaction and one fsync in the sink
+    /// then carry many commits' events instead of a few.
+    func readPage(after cursor: Int64) async throws -> (page: [JournalEntry], matching: [JournalEntry]) {
+        var page = try await journal.entries(org: subscription.org, after: cursor, limit: pageSize)
+        var matching = page.filter { subscription.matches($0.event) }
+        if !matching.isEmpty, sink.batchWait > .zero, matching.count < sink.maxBatchSize, page.count < pageSize {
+            try await Task.sleep(for: sink.batchWait)
+            page = try await journal.entries(org: subscription.org, after: cursor, limit: pageSize)
+            matching = page.filter { subscription.matches($0.event) }
+        }
+        return (page, matching)
+    }
+
     /// Makes `run` return after the batch in hand, even while the journal keeps failing.
     func stop() {
         stopRequested.withLockedValue { $0 = true }
@@ -117,9 +131,8 @@ final class SubscriptionDispatcher: Sendable {
     /// `DeliveryOrdering.journal`: batches in journal order, each retried in place until it
     /// is delivered or dead-lettered before anything after it goes.
     private func deliverPageInJournalOrder(cursor: inout Int64, buffer: inout SettlementBuffer) async throws -> Bool {
-        let page = try await journal.entries(org: subscription.org, after: cursor, limit: pageSize)
+        let (page, matching) = try await readPage(after: cursor)
         guard let last = page.last else { return true }
-        let matching = page.filter { subscription.matches($0.event) }
         var settlement = DeliverySettlement(cursor: last.sequence)
         var start = 0
         while start < matching.count {

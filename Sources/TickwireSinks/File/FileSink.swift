@@ -16,12 +16,14 @@ import Glibc
 /// that share the sink from interleaving.
 public final class FileSink: Sink {
     private let template: String
+    public let batchWait: Duration
     private let durability: Durability
     private let logger: Logger
     private let handles = NIOLockedValueBox<[String: FileHandle]>([:])
 
     init(config: FileSinkConfig, context: SinkContext) {
         self.template = config.path
+        self.batchWait = config.batchWait.duration
         self.durability = context.durability
         self.logger = context.logger
     }

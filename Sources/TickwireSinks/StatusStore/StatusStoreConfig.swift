@@ -10,6 +10,18 @@ import TickwireCore
 public struct StatusStoreConfig: Sendable, Decodable {
     /// The store's own SQLite file (created with its directory).
     public var path: String
+    /// How long a short batch waits to fill before it is applied (one transaction per
+    /// batch); 0 applies at once.
+    public var batchWait = ConfigDuration.localBatchWait
 
-    enum CodingKeys: String, CodingKey { case path }
+    enum CodingKeys: String, CodingKey {
+        case path
+        case batchWait = "batch_wait"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        path = try c.decode(String.self, forKey: .path)
+        batchWait = try c.decodeIfPresent(ConfigDuration.self, forKey: .batchWait) ?? batchWait
+    }
 }

@@ -7,17 +7,22 @@ import TickwireCore
 /// org API reads the same database (`StatusStoreSink+Queries.swift`).
 public final class StatusStoreSink: Sink, Sendable {
     let pool: DatabasePool
+    public let batchWait: Duration
     private let logger: Logger
 
-    init(pool: DatabasePool, logger: Logger) {
+    init(pool: DatabasePool, batchWait: Duration, logger: Logger) {
         self.pool = pool
+        self.batchWait = batchWait
         self.logger = logger
     }
 
     /// Opens (creating or migrating) the store at `path`.
-    public static func open(path: String, durability: Durability, logger: Logger = Logger(label: "tickwire.store")) throws -> StatusStoreSink {
+    public static func open(
+        path: String, durability: Durability, batchWait: Duration = ConfigDuration.localBatchWait.duration,
+        logger: Logger = Logger(label: "tickwire.store")
+    ) throws -> StatusStoreSink {
         let pool = try SQLitePool.open(path: path, durability: durability, migrator: StatusStoreSchema.migrator)
-        return StatusStoreSink(pool: pool, logger: logger)
+        return StatusStoreSink(pool: pool, batchWait: batchWait, logger: logger)
     }
 
     public func deliver(_ batch: [Event]) async -> DeliveryReport {
@@ -50,6 +55,6 @@ extension StatusStoreSink: SinkFactory {
     }
 
     public static func make(config: StatusStoreConfig, context: SinkContext) async throws -> any Sink {
-        try open(path: config.path, durability: context.durability, logger: context.logger)
+        try open(path: config.path, durability: context.durability, batchWait: config.batchWait.duration, logger: context.logger)
     }
 }
