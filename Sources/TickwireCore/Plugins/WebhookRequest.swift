@@ -22,7 +22,9 @@ public struct WebhookRequest: Sendable {
     ) {
         self.method = method
         self.uri = uri
-        self.headers = Dictionary(headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { first, _ in first })
+        let lowercase = headers.keys.allSatisfy { !$0.utf8.contains { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) } }
+        self.headers = lowercase
+            ? headers : Dictionary(headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { first, _ in first })
         self.query = query
         self.body = body
         self.receivedAt = Timestamp.truncatedToMilliseconds(receivedAt)
@@ -35,9 +37,13 @@ public struct WebhookRequest: Sendable {
 
     /// `Application/JSON; charset=utf-8` → `application/json`.
     public static func mediaType(of contentType: String?) -> String? {
-        guard let value = contentType else { return nil }
-        let type = value.split(separator: ";", maxSplits: 1).first.map(String.init) ?? value
-        return type.trimmingCharacters(in: .whitespaces).lowercased()
+        // On bytes: this runs for every webhook, and Foundation's trimming bridged to NSString.
+        guard var type = contentType?.utf8[...] else { return nil }
+        if let semicolon = type.firstIndex(of: UInt8(ascii: ";")) { type = type[..<semicolon] }
+        let isSpace = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        while let first = type.first, isSpace(first) { type = type.dropFirst() }
+        while let last = type.last, isSpace(last) { type = type.dropLast() }
+        return String(decoding: type, as: UTF8.self).lowercased()
     }
 }
 

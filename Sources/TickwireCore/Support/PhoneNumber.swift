@@ -6,15 +6,22 @@ public enum PhoneNumber {
     /// Values that are not phone numbers (`callbackSetPhone`, business-scoped user ids,
     /// simulator ids like `9876543210_1`) give nil so that callers keep them as they are.
     public static func e164(_ raw: String?) -> String? {
-        guard var text = raw?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
-        if let colon = text.firstIndex(of: ":") { text = String(text[text.index(after: colon)...]) }
-        let digits = text.filter { $0 != " " && $0 != "-" && $0 != "(" && $0 != ")" && $0 != "+" }
-        guard (6...15).contains(digits.count), digits.allSatisfy(\.isASCIIDigit) else { return nil }
-        guard text.filter({ $0 == "+" }).count <= 1, !text.dropFirst().contains("+") else { return nil }
-        return "+" + digits
+        // On bytes, not Characters: this runs for every event, and the accepted text is ASCII.
+        guard var text = raw?.utf8[...] else { return nil }
+        while let first = text.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { text = text.dropFirst() }
+        while let last = text.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { text = text.dropLast() }
+        if let colon = text.firstIndex(of: UInt8(ascii: ":")) { text = text[text.index(after: colon)...] }
+        guard !text.isEmpty else { return nil }
+        var digits = [UInt8(ascii: "+")]
+        for (offset, byte) in text.enumerated() {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digits.append(byte)
+            case UInt8(ascii: " "), UInt8(ascii: "-"), UInt8(ascii: "("), UInt8(ascii: ")"): continue
+            case UInt8(ascii: "+") where offset == 0: continue
+            default: return nil
+            }
+        }
+        guard (7...16).contains(digits.count) else { return nil }
+        return String(decoding: digits, as: UTF8.self)
     }
-}
-
-extension Character {
-    var isASCIIDigit: Bool { ("0"..."9").contains(self) }
 }

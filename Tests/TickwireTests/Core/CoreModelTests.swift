@@ -37,6 +37,20 @@ struct CoreModelTests {
         #expect(Timestamp.fromAny(.string("2024-01-02T03:04:05Z")).map(Timestamp.format) == "2024-01-02T03:04:05.000Z")
     }
 
+    /// The hand-written formatter agrees with Foundation's on every kind of date: leap days,
+    /// century years, before the epoch, and milliseconds that sit a hair below their value.
+    @Test func timestampFormatAgreesWithFoundation() {
+        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)
+        var generator = SystemRandomNumberGenerator()
+        let fixed: [Int64] = [0, -1, 951_782_400_000, 4_107_542_400_000, 1_580_227_766_370, -2_208_988_800_000, 253_402_300_799_999]
+        let random = (0..<2000).map { _ in Int64.random(in: -2_208_988_800_000...4_102_444_800_000, using: &generator) }
+        for milliseconds in fixed + random {
+            let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+            let expected = Date(timeIntervalSince1970: (Double(milliseconds) + 0.5) / 1000).formatted(style)
+            #expect(Timestamp.format(date) == expected, "\(milliseconds)")
+        }
+    }
+
     @Test func phoneNumbersBecomeE164() {
         #expect(PhoneNumber.e164("919876543210") == "+919876543210")
         #expect(PhoneNumber.e164("whatsapp:+14155238886") == "+14155238886")
@@ -44,6 +58,12 @@ struct CoreModelTests {
         #expect(PhoneNumber.e164("callbackSetPhone") == nil)
         #expect(PhoneNumber.e164("9876543210_1") == nil)
         #expect(PhoneNumber.e164("") == nil)
+        #expect(PhoneNumber.e164("  +44 20 7946 0958 ") == "+442079460958")
+        #expect(PhoneNumber.e164("+12345") == nil, "too short")
+        #expect(PhoneNumber.e164("1234567890123456") == nil, "too long")
+        #expect(PhoneNumber.e164("91+9876543210") == nil, "a plus inside")
+        #expect(PhoneNumber.e164("whatsapp:") == nil)
+        #expect(PhoneNumber.e164("٩١٩٨٧٦٥٤٣٢١٠") == nil, "digits that are not ASCII")
     }
 
     @Test func cloudEventsRoundTrip() throws {
