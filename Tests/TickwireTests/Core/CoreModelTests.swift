@@ -48,7 +48,16 @@ struct CoreModelTests {
             let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
             let expected = Date(timeIntervalSince1970: (Double(milliseconds) + 0.5) / 1000).formatted(style)
             #expect(Timestamp.format(date) == expected, "\(milliseconds)")
+            // Reading it back (without Foundation) gives the same instant, to the microsecond.
+            let read = Timestamp.parseCanonical(expected)
+            #expect(read.map { abs($0.timeIntervalSince(date)) < 1e-6 } == true, "\(expected)")
         }
+        for text in ["2023-02-29T00:00:00.000Z", "2024-13-01T00:00:00.000Z", "2024-01-01T24:00:00.000Z", "2024-01-01T00:00:00Z",
+                     "2024-01-01T00:00:00.000+01:00", "2024-01-0xT00:00:00.000Z"] {
+            #expect(Timestamp.parseCanonical(text) == nil, "\(text)")
+        }
+        #expect(Timestamp.parse("2024-02-29T12:00:00.000Z") != nil)
+        #expect(Timestamp.parse("2024-01-01T00:00:00+01:00").map(Timestamp.format) == "2023-12-31T23:00:00.000Z")
     }
 
     @Test func phoneNumbersBecomeE164() {
