@@ -41,18 +41,27 @@ for conns in 32 128; do
   "$venv/bin/python" ratios.py "$conns" "results/$stamp-c$conns-peers/runs.tsv" "results/$stamp-c$conns-tickwire/runs.tsv"
 done
 
-# Memory: resident set of an idle daemon, and after a short load with the sinks caught up.
+# Memory, and the dispatchers under the same load: resident set of an idle daemon; then 10 s
+# of load at 32 connections, the events each subscription delivered during it (events/s),
+# its backlog when the load stops and 2 s later (it must drain, not grow).
 work=$(mktemp -d)
 export PORT=18099 SRV_DIR=$work DURABILITY=full
 "$bin" serve --config "$PWD/tickwire.yaml" >"$work/log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.1; done
 idle=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
-wrk -t1 -c32 -d5s -s webhook.lua "http://127.0.0.1:$PORT" >/dev/null 2>&1
-sleep 2
+metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v name="$1" '$1 ~ "^"name"[{]" {split($1, a, "subscription=\""); split(a[2], b, "\""); print b[1], $2}' | sort; }
+wrk -t1 -c32 -d10s -s webhook.lua "http://127.0.0.1:$PORT" >"$work/wrk" 2>&1
+delivered=$(metric tickwire_subscription_delivered_events_total)
+backlog_end=$(metric tickwire_subscription_backlog_events)
 loaded=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
-backlog=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^tickwire_subscription_backlog_events/ {sum += $2} END {print sum + 0}')
+sleep 2
+backlog_later=$(metric tickwire_subscription_backlog_events)
 kill $pid; wait $pid 2>/dev/null || true
-rm -rf "$work"
 echo
-echo "tickwire RSS: idle $((idle / 1024)) MiB, after 5 s of load $((loaded / 1024)) MiB; backlog of the 3 subscriptions 2 s after the load: $backlog events"
+echo "tickwire RSS: idle $((idle / 1024)) MiB, after 10 s of load $((loaded / 1024)) MiB"
+echo "ingest during that load: $(awk '/Requests\/sec/ {print $2}' "$work/wrk") req/s"
+echo "subscription        delivered/s  backlog at stop  2 s later"
+join <(echo "$delivered") <(echo "$backlog_end") | join - <(echo "$backlog_later") |
+  awk '{printf "%-18s %12.0f %16d %10d\n", $1, $2 / 10, $3, $4}'
+rm -rf "$work"
