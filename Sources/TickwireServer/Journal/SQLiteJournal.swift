@@ -173,13 +173,35 @@ public final class SQLiteJournal: Journal {
     public var isWritable: Bool { writable.load(ordering: .relaxed) }
 
     public func entries(org: String, after sequence: Int64, limit: Int) async throws -> [JournalEntry] {
-        let rows = try await pool.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT seq, event, raw_type, raw_body FROM journal WHERE org = ? AND seq > ? ORDER BY seq LIMIT ?",
-                arguments: [org, sequence, limit]
+        let decoded = self.decoded
+        let (cached, missing) = try await pool.read { db in
+            // Sequences first, from the (org, seq) index alone: each subscription of the org
+            // reads the same page, and the events are mostly in the parsed cache already, so
+            // their bodies (overflow pages, often) are read only for those that are not.
+            let sequences = try Int64.fetchAll(
+                db.cachedStatement(sql: "SELECT seq FROM journal WHERE org = ? AND seq > ? ORDER BY seq LIMIT ?"),
+                arguments: [org, sequence, limit])
+            var cached: [JournalEntry] = []
+            var missing: [Int64] = []
+            for sequence in sequences {
+                if let event = decoded.event(sequence) {
+                    cached.append(JournalEntry(sequence: sequence, event: event))
+                } else {
+                    missing.append(sequence)
+                }
+            }
+            guard !missing.isEmpty else { return (cached, [StoredEvent]()) }
+            let rows = try Row.fetchAll(
+                db.cachedStatement(sql: """
+                    SELECT seq, event, raw_type, raw_body FROM journal
+                    WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY seq
+                    """),
+                arguments: ["[" + missing.map(String.init).joined(separator: ",") + "]"]
             ).map(StoredEvent.init(row:))
+            return (cached, rows)
         }
-        return try rows.map(entry(from:))
+        guard !missing.isEmpty else { return cached }
+        return try (cached + missing.map(entry(from:))).sorted { $0.sequence < $1.sequence }
     }
 
     /// A journal row as read, before parsing.
