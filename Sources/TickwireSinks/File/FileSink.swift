@@ -74,7 +74,8 @@ public final class FileSink: Sink {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
         if !FileManager.default.fileExists(atPath: path) {
-            FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640])
+            // A file that cannot be created shows as the open below failing, with the path.
+            _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640])
             if durability == .full { Self.syncDirectory(directory.isEmpty ? "." : directory) }
         }
         guard let handle = FileHandle(forWritingAtPath: path) else {
