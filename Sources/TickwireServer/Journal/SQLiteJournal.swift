@@ -142,7 +142,7 @@ public final class SQLiteJournal: Journal {
         let now = Date().timeIntervalSince1970
         return try rows.map { row in
             try statement.execute(arguments: [
-                row.id, row.org, row.channel, row.type, row.subject, now, Data(row.json), row.rawType, row.rawBody.map { Data($0) },
+                row.id, row.org, row.channel, row.type, row.subject, now, row.json, row.rawType, row.rawBody,
             ])
             return db.changesCount > 0 ? db.lastInsertedRowID : nil
         }
@@ -406,16 +406,17 @@ final class DecodedEvents: Sendable {
     }
 }
 
-/// An event as the commit thread stores it: serialized by the caller, so the commit only binds.
+/// An event as the commit thread stores it: serialized and copied into the `Data` GRDB binds
+/// by the caller, so the commit thread only binds.
 struct JournalRow: Sendable {
     var id: String
     var org: String
     var channel: String
     var type: String
     var subject: String?
-    var json: [UInt8]
+    var json: Data
     var rawType: String?
-    var rawBody: [UInt8]?
+    var rawBody: Data?
 
     init(_ event: Event) {
         id = event.id
@@ -423,8 +424,8 @@ struct JournalRow: Sendable {
         channel = event.channel
         type = event.type.rawValue
         subject = event.subject
-        json = event.cloudEventBytes
+        json = Data(event.cloudEventBytes)
         rawType = event.raw?.contentType
-        rawBody = event.raw?.body
+        rawBody = event.raw.map { Data($0.body) }
     }
 }

@@ -16,6 +16,9 @@ public final class GatewayMetrics: Sendable {
     /// under a lock with the label text built anew, which showed on the hot path.
     private let requestHandles = Mutex<[RequestLabels: (CoreMetrics.Counter, Metrics.Timer)]>([:])
     private let acceptedHandles = Mutex<[AcceptedLabels: CoreMetrics.Counter]>([:])
+    /// Recorded on the journal's commit thread, which every webhook waits for: made once.
+    private let commitDuration: Metrics.Timer
+    private let commitBatch: Recorder
 
     private struct RequestLabels: Hashable {
         var org: String
@@ -37,6 +40,8 @@ public final class GatewayMetrics: Sendable {
         factory.durationHistogramBuckets["tickwire_journal_commit_duration_seconds"] = fast
         factory.durationHistogramBuckets["tickwire_http_request_duration_seconds"] = fast
         factory.valueHistogramBuckets["tickwire_journal_commit_batch_events"] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
+        commitDuration = Metrics.Timer(label: "tickwire_journal_commit_duration_seconds", dimensions: [], factory: factory)
+        commitBatch = Recorder(label: "tickwire_journal_commit_batch_events", dimensions: [], aggregate: true, factory: factory)
         self.factory = factory
     }
 
@@ -72,9 +77,8 @@ public final class GatewayMetrics: Sendable {
     }
 
     func journalCommit(events: Int, duration: Duration) {
-        Metrics.Timer(label: "tickwire_journal_commit_duration_seconds", dimensions: [], factory: factory)
-            .recordNanoseconds(duration.nanosecondsValue)
-        Recorder(label: "tickwire_journal_commit_batch_events", dimensions: [], aggregate: true, factory: factory).record(events)
+        commitDuration.recordNanoseconds(duration.nanosecondsValue)
+        commitBatch.record(events)
     }
 
     func delivered(subscription: String, sink: String, count: Int, duration: Duration) {
