@@ -26,8 +26,9 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         case idle
         /// A request handed to the router: its parts follow it.
         case forwarding
-        /// Reading a webhook's body; `body` is nil once it is over the limit.
-        case collecting(WebhookIngest.Call, body: ByteBuffer?, bodyBytes: Int, config: Config)
+        /// Reading a webhook's body (into `body`, kept outside the enum so that appending to
+        /// it never copies it).
+        case collecting(WebhookIngest.Call, config: Config)
         /// Waiting for the journal; nothing else is answered meanwhile.
         case answering(closeAfter: Bool)
         /// `Connection: close` was answered or the body was far too large; the rest is ignored.
@@ -36,6 +37,7 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     private let ingest: WebhookIngest
     private var state = State.idle
+    private var body = WebhookIngest.Body(limit: 0)
     /// Requests handed to the router whose answer has not been written yet.
     private var routerAnswersPending = 0
     private var held: [HTTPRequestPart] = []
@@ -62,8 +64,8 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         case (.idle, .head(let head)):
             if routerAnswersPending == 0, head.method == .post, let (org, channel) = Self.webhookPath(head.path) {
                 let config = ingest.gateway.config
-                state = .collecting(
-                    WebhookIngest.Call(org: org, channel: channel, head: head), body: ByteBuffer(), bodyBytes: 0, config: config)
+                body = WebhookIngest.Body(limit: config.server.maxBodyBytes)
+                state = .collecting(WebhookIngest.Call(org: org, channel: channel, head: head), config: config)
             } else {
                 routerAnswersPending += 1
                 state = .forwarding
@@ -74,23 +76,14 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
             context.fireChannelRead(wrapInboundOut(part))
         case (.forwarding, _):
             context.fireChannelRead(wrapInboundOut(part))
-        case (.collecting(let call, var body, let bodyBytes, let config), .body(var chunk)):
-            let total = bodyBytes + chunk.readableBytes
-            let limit = config.server.maxBodyBytes
-            if total > limit + WebhookIngest.maxDiscardBytes {
+        case (.collecting, .body(var chunk)):
+            if !body.add(&chunk) {
                 state = .answering(closeAfter: true)
-                write(WebhookIngest.tooLarge(limit).response, closing: true, context: context)
-                return
+                write(WebhookIngest.tooLarge(body.limit).response, closing: true, context: context)
             }
-            // Past the limit the rest is read and dropped, then refused (see maxDiscardBytes).
-            if total <= limit {
-                body?.writeBuffer(&chunk)
-            } else {
-                body = nil
-            }
-            state = .collecting(call, body: body, bodyBytes: total, config: config)
-        case (.collecting(var call, let body, _, let config), .end):
-            call.body = body.map { Array(buffer: $0) }
+        case (.collecting(var call, let config), .end):
+            call.body = body.bytes
+            body = WebhookIngest.Body(limit: 0)
             let closeAfter = call.head.headerFields[.connection]?.lowercased() == "close"
             state = .answering(closeAfter: closeAfter)
             let loop = context.eventLoop

@@ -111,10 +111,35 @@ struct WebhookIngest: Sendable {
         WebhookRejection(status: 413, code: "body_too_large", message: "the body is larger than \(limit) bytes")
     }
 
-    /// How much of a too-large body is read and thrown away before the answer: clients that
-    /// send the whole body before reading (most HTTP libraries) never see an answer that
-    /// comes while they are still writing. Past this, the connection is closed.
-    static let maxDiscardBytes = 64 * 1024 * 1024
+    /// A webhook body read chunk by chunk, for both transports. Past `limit` the rest is
+    /// read and thrown away, and the call is refused once the body ended: clients that send
+    /// the whole body before reading (most HTTP libraries) never see an answer that comes
+    /// while they are still writing. Past `maxDiscardBytes` more, reading stops.
+    struct Body {
+        static let maxDiscardBytes = 64 * 1024 * 1024
+
+        let limit: Int
+        private var buffer = ByteBuffer()
+        private var total = 0
+
+        init(limit: Int) {
+            self.limit = limit
+        }
+
+        /// Takes a chunk; false once so much came that reading should stop.
+        mutating func add(_ chunk: inout ByteBuffer) -> Bool {
+            total += chunk.readableBytes
+            if total <= limit {
+                buffer.writeBuffer(&chunk)
+            } else {
+                buffer.clear()
+            }
+            return total <= limit + Self.maxDiscardBytes
+        }
+
+        /// The bytes, or nil when the body was longer than `limit`.
+        var bytes: [UInt8]? { total <= limit ? Array(buffer: buffer) : nil }
+    }
 
     static func webhookRequest(_ head: HTTPRequest, method: WebhookRequest.Method, body: [UInt8]) -> WebhookRequest {
         var headers: [String: String] = [:]

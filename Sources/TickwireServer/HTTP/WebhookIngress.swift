@@ -27,21 +27,14 @@ struct WebhookIngress: Sendable {
         }
     }
 
-    /// The body, or nil when it is larger than `limit`. A body can be iterated once only, so
-    /// this one loop both collects and, past the limit, reads the rest and throws it away
-    /// (up to `WebhookIngest.maxDiscardBytes`; the server then drains the rest after answering).
+    /// The body, or nil when it is larger than `limit` (see `WebhookIngest.Body`; past the
+    /// discard limit the server drains the rest after answering).
     static func readBody(_ body: RequestBody, limit: Int) async throws -> [UInt8]? {
-        var collected = ByteBuffer()
-        var total = 0
+        var collected = WebhookIngest.Body(limit: limit)
         for try await var chunk in body {
-            total += chunk.readableBytes
-            if total <= limit {
-                collected.writeBuffer(&chunk)
-            } else if total > limit + WebhookIngest.maxDiscardBytes {
-                break
-            }
+            guard collected.add(&chunk) else { break }
         }
-        return total <= limit ? Array(buffer: collected) : nil
+        return collected.bytes
     }
 }
 
