@@ -16,25 +16,35 @@ public final class SQLiteJournal: Journal {
     public let durability: Durability
     /// Commit counters, for metrics and for tests of group commit.
     public let stats: JournalStats
+    /// What the dispatchers read while they keep up: no SQLite read, no parsing.
+    private let recent: RecentEntries
+    /// Entries read back from SQLite (catching up), parsed once for all subscriptions.
     private let decoded: DecodedEvents
 
     /// Opens (and creates or migrates) the journal at `path`. `onCommit` is told the size
-    /// and duration of every append transaction (for metrics).
-    public convenience init(path: String, durability: Durability, onCommit: (@Sendable (Int, Duration) -> Void)? = nil) throws {
+    /// and duration of every append transaction (for metrics). The newest `recentEntries`
+    /// entries stay in memory for the dispatchers.
+    public convenience init(
+        path: String, durability: Durability, recentEntries: Int = 8192, onCommit: (@Sendable (Int, Duration) -> Void)? = nil
+    ) throws {
         // All the work that can fail happens before any stored property is set: a throwing
         // designated init with an Atomic property crashed the 6.3 optimizer.
-        self.init(
-            pool: try SQLitePool.open(path: path, durability: durability, migrator: Self.migrator), durability: durability,
-            onCommit: onCommit)
+        let pool = try SQLitePool.open(path: path, durability: durability, migrator: Self.migrator)
+        let last = try pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM journal") ?? 0 }
+        self.init(pool: pool, lastSequence: last, recentEntries: recentEntries, durability: durability, onCommit: onCommit)
     }
 
-    private init(pool: DatabasePool, durability: Durability, onCommit: (@Sendable (Int, Duration) -> Void)?) {
+    private init(
+        pool: DatabasePool, lastSequence: Int64, recentEntries: Int, durability: Durability,
+        onCommit: (@Sendable (Int, Duration) -> Void)?
+    ) {
         let stats = JournalStats()
         let pool = GatedPool(pool)
         self.pool = pool
         self.durability = durability
         self.stats = stats
-        self.decoded = DecodedEvents(capacity: 8192)
+        self.recent = RecentEntries(baseline: lastSequence, capacity: recentEntries)
+        self.decoded = DecodedEvents(capacity: 2048)
         self.writer = GroupCommit(name: "tickwire-journal") { rows in
             let start = ContinuousClock.now
             let sequences = try pool.writeBlocking { db in try Self.insert(rows, db: db) }
@@ -157,9 +167,9 @@ public final class SQLiteJournal: Journal {
             switch committed {
             case .success(let sequences):
                 // Dispatchers read these entries next: hand them over parsed and serialized.
-                for (sequence, event) in zip(sequences, events) {
-                    if let sequence { decoded.insert(event, sequence: sequence) }
-                }
+                recent.append(zip(sequences, events).compactMap { sequence, event in
+                    sequence.map { JournalEntry(sequence: $0, event: event) }
+                })
                 writable.store(true, ordering: .relaxed)
                 notifySubscribers()
                 completion(.success(()))
@@ -173,11 +183,12 @@ public final class SQLiteJournal: Journal {
     public var isWritable: Bool { writable.load(ordering: .relaxed) }
 
     public func entries(org: String, after sequence: Int64, limit: Int) async throws -> [JournalEntry] {
+        if let entries = recent.entries(org: org, after: sequence, limit: limit) { return entries }
         let decoded = self.decoded
         let (cached, missing) = try await pool.read { db in
-            // Sequences first, from the (org, seq) index alone: each subscription of the org
-            // reads the same page, and the events are mostly in the parsed cache already, so
-            // their bodies (overflow pages, often) are read only for those that are not.
+            // Sequences first, from the (org, seq) index alone: the subscriptions of an org
+            // catch up over the same pages, so bodies (overflow pages, often) are read and
+            // parsed only for events none of them has read yet.
             let sequences = try Int64.fetchAll(
                 db.cachedStatement(sql: "SELECT seq FROM journal WHERE org = ? AND seq > ? ORDER BY seq LIMIT ?"),
                 arguments: [org, sequence, limit])
@@ -315,21 +326,24 @@ public final class SQLiteJournal: Journal {
 
     public func prune(olderThan age: Duration, batchSize: Int) async throws -> Int {
         let cutoff = Date().timeIntervalSince1970 - Double(age.components.seconds)
-        return try await pool.write { db in
+        let deleted = try await pool.write { db -> [Int64] in
             // Only entries every subscription's cursor is past; with no cursors, nothing is
             // known to be delivered, so nothing goes.
-            guard let done = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM cursors") else { return 0 }
+            guard let done = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM cursors") else { return [] }
             // Events waiting in a retry queue or kept as dead letters stay for replay.
-            try db.execute(
+            return try Int64.fetchAll(
+                db,
                 sql: """
                     DELETE FROM journal WHERE seq IN (
                         SELECT seq FROM journal WHERE seq <= ? AND received_at < ?
                         AND seq NOT IN (SELECT seq FROM delivery_queue) AND seq NOT IN (SELECT seq FROM dead_letters)
                         ORDER BY seq LIMIT ?)
+                    RETURNING seq
                     """,
                 arguments: [done, cutoff, batchSize])
-            return db.changesCount
         }
+        if let last = deleted.max() { recent.forget(through: last) }
+        return deleted.count
     }
 
     public func pruneAttempts(olderThan age: Duration, batchSize: Int) async throws -> Int {

@@ -27,6 +27,36 @@ struct JournalTests {
         try await journal.close()
     }
 
+    /// The dispatchers' reads come from memory while they keep up, and from SQLite for what
+    /// was journaled before the journal was opened or has left memory: both give the same pages.
+    @Test func pagesFromMemoryAndFromSQLiteAgree() async throws {
+        func events(_ range: Range<Int>) -> [Event] {
+            range.map { TestEvents.status(.sent, message: "m\($0)", org: $0 % 3 == 0 ? "other" : "acme") }
+        }
+        do {
+            let earlier = try SQLiteJournal(path: path, durability: .normal)
+            try await earlier.append(events(0..<8))
+            try await earlier.close()
+        }
+        let live = try SQLiteJournal(path: path, durability: .normal, recentEntries: 5)
+        for start in stride(from: 6, to: 20, by: 2) { try await live.append(events(start..<start + 2)) }
+        // Opened last, this one holds nothing in memory: all its pages are SQLite's.
+        let stored = try SQLiteJournal(path: path, durability: .normal)
+        #expect(try await stored.count() == 20, "the overlap (m6, m7) is journaled once")
+        for org in ["acme", "other"] {
+            for cursor in Int64(0)...22 {
+                for limit in [1, 3, 100] {
+                    let fromLive = try await live.entries(org: org, after: cursor, limit: limit)
+                    let fromDisk = try await stored.entries(org: org, after: cursor, limit: limit)
+                    #expect(fromLive.map(\.sequence) == fromDisk.map(\.sequence), "\(org) after \(cursor), limit \(limit)")
+                    #expect(fromLive.map(\.event) == fromDisk.map(\.event))
+                }
+            }
+        }
+        try await stored.close()
+        try await live.close()
+    }
+
     @Test func duplicateEventIDsAreStoredOnce() async throws {
         let journal = try SQLiteJournal(path: path, durability: .full)
         let event = TestEvents.status(.delivered, message: "m1")

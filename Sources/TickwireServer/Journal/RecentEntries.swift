@@ -1,0 +1,91 @@
+import NIOCore
+import Synchronization
+import TickwireCore
+
+/// The journal's newest entries, kept in memory per org in sequence order as the commit
+/// thread appends them, so a dispatcher that keeps up reads its next page here instead of
+/// from SQLite.
+///
+/// Every row of the journal is inserted through this process's commit thread, so for each
+/// org the tail holds *all* of its entries after `coveredAfter`: the highest sequence at
+/// open, or the last entry evicted from the tail. A read from before that point (a
+/// dispatcher catching up after a restart or an outage) answers nil and goes to SQLite.
+final class RecentEntries: Sendable {
+    private struct Tail {
+        var entries = CircularBuffer<JournalEntry>()
+        var coveredAfter: Int64
+    }
+
+    private struct State {
+        var tails: [String: Tail] = [:]
+        /// Every entry held, oldest first: eviction and pruning go in journal order.
+        var order = CircularBuffer<(org: String, sequence: Int64)>()
+        var baseline: Int64
+    }
+
+    private let state: Mutex<State>
+    private let capacity: Int
+
+    /// `baseline`: the highest sequence in the journal when it was opened.
+    init(baseline: Int64, capacity: Int) {
+        self.state = Mutex(State(baseline: baseline))
+        self.capacity = capacity
+    }
+
+    /// Adds committed entries, in the order their sequences were given.
+    func append(_ entries: [JournalEntry]) {
+        state.withLock { state in
+            for entry in entries {
+                let org = entry.event.org
+                state.tails[org, default: Tail(coveredAfter: state.baseline)].entries.append(entry)
+                state.order.append((org, entry.sequence))
+            }
+            while state.order.count > capacity {
+                let oldest = state.order.removeFirst()
+                state.tails[oldest.org]?.entries.removeFirst()
+                state.tails[oldest.org]?.coveredAfter = oldest.sequence
+            }
+        }
+    }
+
+    /// Drops the entries up to `sequence` (retention pruned some of them): reads from
+    /// before it go to SQLite, which knows which ones are left.
+    func forget(through sequence: Int64) {
+        state.withLock { state in
+            while let oldest = state.order.first, oldest.sequence <= sequence {
+                state.order.removeFirst()
+                state.tails[oldest.org]?.entries.removeFirst()
+            }
+            state.baseline = max(state.baseline, sequence)
+            for org in state.tails.keys {
+                state.tails[org]!.coveredAfter = max(state.tails[org]!.coveredAfter, sequence)
+            }
+        }
+    }
+
+    /// The org's entries after `sequence`, at most `limit`; nil when entries after it may
+    /// have left memory (or were journaled before this process opened the journal).
+    func entries(org: String, after sequence: Int64, limit: Int) -> [JournalEntry]? {
+        state.withLock { state in
+            guard let tail = state.tails[org] else {
+                return sequence >= state.baseline ? [] : nil
+            }
+            guard sequence >= tail.coveredAfter else { return nil }
+            // Binary search for the first entry after `sequence`.
+            var low = tail.entries.startIndex
+            var count = tail.entries.count
+            while count > 0 {
+                let half = count / 2
+                let middle = tail.entries.index(low, offsetBy: half)
+                if tail.entries[middle].sequence <= sequence {
+                    low = tail.entries.index(after: middle)
+                    count -= half + 1
+                } else {
+                    count = half
+                }
+            }
+            let end = tail.entries.index(low, offsetBy: min(limit, tail.entries.distance(from: low, to: tail.entries.endIndex)))
+            return Array(tail.entries[low..<end])
+        }
+    }
+}

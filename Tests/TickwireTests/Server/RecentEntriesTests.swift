@@ -1,0 +1,39 @@
+import Testing
+import TickwireCore
+@testable import TickwireServer
+
+@Suite("Recent journal entries")
+struct RecentEntriesTests {
+    func entries(_ sequences: [Int64], org: String = "acme") -> [JournalEntry] {
+        sequences.map { JournalEntry(sequence: $0, event: TestEvents.status(.sent, message: "m\($0)", org: org)) }
+    }
+
+    @Test func answersOnlyWhatItHoldsAll() {
+        let recent = RecentEntries(baseline: 10, capacity: 4)
+        #expect(recent.entries(org: "acme", after: 10, limit: 5) == [], "nothing after the baseline yet")
+        #expect(recent.entries(org: "acme", after: 9, limit: 5) == nil, "entry 10 may be acme's: ask SQLite")
+        recent.append(entries([11, 13]) + entries([12], org: "other"))
+        #expect(recent.entries(org: "acme", after: 10, limit: 5)?.map(\.sequence) == [11, 13])
+        #expect(recent.entries(org: "acme", after: 11, limit: 5)?.map(\.sequence) == [13])
+        #expect(recent.entries(org: "acme", after: 12, limit: 1)?.map(\.sequence) == [13])
+        #expect(recent.entries(org: "acme", after: 13, limit: 5) == [])
+        #expect(recent.entries(org: "other", after: 10, limit: 5)?.map(\.sequence) == [12])
+        // Two more make five: the oldest (11, acme's) leaves memory.
+        recent.append(entries([14, 15]))
+        #expect(recent.entries(org: "acme", after: 10, limit: 5) == nil)
+        #expect(recent.entries(org: "acme", after: 11, limit: 5)?.map(\.sequence) == [13, 14, 15])
+        #expect(recent.entries(org: "other", after: 10, limit: 5)?.map(\.sequence) == [12], "other lost nothing")
+        #expect(recent.entries(org: "new", after: 10, limit: 5) == [])
+    }
+
+    @Test func forgettingSendsEarlierReadsToSQLite() {
+        let recent = RecentEntries(baseline: 0, capacity: 100)
+        recent.append(entries([1, 2, 3]) + entries([4], org: "other") + entries([5]))
+        recent.forget(through: 3)
+        #expect(recent.entries(org: "acme", after: 0, limit: 5) == nil)
+        #expect(recent.entries(org: "acme", after: 3, limit: 5)?.map(\.sequence) == [5])
+        #expect(recent.entries(org: "other", after: 2, limit: 5) == nil)
+        #expect(recent.entries(org: "other", after: 3, limit: 5)?.map(\.sequence) == [4])
+        #expect(recent.entries(org: "new", after: 2, limit: 5) == nil)
+    }
+}
