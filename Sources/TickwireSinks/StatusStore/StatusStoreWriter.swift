@@ -13,31 +13,89 @@ enum StatusStoreWriter {
         guard event.type.rawValue.hasPrefix("message.") else { return }
         let ids = aliases(of: event)
         guard !ids.isEmpty else { return }
-        let (message, known) = try resolve(ids: ids, event: event, db: db)
-        // Most events are about a message whose ids are all known: nothing to insert.
-        for alias in ids where !known.contains(alias) {
-            try db.cachedExecute(
-                sql: "INSERT OR IGNORE INTO message_ids (org, alias, message) VALUES (?, ?, ?)",
-                arguments: [event.org, alias, message])
+        guard let (message, known) = try resolve(ids: ids, event: event, db: db) else {
+            return try create(event, ids: ids, db: db)
         }
-        try fillDetails(message, from: event, db: db)
+        // Most events are about a message whose ids are all known: nothing to insert.
+        try insertAliases(ids.filter { !known.contains($0) }, message: message, org: event.org, db: db)
+        var newFailure = false
         if let status = historyStatus(of: event) {
-            try db.cachedExecute(
-                sql: """
-                    INSERT OR IGNORE INTO history (org, message, event_id, status, native, at, received_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [event.org, message, event.id, status, event.data["native"]?["status"]?.stringValue,
-                            event.time.timeIntervalSince1970, receivedAt(event)])
+            try insertHistory(event, status: status, message: message, db: db)
             // A duplicate changes nothing; a merge (several ids found) may have.
             guard db.changesCount > 0 || known.count < ids.count else { return }
-            if db.changesCount > 0, event.status == .failed {
-                try db.cachedExecute(
-                    sql: "UPDATE messages SET error = ? WHERE id = ?",
-                    arguments: [event.data["error"].map { $0.serializedString() }, message])
-            }
+            newFailure = db.changesCount > 0 && event.status == .failed
         }
-        try refreshStatus(message, org: event.org, db: db)
+        let status = try refreshHistory(message, org: event.org, db: db)
+        // Details arrive piecemeal (the recipient on one event, the reference id on
+        // another): keep the first value of each. One UPDATE with the status, so the
+        // row and its status index change once per event.
+        try db.cachedExecute(
+            sql: """
+                UPDATE messages SET
+                    channel = COALESCE(channel, ?), provider = COALESCE(provider, ?),
+                    recipient = COALESCE(recipient, ?), sender = COALESCE(sender, ?),
+                    reference_id = COALESCE(reference_id, ?),
+                    message_type = COALESCE(message_type, ?),
+                    direction = CASE WHEN ? THEN 'inbound' ELSE direction END,
+                    first_seen = MIN(first_seen, ?), updated_at = MAX(updated_at, ?),
+                    error = CASE WHEN ? THEN ? ELSE error END,
+                    status = ?
+                WHERE id = ?
+                """,
+            arguments: [
+                event.channel, event.provider, event.data["recipient"]?.nonEmptyString, event.data["sender"]?.nonEmptyString,
+                event.data["reference_id"]?.nonEmptyString, event.data["message"]?["type"]?.nonEmptyString,
+                event.type == .messageReceived, event.time.timeIntervalSince1970, event.time.timeIntervalSince1970,
+                newFailure, errorText(event), status?.rawValue, message,
+            ])
+    }
+
+    /// The first event of a message: its row is written whole, with its status, instead
+    /// of inserted and then updated.
+    private static func create(_ event: Event, ids: [String], db: Database) throws {
+        let time = event.time.timeIntervalSince1970
+        let status = historyStatus(of: event)
+        try db.cachedExecute(
+            sql: """
+                INSERT INTO messages (org, canonical_id, channel, provider, direction, recipient, sender,
+                    reference_id, message_type, status, error, first_seen, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                event.org, ids[0], event.channel, event.provider, event.type == .messageReceived ? "inbound" : "outbound",
+                event.data["recipient"]?.nonEmptyString, event.data["sender"]?.nonEmptyString,
+                event.data["reference_id"]?.nonEmptyString, event.data["message"]?["type"]?.nonEmptyString,
+                currentStatus(status.flatMap(MessageStatus.init(rawValue:)).map { [$0] } ?? [])?.rawValue,
+                event.status == .failed ? errorText(event) : nil, time, time,
+            ])
+        let message = db.lastInsertedRowID
+        try insertAliases(ids, message: message, org: event.org, db: db)
+        guard let status else { return }
+        try insertHistory(event, status: status, message: message, db: db)
+        // A read first: the history gets its inferred `delivered`.
+        if event.status == .read { _ = try refreshHistory(message, org: event.org, db: db) }
+    }
+
+    private static func insertAliases(_ aliases: [String], message: Int64, org: String, db: Database) throws {
+        for alias in aliases {
+            try db.cachedExecute(
+                sql: "INSERT OR IGNORE INTO message_ids (org, alias, message) VALUES (?, ?, ?)",
+                arguments: [org, alias, message])
+        }
+    }
+
+    private static func insertHistory(_ event: Event, status: String, message: Int64, db: Database) throws {
+        try db.cachedExecute(
+            sql: """
+                INSERT OR IGNORE INTO history (org, message, event_id, status, native, at, received_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [event.org, message, event.id, status, event.data["native"]?["status"]?.stringValue,
+                        event.time.timeIntervalSince1970, receivedAt(event)])
+    }
+
+    private static func errorText(_ event: Event) -> String? {
+        event.data["error"].map { $0.serializedString() }
     }
 
     /// Every id the event gives for its message: each one finds the same message later.
@@ -64,25 +122,15 @@ enum StatusStoreWriter {
     /// The message the ids belong to: a new one, the one they name, or — when they name
     /// several that were created apart (Gupshup's id on `enqueued`, WhatsApp's on `sent`) —
     /// those merged into the oldest.
-    /// Returns the message and the ids already pointing at it.
-    private static func resolve(ids: [String], event: Event, db: Database) throws -> (message: Int64, known: Set<String>) {
+    /// Returns the message and the ids already pointing at it; nil for a new message.
+    private static func resolve(ids: [String], event: Event, db: Database) throws -> (message: Int64, known: Set<String>)? {
         let placeholders = databaseQuestionMarks(count: ids.count)
         let rows = try Row.fetchAll(
             db.cachedStatement(sql: "SELECT alias, message FROM message_ids WHERE org = ? AND alias IN (\(placeholders)) ORDER BY message"),
             arguments: StatementArguments([event.org] + ids))
         var found: [Int64] = []
         for row in rows where !found.contains(row["message"]) { found.append(row["message"]) }
-        guard let keep = found.first else {
-            let time = event.time.timeIntervalSince1970
-            try db.cachedExecute(
-                sql: """
-                    INSERT INTO messages (org, canonical_id, channel, provider, direction, first_seen, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [event.org, ids[0], event.channel, event.provider,
-                            event.type == .messageReceived ? "inbound" : "outbound", time, time])
-            return (db.lastInsertedRowID, [])
-        }
+        guard let keep = found.first else { return nil }
         for other in found.dropFirst() {
             try db.cachedExecute(sql: "UPDATE message_ids SET message = ? WHERE message = ?", arguments: [keep, other])
             // A history row present in both (the same event seen under two ids) is kept once.
@@ -106,31 +154,9 @@ enum StatusStoreWriter {
         return (keep, Set(rows.map { $0["alias"] as String }))
     }
 
-    /// Details arrive piecemeal (the recipient on one event, the reference id on another):
-    /// keep the first value of each.
-    private static func fillDetails(_ message: Int64, from event: Event, db: Database) throws {
-        try db.cachedExecute(
-            sql: """
-                UPDATE messages SET
-                    channel = COALESCE(channel, ?), provider = COALESCE(provider, ?),
-                    recipient = COALESCE(recipient, ?), sender = COALESCE(sender, ?),
-                    reference_id = COALESCE(reference_id, ?),
-                    message_type = COALESCE(message_type, ?),
-                    direction = CASE WHEN ? THEN 'inbound' ELSE direction END,
-                    first_seen = MIN(first_seen, ?), updated_at = MAX(updated_at, ?)
-                WHERE id = ?
-                """,
-            arguments: [
-                event.channel, event.provider, event.data["recipient"]?.nonEmptyString, event.data["sender"]?.nonEmptyString,
-                event.data["reference_id"]?.nonEmptyString, event.data["message"]?["type"]?.nonEmptyString,
-                event.type == .messageReceived, event.time.timeIntervalSince1970, event.time.timeIntervalSince1970, message,
-            ])
-    }
-
-    /// Recomputes the current status from the history and keeps exactly one inferred
-    /// `delivered` while the history has a `read` and no real `delivered`; writes only what
-    /// changed.
-    private static func refreshStatus(_ message: Int64, org: String, db: Database) throws {
+    /// Keeps exactly one inferred `delivered` while the history has a `read` and no real
+    /// `delivered`, and returns the current status the history gives.
+    private static func refreshHistory(_ message: Int64, org: String, db: Database) throws -> MessageStatus? {
         let rows = try Row.fetchAll(
             db.cachedStatement(sql: "SELECT status, at, inferred FROM history WHERE message = ?"), arguments: [message])
         let real = rows.filter { $0["inferred"] as Int == 0 }
@@ -150,9 +176,7 @@ enum StatusStoreWriter {
                     arguments: [org, message, "inferred:\(message)", readAt, Date().timeIntervalSince1970])
             }
         }
-        try db.cachedExecute(
-            sql: "UPDATE messages SET status = ?1 WHERE id = ?2 AND status IS NOT ?1",
-            arguments: [currentStatus(statuses)?.rawValue, message])
+        return currentStatus(statuses)
     }
 
     /// DESIGN §3, independent of arrival order.
