@@ -28,14 +28,6 @@ final class DispatchService: Service {
     }
 
     func run() async throws {
-        let commits = journal.commits()
-        // Fan each journal commit out to every dispatcher.
-        let forwarder = Task { [self] in
-            for await _ in commits {
-                running.withLock { for entry in $0.values { entry.wakeup.yield() } }
-            }
-        }
-        defer { forwarder.cancel() }
         await replace(with: initial)
         await withTaskCancellationHandler {
             try? await gracefulShutdown()
@@ -55,6 +47,7 @@ final class DispatchService: Service {
             for key in gone.keys { running[key] = nil }
             for (key, dispatcher) in wanted where running[key] == nil {
                 let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+                journal.wakeOnCommit(continuation)
                 let task = Task { await dispatcher.run(commits: stream) }
                 running[key] = Running(dispatcher: dispatcher, wakeup: continuation, task: task)
             }

@@ -80,8 +80,10 @@ public protocol Journal: Sendable {
     /// many went. (Attempts outnumber events: one per event, subscription and try.)
     func pruneAttempts(olderThan age: Duration, batchSize: Int) async throws -> Int
 
-    /// A stream that yields after each commit, so dispatchers wake without polling.
-    func commits() -> AsyncStream<Void>
+    /// Yields to `continuation` after each commit (until it is finished), so dispatchers
+    /// wake without polling. The commit thread yields directly: a dispatcher busy with a
+    /// batch finds one wakeup buffered, and no task runs per commit.
+    func wakeOnCommit(_ continuation: AsyncStream<Void>.Continuation)
 
     /// Whether appends currently succeed (for `/readyz`).
     var isWritable: Bool { get }
@@ -211,6 +213,13 @@ public struct JournalUnavailable: Error, CustomStringConvertible {
 }
 
 extension Journal {
+    /// A stream that yields after each commit.
+    public func commits() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        wakeOnCommit(continuation)
+        return stream
+    }
+
     /// Stores events durably before returning (see `append(_:completion:)`).
     public func append(_ events: [Event]) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in

@@ -356,15 +356,16 @@ public final class SQLiteJournal: Journal {
         }
     }
 
-    public func commits() -> AsyncStream<Void> {
-        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    public func wakeOnCommit(_ continuation: AsyncStream<Void>.Continuation) {
         subscribers.withLock { $0.append(continuation) }
-        return stream
     }
 
     private func notifySubscribers() {
         subscribers.withLock { subscribers in
-            for continuation in subscribers { continuation.yield() }
+            subscribers.removeAll { continuation in
+                if case .terminated = continuation.yield() { return true }
+                return false
+            }
         }
     }
 
