@@ -68,9 +68,19 @@ extension JSONValue {
         switch self {
         case .int(let i): return Double(i)
         case .double(let d): return d
-        case .string(let s): return Double(s.trimmingCharacters(in: .whitespaces))
+        case .string(let s):
+            // Foundation's trimming cost a microsecond per provider timestamp; most need none.
+            guard let first = s.unicodeScalars.first, let last = s.unicodeScalars.last,
+                Self.isBlank(first) || Self.isBlank(last)
+            else { return Double(s) }
+            return Double(s.trimmingCharacters(in: .whitespaces))
         default: return nil
         }
+    }
+
+    /// What `CharacterSet.whitespaces` holds: spaces (category Zs) and the tab.
+    private static func isBlank(_ scalar: Unicode.Scalar) -> Bool {
+        scalar == "\t" || scalar.properties.generalCategory == .spaceSeparator
     }
 
     /// The value as a boolean, accepting `"true"` / `"false"`.

@@ -40,4 +40,17 @@ struct JSONParserTests {
     @Test func toleratesAByteOrderMark() throws {
         #expect(try JSONValue.parse([0xEF, 0xBB, 0xBF] + Array("{}".utf8)) == .object([:]))
     }
+
+    /// Providers send epoch times as numbers or as numeric strings, sometimes padded.
+    @Test(arguments: [
+        ("1750263773", 1_750_263_773.0), (" 1750263773\t", 1_750_263_773.0), ("\u{00A0}12", 12), ("12.5", 12.5), ("1e3", 1000),
+    ])
+    func numericStringsAreNumbers(text: String, expected: Double) {
+        #expect(JSONValue.string(text).doubleValue == expected)
+    }
+
+    @Test(arguments: ["", " ", "abc", "12 34", "12\n"])
+    func otherStringsAreNot(text: String) {
+        #expect(JSONValue.string(text).doubleValue == nil)
+    }
 }
