@@ -19,17 +19,22 @@ final class RecentEntries: Sendable {
     private struct State {
         var tails: [String: Tail] = [:]
         /// Every entry held, oldest first: eviction and pruning go in journal order.
-        var order = CircularBuffer<(org: String, sequence: Int64)>()
+        var order = CircularBuffer<(org: String, sequence: Int64, bytes: Int)>()
+        var bytes = 0
         var baseline: Int64
     }
 
     private let state: Mutex<State>
     private let capacity: Int
+    private let byteBudget: Int
 
-    /// `baseline`: the highest sequence in the journal when it was opened.
-    init(baseline: Int64, capacity: Int) {
+    /// `baseline`: the highest sequence in the journal when it was opened. At most
+    /// `capacity` entries are kept, and at most `byteBudget` bytes of their serialized
+    /// events and request bodies (bodies may be megabytes each).
+    init(baseline: Int64, capacity: Int, byteBudget: Int = 32 * 1024 * 1024) {
         self.state = Mutex(State(baseline: baseline))
         self.capacity = capacity
+        self.byteBudget = byteBudget
     }
 
     /// Adds committed entries, in the order their sequences were given.
@@ -37,13 +42,16 @@ final class RecentEntries: Sendable {
         state.withLock { state in
             for entry in entries {
                 let org = entry.event.org
+                let bytes = (entry.event.storedJSON?.count ?? 0) + (entry.event.raw?.body.count ?? 0)
                 state.tails[org, default: Tail(coveredAfter: state.baseline)].entries.append(entry)
-                state.order.append((org, entry.sequence))
+                state.order.append((org, entry.sequence, bytes))
+                state.bytes += bytes
             }
-            while state.order.count > capacity {
+            while state.order.count > capacity || state.bytes > byteBudget {
                 let oldest = state.order.removeFirst()
                 state.tails[oldest.org]?.entries.removeFirst()
                 state.tails[oldest.org]?.coveredAfter = oldest.sequence
+                state.bytes -= oldest.bytes
             }
         }
     }
@@ -55,6 +63,7 @@ final class RecentEntries: Sendable {
             while let oldest = state.order.first, oldest.sequence <= sequence {
                 state.order.removeFirst()
                 state.tails[oldest.org]?.entries.removeFirst()
+                state.bytes -= oldest.bytes
             }
             state.baseline = max(state.baseline, sequence)
             for org in state.tails.keys {

@@ -26,6 +26,23 @@ struct RecentEntriesTests {
         #expect(recent.entries(org: "new", after: 10, limit: 5) == [])
     }
 
+    @Test func largeEventsLeaveMemorySooner() {
+        let recent = RecentEntries(baseline: 0, capacity: 100, byteBudget: 10_000)
+        func large(_ sequence: Int64) -> JournalEntry {
+            var event = TestEvents.status(.sent, message: "m\(sequence)")
+            event.raw = RawPayload(contentType: "application/json", body: Array(repeating: 0x20, count: 4_000))
+            return JournalEntry(sequence: sequence, event: event.keepingCloudEventBytes())
+        }
+        recent.append([large(1), large(2)])
+        #expect(recent.entries(org: "acme", after: 0, limit: 5)?.map(\.sequence) == [1, 2])
+        recent.append([large(3)])
+        #expect(recent.entries(org: "acme", after: 0, limit: 5) == nil, "over 10 000 bytes: the oldest left")
+        #expect(recent.entries(org: "acme", after: 1, limit: 5)?.map(\.sequence) == [2, 3])
+        recent.append([large(4), large(5)])
+        #expect(recent.entries(org: "acme", after: 3, limit: 5)?.map(\.sequence) == [4, 5])
+        #expect(recent.entries(org: "acme", after: 2, limit: 5) == nil)
+    }
+
     @Test func forgettingSendsEarlierReadsToSQLite() {
         let recent = RecentEntries(baseline: 0, capacity: 100)
         recent.append(entries([1, 2, 3]) + entries([4], org: "other") + entries([5]))
