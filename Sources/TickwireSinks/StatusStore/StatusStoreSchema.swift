@@ -47,6 +47,33 @@ enum StatusStoreSchema {
                 CREATE INDEX history_message ON history(message, at);
                 """)
         }
+        migrator.registerMigration("v2-history-unique-per-message") { db in
+            // v1 made history rows unique per (org, event_id, status): event ids are hashes,
+            // so every insert landed on a random page of that index, and the fsync of each
+            // batch carried one such page per event. Per (message, event_id, status) the
+            // same duplicates are refused (a message belongs to one org; a merge rehomes
+            // rows with OR IGNORE) and a new message's rows go at the index's end.
+            // SQLite cannot drop a UNIQUE constraint: the table is rebuilt, ids kept.
+            try db.execute(sql: """
+                CREATE TABLE history_v2 (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    org TEXT NOT NULL,
+                    message INTEGER NOT NULL REFERENCES messages(id),
+                    event_id TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    native TEXT,
+                    at REAL NOT NULL,
+                    received_at REAL NOT NULL,
+                    inferred INTEGER NOT NULL DEFAULT 0,
+                    UNIQUE (message, event_id, status)
+                );
+                INSERT INTO history_v2 (id, org, message, event_id, status, native, at, received_at, inferred)
+                    SELECT id, org, message, event_id, status, native, at, received_at, inferred FROM history;
+                DROP TABLE history;
+                ALTER TABLE history_v2 RENAME TO history;
+                CREATE INDEX history_message ON history(message, at);
+                """)
+        }
         return migrator
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 import TickwireCore
 import TickwireProviders
@@ -170,6 +171,31 @@ struct StatusStoreTests {
         await store.shutdown()
         let reopened = try self.store()
         #expect(try await reopened.message(org: "acme", id: "wamid.3")?["status"] == "sent")
+    }
+
+    /// A store written with the first schema is migrated in place: same documents, same
+    /// duplicate refusal, and history rows unique per message from then on.
+    @Test func historyMigrationKeepsRowsAndDeduplication() async throws {
+        let path = directory.path + "/store.sqlite"
+        let before = try GupshupSequence.events(["enqueued", "sent", "read"], gupshupID: "gs-1", whatsappID: "wamid.1")
+        do {
+            let pool = try DatabasePool(path: path)
+            try StatusStoreSchema.migrator.migrate(pool, upTo: "v1")
+            try await pool.write { db in for event in before { try StatusStoreWriter.apply(event, db: db) } }
+            try pool.close()
+        }
+        let store = try store()
+        let document = try await store.message(org: "acme", id: "gs-1")
+        #expect(statuses(document) == ["enqueued", "sent", "delivered*", "read"])
+        await deliver(store, before)
+        #expect(try await store.message(org: "acme", id: "wamid.1") == document, "duplicates change nothing")
+        await deliver(store, try GupshupSequence.events(["delivered"], gupshupID: "gs-1", whatsappID: "wamid.1"))
+        #expect(statuses(try await store.message(org: "acme", id: "gs-1")) == ["enqueued", "sent", "delivered", "read"])
+        let unique = try await store.pool.read { db in
+            try db.indexes(on: "history").filter(\.isUnique).map(\.columns)
+        }
+        #expect(unique == [["message", "event_id", "status"]])
+        await store.shutdown()
     }
 
     @Test func currentStatusRuleIsOrderIndependent() {
