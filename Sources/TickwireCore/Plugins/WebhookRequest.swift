@@ -40,10 +40,7 @@ public struct WebhookRequest: Sendable {
         // On bytes: this runs for every webhook, and Foundation's trimming bridged to NSString.
         guard var type = contentType?.utf8[...] else { return nil }
         if let semicolon = type.firstIndex(of: UInt8(ascii: ";")) { type = type[..<semicolon] }
-        let isSpace = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
-        while let first = type.first, isSpace(first) { type = type.dropFirst() }
-        while let last = type.last, isSpace(last) { type = type.dropLast() }
-        return String(decoding: type, as: UTF8.self).lowercased()
+        return String(decoding: type.trimmingASCIIWhitespace, as: UTF8.self).lowercased()
     }
 }
 

@@ -7,9 +7,7 @@ public enum PhoneNumber {
     /// simulator ids like `9876543210_1`) give nil so that callers keep them as they are.
     public static func e164(_ raw: String?) -> String? {
         // On bytes, not Characters: this runs for every event, and the accepted text is ASCII.
-        guard var text = raw?.utf8[...] else { return nil }
-        while let first = text.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { text = text.dropFirst() }
-        while let last = text.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { text = text.dropLast() }
+        guard var text = raw?.utf8[...].trimmingASCIIWhitespace else { return nil }
         if let colon = text.firstIndex(of: UInt8(ascii: ":")) { text = text[text.index(after: colon)...] }
         guard !text.isEmpty else { return nil }
         var digits = [UInt8(ascii: "+")]

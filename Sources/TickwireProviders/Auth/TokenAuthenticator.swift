@@ -69,13 +69,3 @@ enum BearerCredentials {
         return String(parts[1]).trimmingASCIIWhitespace
     }
 }
-
-extension StringProtocol {
-    /// Trims spaces and tabs only (header values), without Foundation.
-    var trimmingASCIIWhitespace: String {
-        var scalars = Substring(self)
-        while let first = scalars.first, first == " " || first == "\t" { scalars = scalars.dropFirst() }
-        while let last = scalars.last, last == " " || last == "\t" { scalars = scalars.dropLast() }
-        return String(scalars)
-    }
-}
