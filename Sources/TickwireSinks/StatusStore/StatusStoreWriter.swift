@@ -42,12 +42,19 @@ enum StatusStoreWriter {
                     status = ?
                 WHERE id = ?
                 """,
-            arguments: [
-                event.channel, event.provider, event.data["recipient"]?.nonEmptyString, event.data["sender"]?.nonEmptyString,
-                event.data["reference_id"]?.nonEmptyString, event.data["message"]?["type"]?.nonEmptyString,
+            arguments: StatementArguments(details(of: event) + [
                 event.type == .messageReceived, event.time.timeIntervalSince1970, event.time.timeIntervalSince1970,
                 newFailure, errorText(event), status?.rawValue, message,
-            ])
+            ]))
+    }
+
+    /// What an event tells of its message, in the order both statements that write a
+    /// message list them: channel, provider, recipient, sender, reference id, message type.
+    private static func details(of event: Event) -> [(any DatabaseValueConvertible)?] {
+        [
+            event.channel, event.provider, event.data["recipient"]?.nonEmptyString, event.data["sender"]?.nonEmptyString,
+            event.data["reference_id"]?.nonEmptyString, event.data["message"]?["type"]?.nonEmptyString,
+        ]
     }
 
     /// The first event of a message: its row is written whole, with its status, instead
@@ -57,17 +64,15 @@ enum StatusStoreWriter {
         let status = historyStatus(of: event)
         try db.cachedExecute(
             sql: """
-                INSERT INTO messages (org, canonical_id, channel, provider, direction, recipient, sender,
-                    reference_id, message_type, status, error, first_seen, updated_at)
+                INSERT INTO messages (org, canonical_id, channel, provider, recipient, sender, reference_id,
+                    message_type, direction, status, error, first_seen, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
-            arguments: [
-                event.org, ids[0], event.channel, event.provider, event.type == .messageReceived ? "inbound" : "outbound",
-                event.data["recipient"]?.nonEmptyString, event.data["sender"]?.nonEmptyString,
-                event.data["reference_id"]?.nonEmptyString, event.data["message"]?["type"]?.nonEmptyString,
+            arguments: StatementArguments([event.org, ids[0]] + details(of: event) + [
+                event.type == .messageReceived ? "inbound" : "outbound",
                 currentStatus(status.flatMap(MessageStatus.init(rawValue:)).map { [$0] } ?? [])?.rawValue,
                 event.status == .failed ? errorText(event) : nil, time, time,
-            ])
+            ]))
         let message = db.lastInsertedRowID
         try insertAliases(ids, message: message, org: event.org, db: db)
         guard let status else { return }
