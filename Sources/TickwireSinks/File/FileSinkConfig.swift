@@ -27,6 +27,4 @@ public struct FileSinkConfig: Sendable, Decodable {
         path = try c.decode(String.self, forKey: .path)
         batchWait = try c.decodeIfPresent(ConfigDuration.self, forKey: .batchWait) ?? batchWait
     }
-
-    static let placeholders = ["{org}", "{channel}", "{date}"]
 }

@@ -5,17 +5,57 @@ import TickwireCore
 
 @Suite("File sink")
 struct FileSinkTests {
-    @Test func pathTemplatesTakeOrgChannelAndDate() {
+    @Test func pathTemplatesTakeOrgChannelAndDate() throws {
         let event = TestEvents.status(.read, message: "m1", org: "acme", channel: "gs", at: 1_700_000_000)
-        #expect(FileSink.path(for: event, template: "data/{org}/{channel}/{date}.jsonl") == "data/acme/gs/2023-11-14.jsonl")
-        #expect(FileSink.path(for: event, template: "data/events.jsonl") == "data/events.jsonl")
-        #expect(FileSink.path(for: event, template: "data/{org}-{other}/{org}") == "data/acme-{other}/acme")
-        #expect(FileSink.path(for: event, template: "data/{org") == "data/{org")
+        #expect(try FilePathTemplate("data/{org}/{channel}/{date}.jsonl").path(for: event) == "data/acme/gs/2023-11-14.jsonl")
+        #expect(try FilePathTemplate("data/events.jsonl").path(for: event) == "data/events.jsonl")
+        #expect(try FilePathTemplate("{org}").path(for: event) == "acme")
+        for bad in ["data/{org}-{other}/{org}", "data/{org", "data/org}", "data/{}"] {
+            #expect(throws: ConfigIssue.self, "\(bad)") { try FilePathTemplate(bad) }
+        }
+    }
+
+    @Test func eventsShareAFileExactlyWhenTheirPathsAreEqual() throws {
+        let template = try FilePathTemplate("{org}/{date}.jsonl")
+        let events = [
+            TestEvents.status(.read, message: "a", org: "acme", channel: "gs", at: 1_700_000_000),
+            TestEvents.status(.read, message: "b", org: "acme", channel: "meta", at: 1_700_006_000),  // same day, other channel
+            TestEvents.status(.read, message: "c", org: "acme", channel: "gs", at: 1_700_006_400 + 86_400),  // next day
+            TestEvents.status(.read, message: "d", org: "globex", channel: "gs", at: 1_700_000_000),
+            TestEvents.status(.read, message: "e", org: "acme", channel: "gs", at: -1),  // 1969-12-31
+            TestEvents.status(.read, message: "f", org: "acme", channel: "gs", at: 0),
+            TestEvents.status(.read, message: "g", org: "acme", channel: "gs", at: 86_399.9996),  // rounds to the next day
+            TestEvents.status(.read, message: "h", org: "acme", channel: "gs", at: 86_400),
+        ]
+        for first in events {
+            for second in events {
+                let samePath = template.path(for: first) == template.path(for: second)
+                #expect((template.key(for: first) == template.key(for: second)) == samePath, "\(first.subject ?? "") \(second.subject ?? "")")
+            }
+        }
+    }
+
+    @Test func aBatchForManyFilesWritesEachEventToItsOwn() async throws {
+        let directory = try TemporaryDirectory()
+        let sink = try FileSink(
+            config: FileSinkConfig(path: directory.path + "/{org}/{channel}.jsonl"),
+            context: SinkContext(name: "archive", durability: .normal, logger: .quiet))
+        let batch = ["acme/gs", "acme/gs", "globex/gs", "acme/meta", "acme/gs", "globex/gs"].enumerated().map { i, file in
+            let parts = file.split(separator: "/").map(String.init)
+            return TestEvents.status(.sent, message: "m\(i)", org: parts[0], channel: parts[1])
+        }
+        #expect(await sink.deliver(batch).outcomes.allSatisfy { $0 == .delivered })
+        await sink.shutdown()
+        for file in ["acme/gs", "globex/gs", "acme/meta"] {
+            let lines = try String(contentsOfFile: "\(directory.path)/\(file).jsonl", encoding: .utf8).split(separator: "\n")
+            let expected = batch.filter { "\($0.org)/\($0.channel)" == file }.map(\.id)
+            #expect(try lines.map { try Event(cloudEventJSON: Array($0.utf8)).id } == expected, "\(file)")
+        }
     }
 
     @Test func linesAreWrittenWholeAndInOrderAcrossConcurrentBatches() async throws {
         let directory = try TemporaryDirectory()
-        let sink = FileSink(
+        let sink = try FileSink(
             config: FileSinkConfig(path: directory.path + "/{org}/events.jsonl"),
             context: SinkContext(name: "archive", durability: .full, logger: .quiet))
         let batches = (0..<8).map { batch in (0..<50).map { TestEvents.status(.sent, message: "m\(batch)-\($0)") } }
