@@ -71,6 +71,29 @@ struct WebhookChannelHandlerTests {
         await daemon.close()
     }
 
+    @Test func aLongPipelineIsAnsweredWholeAndInOrder() async throws {
+        let daemon = try await TestDaemon.open(in: directory)
+        let template = try String(decoding: RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json"), as: UTF8.self)
+        let path = "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)"
+        // Distinct events (ids differ), sent in one write: far more than one read's worth,
+        // so reading must pause while parts are held and resume after each answer.
+        let count = 300
+        let webhooks = try (0..<count).map { i in
+            let body = template.replacingOccurrences(of: "\"id\": \"", with: "\"id\": \"pipelined-\(i)-")
+                .replacingOccurrences(of: "\"gsId\": \"", with: "\"gsId\": \"pipelined-\(i)-")
+            #expect(body != template)
+            return Self.post(path, Array(body.utf8)) + (i % 50 == 49 ? Self.healthz : "")
+        }
+        try await daemon.application().test(.live) { client in
+            let port = try #require(client.port)
+            let answers = try await Self.exchange(port: port, webhooks.joined(), responses: count + count / 50)
+            #expect(answers.statuses == Array(repeating: 200, count: count + count / 50))
+            #expect(!answers.closed)
+        }
+        #expect(try await daemon.journal.count() == count)
+        await daemon.close()
+    }
+
     @Test func connectionCloseAndOversizedBodies() async throws {
         let daemon = try await TestDaemon.open(in: directory)
         let sent = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json")
