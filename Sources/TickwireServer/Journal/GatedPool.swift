@@ -1,6 +1,7 @@
 import GRDB
 import Synchronization
 import TickwireCore
+import TickwireSinks
 
 /// A database pool that can be closed while tasks still use it: once closed, new reads and
 /// writes fail with `JournalUnavailable`, and the pool itself closes only after those in
@@ -11,11 +12,12 @@ final class GatedPool: Sendable {
         var inFlight = 0
     }
 
-    private let pool: DatabasePool
+    private let database: SQLitePool
+    private var pool: DatabasePool { database.pool }
     private let gate = Mutex(Gate())
 
-    init(_ pool: DatabasePool) {
-        self.pool = pool
+    init(_ database: SQLitePool) {
+        self.database = database
     }
 
     func read<T: Sendable>(_ value: @Sendable (Database) throws -> T) async throws -> T {
@@ -49,7 +51,7 @@ final class GatedPool: Sendable {
         while gate.withLock({ $0.inFlight }) > 0 {
             try? await Task.sleep(for: .milliseconds(5))
         }
-        try pool.close()
+        try database.close()
     }
 
     private func enter() throws {

@@ -6,12 +6,13 @@ import TickwireCore
 /// The message-status store as a sink: each batch is applied in one transaction, and the
 /// org API reads the same database (`StatusStoreSink+Queries.swift`).
 public final class StatusStoreSink: Sink, Sendable {
-    let pool: DatabasePool
+    let database: SQLitePool
+    var pool: DatabasePool { database.pool }
     public let batchWait: Duration
     private let logger: Logger
 
-    init(pool: DatabasePool, batchWait: Duration, logger: Logger) {
-        self.pool = pool
+    init(database: SQLitePool, batchWait: Duration, logger: Logger) {
+        self.database = database
         self.batchWait = batchWait
         self.logger = logger
     }
@@ -21,8 +22,8 @@ public final class StatusStoreSink: Sink, Sendable {
         path: String, durability: Durability, batchWait: Duration = ConfigDuration.localBatchWait.duration,
         logger: Logger = Logger(label: "tickwire.store")
     ) throws -> StatusStoreSink {
-        let pool = try SQLitePool.open(path: path, durability: durability, migrator: StatusStoreSchema.migrator)
-        return StatusStoreSink(pool: pool, batchWait: batchWait, logger: logger)
+        let database = try SQLitePool.open(path: path, durability: durability, migrator: StatusStoreSchema.migrator)
+        return StatusStoreSink(database: database, batchWait: batchWait, logger: logger)
     }
 
     public func deliver(_ batch: [Event]) async -> DeliveryReport {
@@ -38,7 +39,7 @@ public final class StatusStoreSink: Sink, Sendable {
     }
 
     public func shutdown() async {
-        try? pool.close()
+        try? database.close()
     }
 
     /// `PRAGMA synchronous` of the writer: 2 = FULL, 1 = NORMAL.

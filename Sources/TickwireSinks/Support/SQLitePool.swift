@@ -2,10 +2,14 @@ import Foundation
 import GRDB
 import TickwireCore
 
-/// Opens a SQLite database in WAL mode the way every Tickwire database needs it: directory
-/// created, a busy timeout, the durability applied, migrations run.
-public enum SQLitePool {
-    public static func open(path: String, durability: Durability, migrator: DatabaseMigrator) throws -> DatabasePool {
+/// A SQLite database in WAL mode opened the way every Tickwire database needs it: directory
+/// created, a busy timeout, the durability applied, migrations run, and checkpoints on a
+/// thread of their own (`WALCheckpointer`), not inside a commit.
+public struct SQLitePool: Sendable {
+    public let pool: DatabasePool
+    public let checkpointer: WALCheckpointer
+
+    public static func open(path: String, durability: Durability, migrator: DatabaseMigrator) throws -> SQLitePool {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -13,12 +17,21 @@ public enum SQLitePool {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         let pool = try DatabasePool(path: path, configuration: configuration)
+        let synchronous = durability == .full ? "FULL" : "NORMAL"
         // GRDB sets synchronous=NORMAL on the writer when it switches to WAL, after
         // prepareDatabase runs: set the mode once the pool is open (STACK.md).
         try pool.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(WALCheckpointer.backstopPages)")
         }
         try migrator.migrate(pool)
-        return pool
+        let checkpointer = try WALCheckpointer(path: path, configuration: configuration, synchronous: synchronous)
+        return SQLitePool(pool: pool, checkpointer: checkpointer)
+    }
+
+    /// Stops checkpointing, then closes the pool (its last connection checkpoints the rest).
+    public func close() throws {
+        checkpointer.stop()
+        try pool.close()
     }
 }

@@ -1,0 +1,83 @@
+import Foundation
+import GRDB
+import Synchronization
+
+/// Copies a WAL database's committed pages back into the database file, on a thread and a
+/// connection of its own.
+///
+/// SQLite's automatic checkpoint runs inside the commit that crosses its threshold: under
+/// load one journal commit in ~70 took 5–10 ms, and every webhook waiting on it with it,
+/// which was most of the p99 (bench/RESULTS.md, fourth session of 2026-11-30). PASSIVE
+/// checkpoints here never block the writer or readers. They run every 20 ms while the WAL
+/// grows and back off to once a second while it does not. With the same `synchronous` as
+/// the writer, a checkpoint syncs the WAL before copying and the database file before the
+/// WAL may be reused, so durability is the writer's. The writer keeps SQLite's automatic
+/// checkpoint at `backstopPages` in case this thread cannot keep up.
+public final class WALCheckpointer: Sendable {
+    /// The writer's automatic checkpoint threshold while a checkpointer runs (~64 MiB of WAL).
+    public static let backstopPages = 16_000
+    static let busyInterval: Duration = .milliseconds(20)
+    static let idleInterval: Duration = .seconds(1)
+
+    private let connection: DatabaseQueue
+    private let stopped = Mutex(false)
+    /// Signalled by `stop`; the thread's timed waits sleep on it.
+    private let wakeup = NSCondition()
+    private let finished = DispatchSemaphore(value: 0)
+    /// Checkpoints that copied frames, for tests.
+    let checkpoints = Atomic<Int>(0)
+
+    /// Opens a second connection to the database at `path` and starts checkpointing.
+    init(path: String, configuration: Configuration, synchronous: String) throws {
+        connection = try DatabaseQueue(path: path, configuration: configuration)
+        try connection.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
+        let thread = Thread { [self] in run() }
+        thread.name = "tickwire-checkpoint"
+        thread.start()
+    }
+
+    /// Ends the thread and closes its connection; returns once both are done.
+    public func stop() {
+        let first = stopped.withLock { stopped in
+            defer { stopped = true }
+            return !stopped
+        }
+        guard first else { return }
+        wakeup.lock()
+        wakeup.signal()
+        wakeup.unlock()
+        finished.wait()
+        try? connection.close()
+    }
+
+    private func run() {
+        var interval = Self.busyInterval
+        var lastFrames = -1
+        while sleep(interval) {
+            // A failed checkpoint (the disk, a lock) is retried at the next turn; meanwhile the
+            // writer's backstop checkpoint bounds the WAL.
+            guard let (frames, copied) = try? connection.writeWithoutTransaction({ db in try db.checkpoint(.passive) }) else {
+                interval = Self.busyInterval
+                continue
+            }
+            if frames != lastFrames || copied < frames {
+                if copied > 0 { checkpoints.add(1, ordering: .relaxed) }
+                interval = Self.busyInterval
+            } else {
+                interval = min(interval * 2, Self.idleInterval)
+            }
+            lastFrames = frames
+        }
+        finished.signal()
+    }
+
+    /// Waits `interval` or until stopped; false once stopped.
+    private func sleep(_ interval: Duration) -> Bool {
+        wakeup.lock()
+        defer { wakeup.unlock() }
+        if stopped.withLock({ $0 }) { return false }
+        let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+        _ = wakeup.wait(until: Date(timeIntervalSinceNow: seconds))
+        return !stopped.withLock { $0 }
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import GRDB
+import Testing
+import TickwireCore
+@testable import TickwireSinks
+
+/// Checkpoints run on the checkpointer's own connection, not inside a commit.
+@Suite("WAL checkpoints off the commit path", .timeLimit(.minutes(1)))
+struct WALCheckpointerTests {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in try db.execute(sql: "CREATE TABLE rows (id INTEGER PRIMARY KEY, body BLOB NOT NULL)") }
+        return migrator
+    }
+
+    static func fileSize(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? Int) ?? 0
+    }
+
+    @Test(arguments: [Durability.full, .normal])
+    func committedPagesReachTheDatabaseFileWithoutTheWritersCheckpoint(durability: Durability) async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/test.sqlite"
+        let database = try SQLitePool.open(path: path, durability: durability, migrator: Self.migrator)
+        let writerThreshold = try await database.pool.write { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") }
+        #expect(writerThreshold == WALCheckpointer.backstopPages)
+
+        // ~2 MB in 100 commits: about 500 pages, far below the writer's threshold, so only the
+        // checkpointer can move them into the database file.
+        let body = Data(repeating: 0x61, count: 1000)
+        for batch in 0..<100 {
+            try await database.pool.write { db in
+                for row in 0..<20 { try db.execute(sql: "INSERT INTO rows (id, body) VALUES (?, ?)", arguments: [batch * 20 + row, body]) }
+            }
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while Self.fileSize(path) < 2_000_000, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(Self.fileSize(path) >= 2_000_000, "the database file holds the committed rows")
+        #expect(database.checkpointer.checkpoints.load(ordering: .relaxed) > 0)
+
+        database.checkpointer.stop()
+        database.checkpointer.stop()  // a second stop is a no-op
+        try database.close()
+        let reopened = try SQLitePool.open(path: path, durability: durability, migrator: Self.migrator)
+        #expect(try await reopened.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM rows") } == 2000)
+        try reopened.close()
+    }
+
+    @Test func anIdleDatabaseIsLeftAlone() async throws {
+        let directory = try TemporaryDirectory()
+        let database = try SQLitePool.open(path: directory.path + "/idle.sqlite", durability: .full, migrator: Self.migrator)
+        try await Task.sleep(for: .milliseconds(300))
+        let before = database.checkpointer.checkpoints.load(ordering: .relaxed)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(database.checkpointer.checkpoints.load(ordering: .relaxed) == before, "nothing to copy, nothing counted")
+        try database.close()
+    }
+}
