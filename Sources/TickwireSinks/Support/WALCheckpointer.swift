@@ -36,7 +36,12 @@ public final class WALCheckpointer: Sendable {
         thread.start()
     }
 
-    /// Ends the thread and closes its connection; returns once both are done.
+    /// Ends the thread, empties the WAL and closes the connection; returns once done.
+    ///
+    /// SQLite checkpoints and deletes the WAL when the last connection closes, but GRDB
+    /// closes a pool's writer before its read-only readers, which cannot: the WAL (up to
+    /// `backstopPages`) stayed on disk and was read back at the next start. A TRUNCATE
+    /// checkpoint here, once the writer is done, leaves it empty.
     public func stop() {
         let first = stopped.withLock { stopped in
             defer { stopped = true }
@@ -47,6 +52,8 @@ public final class WALCheckpointer: Sendable {
         wakeup.signal()
         wakeup.unlock()
         finished.wait()
+        // It waits (busy timeout) for a commit still in flight; failing only leaves the WAL.
+        _ = try? connection.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
         try? connection.close()
     }
 
