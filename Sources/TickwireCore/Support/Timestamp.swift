@@ -5,10 +5,7 @@ public enum Timestamp {
     /// `2026-01-02T03:04:05.370Z`. Written by hand: Foundation's formatter was a visible
     /// share of the webhook path's CPU, and this format never varies.
     public static func format(_ date: Date) -> String {
-        // Rounded to the nearest millisecond: an epoch in ms divided by 1000 is often a hair
-        // below the intended millisecond (1580227766370 ms → …26.3699999 s).
-        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
-        let (days, inDay) = floorDivision(milliseconds, 86_400_000)
+        let (days, inDay) = daysAndMilliseconds(date)
         let (year, month, day) = civilDate(daysSinceEpoch: days)
         var text = [UInt8]()
         text.reserveCapacity(24)
@@ -70,6 +67,20 @@ public enum Timestamp {
         let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
         let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
         return era * 146_097 + dayOfEra - 719_468
+    }
+
+    /// The UTC day `format` writes for `date`, as days since 1970-01-01 (for grouping by
+    /// date without formatting).
+    public static func day(of date: Date) -> Int64 {
+        daysAndMilliseconds(date).days
+    }
+
+    /// Days since 1970-01-01 and milliseconds into that day, UTC.
+    private static func daysAndMilliseconds(_ date: Date) -> (days: Int64, inDay: Int64) {
+        // Rounded to the nearest millisecond: an epoch in ms divided by 1000 is often a hair
+        // below the intended millisecond (1580227766370 ms → …26.3699999 s).
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        return floorDivision(milliseconds, 86_400_000)
     }
 
     private static func floorDivision(_ value: Int64, _ divisor: Int64) -> (Int64, Int64) {

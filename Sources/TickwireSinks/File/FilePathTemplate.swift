@@ -52,10 +52,7 @@ struct FilePathTemplate: Sendable {
             case .text: continue
             case .org: key.org = event.org
             case .channel: key.channel = event.channel
-            case .date:
-                // In whole milliseconds, as `Timestamp.format` rounds, so the key's day is the path's.
-                let milliseconds = (event.time.timeIntervalSince1970 * 1000).rounded()
-                key.day = Int64((milliseconds / 86_400_000).rounded(.down))
+            case .date: key.day = Timestamp.day(of: event.time)
             }
         }
         return key
