@@ -12,11 +12,11 @@ final class GatedPool: Sendable {
         var inFlight = 0
     }
 
-    private let database: SQLitePool
+    private let database: SQLiteDatabase
     private var pool: DatabasePool { database.pool }
     private let gate = Mutex(Gate())
 
-    init(_ database: SQLitePool) {
+    init(_ database: SQLiteDatabase) {
         self.database = database
     }
 

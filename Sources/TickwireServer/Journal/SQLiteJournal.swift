@@ -29,13 +29,13 @@ public final class SQLiteJournal: Journal {
     ) throws {
         // All the work that can fail happens before any stored property is set: a throwing
         // designated init with an Atomic property crashed the 6.3 optimizer.
-        let database = try SQLitePool.open(path: path, durability: durability, migrator: Self.migrator)
+        let database = try SQLiteDatabase.open(path: path, durability: durability, migrator: Self.migrator)
         let last = try database.pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM journal") ?? 0 }
         self.init(database: database, lastSequence: last, recentEntries: recentEntries, durability: durability, onCommit: onCommit)
     }
 
     private init(
-        database: SQLitePool, lastSequence: Int64, recentEntries: Int, durability: Durability,
+        database: SQLiteDatabase, lastSequence: Int64, recentEntries: Int, durability: Durability,
         onCommit: (@Sendable (Int, Duration) -> Void)?
     ) {
         let stats = JournalStats()

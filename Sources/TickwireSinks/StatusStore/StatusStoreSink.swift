@@ -6,12 +6,12 @@ import TickwireCore
 /// The message-status store as a sink: each batch is applied in one transaction, and the
 /// org API reads the same database (`StatusStoreSink+Queries.swift`).
 public final class StatusStoreSink: Sink, Sendable {
-    let database: SQLitePool
+    let database: SQLiteDatabase
     var pool: DatabasePool { database.pool }
     public let batchWait: Duration
     private let logger: Logger
 
-    init(database: SQLitePool, batchWait: Duration, logger: Logger) {
+    init(database: SQLiteDatabase, batchWait: Duration, logger: Logger) {
         self.database = database
         self.batchWait = batchWait
         self.logger = logger
@@ -22,7 +22,7 @@ public final class StatusStoreSink: Sink, Sendable {
         path: String, durability: Durability, batchWait: Duration = ConfigDuration.localBatchWait.duration,
         logger: Logger = Logger(label: "tickwire.store")
     ) throws -> StatusStoreSink {
-        let database = try SQLitePool.open(path: path, durability: durability, migrator: StatusStoreSchema.migrator)
+        let database = try SQLiteDatabase.open(path: path, durability: durability, migrator: StatusStoreSchema.migrator)
         return StatusStoreSink(database: database, batchWait: batchWait, logger: logger)
     }
 

@@ -21,7 +21,7 @@ struct WALCheckpointerTests {
     func committedPagesReachTheDatabaseFileWithoutTheWritersCheckpoint(durability: Durability) async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/test.sqlite"
-        let database = try SQLitePool.open(path: path, durability: durability, migrator: Self.migrator)
+        let database = try SQLiteDatabase.open(path: path, durability: durability, migrator: Self.migrator)
         let writerThreshold = try await database.pool.write { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") }
         #expect(writerThreshold == WALCheckpointer.backstopPages)
 
@@ -47,14 +47,14 @@ struct WALCheckpointerTests {
         database.checkpointer.stop()  // a second stop is a no-op
         try database.close()
         #expect(Self.fileSize(path + "-wal") == 0, "the WAL is left empty (or gone)")
-        let reopened = try SQLitePool.open(path: path, durability: durability, migrator: Self.migrator)
+        let reopened = try SQLiteDatabase.open(path: path, durability: durability, migrator: Self.migrator)
         #expect(try await reopened.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM rows") } == 2000)
         try reopened.close()
     }
 
     @Test func anIdleDatabaseIsLeftAlone() async throws {
         let directory = try TemporaryDirectory()
-        let database = try SQLitePool.open(path: directory.path + "/idle.sqlite", durability: .full, migrator: Self.migrator)
+        let database = try SQLiteDatabase.open(path: directory.path + "/idle.sqlite", durability: .full, migrator: Self.migrator)
         try await Task.sleep(for: .milliseconds(300))
         let before = database.checkpointer.checkpoints.load(ordering: .relaxed)
         try await Task.sleep(for: .milliseconds(500))

@@ -5,11 +5,11 @@ import TickwireCore
 /// A SQLite database in WAL mode opened the way every Tickwire database needs it: directory
 /// created, a busy timeout, the durability applied, migrations run, and checkpoints on a
 /// thread of their own (`WALCheckpointer`), not inside a commit.
-public struct SQLitePool: Sendable {
+public struct SQLiteDatabase: Sendable {
     public let pool: DatabasePool
     public let checkpointer: WALCheckpointer
 
-    public static func open(path: String, durability: Durability, migrator: DatabaseMigrator) throws -> SQLitePool {
+    public static func open(path: String, durability: Durability, migrator: DatabaseMigrator) throws -> SQLiteDatabase {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -26,10 +26,10 @@ public struct SQLitePool: Sendable {
         }
         try migrator.migrate(pool)
         let checkpointer = try WALCheckpointer(path: path, configuration: configuration, synchronous: synchronous)
-        return SQLitePool(pool: pool, checkpointer: checkpointer)
+        return SQLiteDatabase(pool: pool, checkpointer: checkpointer)
     }
 
-    /// Stops checkpointing, then closes the pool (its last connection checkpoints the rest).
+    /// Stops checkpointing (which leaves the WAL empty), then closes the pool.
     public func close() throws {
         checkpointer.stop()
         try pool.close()
