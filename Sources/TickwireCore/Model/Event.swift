@@ -16,7 +16,7 @@ public struct Event: Sendable, Hashable {
     public var channel: String { didSet { storedJSON = nil } }
     public var provider: String { didSet { storedJSON = nil } }
     /// The `data` object (DESIGN §2): message ids, status, native names, raw payload, …
-    public var data: [String: JSONValue] { didSet { storedJSON = nil } }
+    public var data: JSONObject { didSet { storedJSON = nil } }
     /// The CloudEvents JSON this event was read from (the journal's copy), so that sinks
     /// that forward JSON do not serialize it again; any change to the event drops it. Not
     /// part of the event's identity.
@@ -27,7 +27,7 @@ public struct Event: Sendable, Hashable {
 
     public init(
         id: String, type: EventType, time: Date, subject: String?,
-        org: String, channel: String, provider: String, data: [String: JSONValue]
+        org: String, channel: String, provider: String, data: JSONObject
     ) {
         self.id = id
         self.type = type
@@ -76,20 +76,21 @@ extension Event {
 
     /// The structured-mode CloudEvents JSON object.
     public var cloudEvent: JSONValue {
-        var object: [String: JSONValue] = [
-            "specversion": .string(Event.specVersion),
-            "id": .string(id),
-            "source": .string(source),
-            "type": .string(type.rawValue),
-            "time": .string(Timestamp.format(time)),
-            "datacontenttype": "application/json",
-            "org": .string(org),
-            "channel": .string(channel),
-            "provider": .string(provider),
-            "data": .object(data),
+        // Listed in name order, so that JSONObject takes them without sorting.
+        var members: [JSONObject.Member] = [
+            ("channel", .string(channel)),
+            ("data", .object(data)),
+            ("datacontenttype", "application/json"),
+            ("id", .string(id)),
+            ("org", .string(org)),
+            ("provider", .string(provider)),
+            ("source", .string(source)),
+            ("specversion", .string(Event.specVersion)),
         ]
-        if let subject { object["subject"] = .string(subject) }
-        return .object(object)
+        if let subject { members.append(("subject", .string(subject))) }
+        members.append(("time", .string(Timestamp.format(time))))
+        members.append(("type", .string(type.rawValue)))
+        return .object(JSONObject(members))
     }
 
     /// Reads an event back from its CloudEvents JSON object.

@@ -11,7 +11,7 @@ public enum JSONValue: Sendable, Hashable {
     case double(Double)
     case string(String)
     case array([JSONValue])
-    case object([String: JSONValue])
+    case object(JSONObject)
 }
 
 extension JSONValue {
@@ -36,7 +36,7 @@ extension JSONValue {
         return nil
     }
 
-    public var objectValue: [String: JSONValue]? {
+    public var objectValue: JSONObject? {
         if case .object(let members) = self { return members }
         return nil
     }
@@ -107,16 +107,14 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
     public init(nilLiteral: ()) { self = .null }
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
+        self = .object(JSONObject(elements.map { (key: $0.0, value: $0.1) }))
     }
+
+    /// An object of the members that are not null: optional fields left out.
+    public static func compactObject(_ members: JSONObject) -> JSONValue { .object(members.withoutNulls) }
 
     /// `.string(s)` or `.null` for nil: optional fields become explicit nulls.
     public init(_ string: String?) { self = string.map(JSONValue.string) ?? .null }
-}
-
-extension Dictionary where Key == String, Value == JSONValue {
-    /// Drops the members whose value is `.null`, for compact event data.
-    public var withoutNulls: [String: JSONValue] { filter { !$0.value.isNull } }
 }
 
 // MARK: - Codable, for embedding in Codable types
@@ -130,7 +128,7 @@ extension JSONValue: Codable {
         else if let d = try? container.decode(Double.self) { self = .double(d) }
         else if let s = try? container.decode(String.self) { self = .string(s) }
         else if let a = try? container.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try container.decode([String: JSONValue].self)) }
+        else { self = .object(JSONObject(try container.decode([String: JSONValue].self))) }
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -142,7 +140,7 @@ extension JSONValue: Codable {
         case .double(let d): try container.encode(d)
         case .string(let s): try container.encode(s)
         case .array(let a): try container.encode(a)
-        case .object(let o): try container.encode(o)
+        case .object(let o): try container.encode(Dictionary(uniqueKeysWithValues: o.lazy.map { ($0.key, $0.value) }))
         }
     }
 }

@@ -72,12 +72,12 @@ extension GupshupPayload {
         // No event time is sent: the content tells a later change from a retry.
         draft.extraIdentity = [payload.serializedString()]
         draft.data = [
-            "template": .object([
+            "template": .compactObject([
                 "id": JSONValue(templateID), "name": payload["elementName"] ?? .null,
                 "language": payload["languageCode"] ?? .null, "status": payload["status"] ?? .null,
                 "update": payload["type"] ?? .null, "category": payload["category"] ?? .null,
                 "reason": payload["rejectedReason"] ?? payload["reason"] ?? .null,
-            ].withoutNulls),
+            ]),
             "raw": body,
         ]
         return n.event(draft)

@@ -34,7 +34,7 @@ extension GupshupPayload {
         if inner["type"]?.stringValue == "button" {
             var message = InboundMessage(type: "button")
             message.text = inner["text"]?.text
-            message.reply = .object(["title": inner["text"] ?? .null, "payload": inner["postbackText"] ?? .null].withoutNulls)
+            message.reply = .compactObject(["title": inner["text"] ?? .null, "payload": inner["postbackText"] ?? .null])
             return message
         }
         var message = InboundMessage(type: native == "file" ? "document" : native)
@@ -46,18 +46,18 @@ extension GupshupPayload {
             message.filename = inner["name"]?.nonEmptyString
             message.extra["url_expires_at"] = Timestamp.fromEpoch(inner["urlExpiry"]).map { .string(Timestamp.format($0)) }
         case "location":
-            message.location = .object([
+            message.location = .compactObject([
                 "latitude": inner["latitude"] ?? .null, "longitude": inner["longitude"] ?? .null,
                 "name": inner["name"] ?? .null, "address": inner["address"] ?? .null, "url": inner["url"] ?? .null,
-            ].withoutNulls)
+            ])
         case "contact", "contacts":
             message.contacts = inner["contacts"] ?? (inner.nonEmptyObject.map { .array([$0]) })
         case "button_reply", "list_reply", "quick_reply":
             message.text = inner["title"]?.text ?? inner["text"]?.text
-            message.reply = .object([
+            message.reply = .compactObject([
                 "id": inner["id"] ?? .null, "title": inner["title"] ?? inner["text"] ?? .null,
                 "payload": inner["postbackText"] ?? .null, "description": inner["description"] ?? .null,
-            ].withoutNulls)
+            ])
         default:
             message.text = inner["text"]?.text
         }

@@ -61,7 +61,7 @@ struct MetaChangeEvents {
     /// when one channel serves several).
     var business: JSONValue {
         let metadata = change.value["metadata"] ?? .null
-        let members: [String: JSONValue] = [
+        let members: JSONObject = [
             "waba_id": change.entry["id"] ?? .null,
             "phone_number_id": metadata["phone_number_id"] ?? .null,
             "display_phone_number": metadata["display_phone_number"] ?? .null,
@@ -79,12 +79,12 @@ struct MetaChangeEvents {
             providerTime: change.entryTime)
         draft.extraIdentity = [value.serializedString()]
         draft.data = [
-            "template": .object([
+            "template": .compactObject([
                 "id": JSONValue(templateID), "name": value["message_template_name"] ?? .null,
                 "language": value["message_template_language"] ?? .null, "status": value["event"] ?? .null,
                 "update": .string(field), "category": value["new_category"] ?? .null,
                 "quality": value["new_quality_score"] ?? .null, "reason": value["reason"] ?? .null,
-            ].withoutNulls),
+            ]),
             "raw": change.rawChange,
         ]
         return n.event(draft)

@@ -14,10 +14,10 @@ enum MetaMessageContent {
         case _ where mediaTypes.contains(native):
             media(body, into: &message)
         case "location":
-            message.location = .object([
+            message.location = .compactObject([
                 "latitude": body["latitude"] ?? .null, "longitude": body["longitude"] ?? .null,
                 "name": body["name"] ?? .null, "address": body["address"] ?? .null, "url": body["url"] ?? .null,
-            ].withoutNulls)
+            ])
         case "contacts":
             message.contacts = body.arrayValue.map(JSONValue.array)
         case "interactive":
@@ -25,14 +25,14 @@ enum MetaMessageContent {
         case "button":
             // A template quick-reply tap.
             message.text = body["text"]?.text
-            message.reply = .object(["title": body["text"] ?? .null, "payload": body["payload"] ?? .null].withoutNulls)
+            message.reply = .compactObject(["title": body["text"] ?? .null, "payload": body["payload"] ?? .null])
         case "reaction":
             let emoji = body["emoji"]?.nonEmptyString
-            message.extra["reaction"] = .object([
+            message.extra["reaction"] = .compactObject([
                 "message_id": body["message_id"] ?? .null, "emoji": JSONValue(emoji),
                 // An empty or missing emoji takes a reaction back.
                 "removed": .bool(emoji == nil),
-            ].withoutNulls)
+            ])
         case "order":
             message.text = body["text"]?.nonEmptyString
             message.extra["order"] = body
@@ -74,18 +74,18 @@ enum MetaMessageContent {
         switch kind {
         case "button_reply", "list_reply":
             message.text = reply["title"]?.text
-            message.reply = .object([
+            message.reply = .compactObject([
                 "id": reply["id"] ?? .null, "title": reply["title"] ?? .null, "description": reply["description"] ?? .null,
-            ].withoutNulls)
+            ])
         case "nfm_reply":
             message.text = reply["body"]?.text
             let json = reply["response_json"]?.stringValue
             // `response_json` is JSON in a string; it may hold an array, or not parse at all.
             let response = json.flatMap { try? JSONValue.parse($0) }
-            message.extra["flow"] = .object([
+            message.extra["flow"] = .compactObject([
                 "name": reply["name"] ?? .null, "body": reply["body"] ?? .null,
                 "response": response ?? JSONValue(json), "response_json": JSONValue(json),
-            ].withoutNulls)
+            ])
         default:
             message.extra["interactive"] = body
         }

@@ -30,7 +30,7 @@ extension MetaChangeEvents {
     }
 
     /// A group message's status names the group in `recipient_id` and the person apart.
-    private func recipient(_ item: JSONValue) -> [String: JSONValue] {
+    private func recipient(_ item: JSONValue) -> JSONObject {
         if item["recipient_type"]?.stringValue == "group" {
             var fields = Party.fields(
                 "recipient", item["recipient_participant_id"]?.stringValue,

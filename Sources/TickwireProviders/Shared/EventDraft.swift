@@ -21,11 +21,11 @@ struct EventDraft {
     /// More fields that tell two notifications apart when message id, status and time do
     /// not (Twilio's `ErrorCode`, a template's content digest).
     var extraIdentity: [String?] = []
-    var data: [String: JSONValue] = [:]
+    var data: JSONObject = [:]
 
     init(
         type: EventType, subject: String?, messageID: String? = nil, native: NativeNames,
-        providerTime: Date? = nil, envelopeTime: Date? = nil, data: [String: JSONValue] = [:]
+        providerTime: Date? = nil, envelopeTime: Date? = nil, data: JSONObject = [:]
     ) {
         self.type = type
         self.subject = subject
@@ -43,7 +43,7 @@ struct NativeNames {
     var status: String?
 
     var json: JSONValue {
-        .object(["event_type": JSONValue(eventType), "status": JSONValue(status)].withoutNulls)
+        .compactObject(["event_type": JSONValue(eventType), "status": JSONValue(status)])
     }
 }
 

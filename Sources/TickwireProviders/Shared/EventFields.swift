@@ -28,7 +28,7 @@ struct InboundMessage {
     var reply: JSONValue?
     var context: MessageContext?
     /// Provider-specific members (`media_id`, `reaction`, `order`, `flow`, …).
-    var extra: [String: JSONValue] = [:]
+    var extra: JSONObject = [:]
 
     init(type: String) {
         self.type = type
@@ -58,7 +58,7 @@ struct MessageContext {
     var replyToIDs: [String] = []
     var forwarded: Bool?
     var frequentlyForwarded: Bool?
-    var extra: [String: JSONValue] = [:]
+    var extra: JSONObject = [:]
 
     /// nil when there is nothing to say.
     var json: JSONValue? {
@@ -93,7 +93,7 @@ extension JSONValue {
 /// number, Gupshup's `callbackSetPhone`, a simulator id; `raw` keeps them). A business-scoped
 /// user id (BSUID, `US.1234`), given apart or in place of the phone, goes to `<role>_user_id`.
 enum Party {
-    static func fields(_ role: String, _ raw: String?, userID: String? = nil) -> [String: JSONValue] {
+    static func fields(_ role: String, _ raw: String?, userID: String? = nil) -> JSONObject {
         let address = raw.map(stripChannelPrefix)
         let bsuid = userID.map(stripChannelPrefix) ?? address.flatMap { isBusinessScopedUserID($0) ? $0 : nil }
         return [role: JSONValue(PhoneNumber.e164(address)), "\(role)_user_id": JSONValue(bsuid)]
@@ -110,12 +110,5 @@ enum Party {
         let parts = value.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count >= 2, parts[0].count == 2, parts[0].allSatisfy({ $0.isASCII && $0.isUppercase }) else { return false }
         return parts.dropFirst().allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) } }
-    }
-}
-
-extension Dictionary where Key == String, Value == JSONValue {
-    /// Adds `other`'s members, replacing existing ones.
-    mutating func merge(_ other: [String: JSONValue]) {
-        merge(other) { _, new in new }
     }
 }

@@ -21,7 +21,7 @@ struct FormBody {
 
     /// The fields as a JSON object; a repeated name holds an array of its values.
     var json: JSONValue {
-        var object: [String: JSONValue] = [:]
+        var object: JSONObject = [:]
         for (name, value) in pairs {
             switch object[name] {
             case nil: object[name] = .string(value)

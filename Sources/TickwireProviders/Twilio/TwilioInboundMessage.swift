@@ -26,17 +26,17 @@ extension TwilioPayload {
             // A template quick-reply tap: the button's text, not `Body`, is what was chosen.
             var message = InboundMessage(type: "button")
             message.text = button
-            message.reply = .object(["title": .string(button), "payload": JSONValue(form["ButtonPayload"])].withoutNulls)
+            message.reply = .compactObject(["title": .string(button), "payload": JSONValue(form["ButtonPayload"])])
             return message
         }
         if let latitude = form["Latitude"].flatMap(Double.init), let longitude = form["Longitude"].flatMap(Double.init),
             latitude.isFinite, longitude.isFinite
         {
             var message = InboundMessage(type: "location")
-            message.location = .object([
+            message.location = .compactObject([
                 "latitude": .double(latitude), "longitude": .double(longitude),
                 "name": JSONValue(form["Label"]), "address": JSONValue(form["Address"]),
-            ].withoutNulls)
+            ])
             return message
         }
         let media = self.media
@@ -46,7 +46,7 @@ extension TwilioPayload {
             message.mimeType = first.mimeType
             message.caption = body
             if media.count > 1 {
-                message.extra["media"] = .array(media.map { .object(["url": .string($0.url), "mime_type": JSONValue($0.mimeType)].withoutNulls) })
+                message.extra["media"] = .array(media.map { .compactObject(["url": .string($0.url), "mime_type": JSONValue($0.mimeType)]) })
             }
             return message
         }
@@ -82,7 +82,7 @@ extension TwilioPayload {
     var referral: JSONValue? {
         let fields = form.pairs.filter { $0.name.hasPrefix("Referral") && $0.name.count > 8 }
         guard !fields.isEmpty else { return nil }
-        var object: [String: JSONValue] = [:]
+        var object: JSONObject = [:]
         for (name, value) in fields { object[Self.snakeCase(String(name.dropFirst(8)))] = .string(value) }
         return .object(object)
     }

@@ -95,7 +95,7 @@ struct UnifonicPayload {
         var message = InboundMessage(type: content["type"]?.nonEmptyString ?? "unknown")
         message.text = content["text"]?.text
         if let option = attachment["option"]?.nonEmptyObject {
-            message.reply = .object(["title": option["text"] ?? .null, "payload": option["value"] ?? .null].withoutNulls)
+            message.reply = .compactObject(["title": option["text"] ?? .null, "payload": option["value"] ?? .null])
         }
         let media = attachment[message.type]?.nonEmptyObject ?? attachment
         message.url = content["url"]?.nonEmptyString ?? media["url"]?.nonEmptyString

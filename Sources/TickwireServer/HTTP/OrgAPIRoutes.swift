@@ -102,7 +102,7 @@ struct OrgAPIRoutes: Sendable {
                 let bodies = try await gateway.journal.quarantined(org: org.name, limit: try QueryParameters(request).limit())
                 return [
                     "quarantine": .array(bodies.map { item in
-                        var entry: [String: JSONValue] = [
+                        var entry: JSONObject = [
                             "channel": .string(item.channel), "reason": .string(item.reason),
                             "content_type": JSONValue(item.contentType), "received_at": .string(Timestamp.format(item.receivedAt)),
                         ]

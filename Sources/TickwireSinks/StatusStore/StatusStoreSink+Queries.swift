@@ -69,7 +69,7 @@ extension StatusStoreSink {
                 """,
             arguments: [message, org])
         let statuses: [JSONValue] = history.map { item in
-            var entry: [String: JSONValue] = [
+            var entry: JSONObject = [
                 "status": .string(item["status"]), "at": .string(Timestamp.format(Date(timeIntervalSince1970: item["at"]))),
             ]
             if item["inferred"] as Bool { entry["inferred"] = true }

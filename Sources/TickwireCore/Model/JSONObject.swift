@@ -1,0 +1,129 @@
+/// A JSON object: members with unique names, kept sorted by name.
+///
+/// Not a `Dictionary` because of how objects are used here: every webhook builds dozens of
+/// small objects once, reads a few members and serializes them with sorted keys. A sorted
+/// array builds without hashing or rehashing, serializes without sorting and is freed as one
+/// buffer; with a dozen members a binary search finds a name in four comparisons. Parsing,
+/// normalization and CloudEvents serialization spent a tenth of the daemon's CPU in
+/// dictionary hashing and growth (bench/RESULTS.md).
+///
+/// Names compare as `String`s do, so the order, and the serialized bytes, are what the
+/// sorted dictionary gave before.
+public struct JSONObject: Sendable {
+    public typealias Member = (key: String, value: JSONValue)
+
+    /// Sorted by `key`, no key twice.
+    private var members: [Member]
+
+    public init() {
+        members = []
+    }
+
+    /// Members in any order; a repeated name keeps its last value.
+    public init(_ members: [Member]) {
+        self.members = members
+        guard !isSortedAndUnique(self.members) else { return }
+        // Sort by name and then by position, so that the last of equal names is the one kept.
+        let ordered = members.enumerated().sorted {
+            $0.element.key != $1.element.key ? $0.element.key < $1.element.key : $0.offset < $1.offset
+        }
+        var unique: [Member] = []
+        unique.reserveCapacity(ordered.count)
+        for (_, member) in ordered {
+            if let last = unique.last, last.key == member.key { unique[unique.count - 1] = member }
+            else { unique.append(member) }
+        }
+        self.members = unique
+    }
+
+    public init(_ dictionary: [String: JSONValue]) {
+        self.init(dictionary.map { ($0.key, $0.value) })
+    }
+
+    /// The value named `key`; setting nil removes the member.
+    public subscript(key: String) -> JSONValue? {
+        get {
+            // Not a ternary: its `nil` would become JSONValue's nil literal, `.null`.
+            let (position, found) = search(key)
+            guard found else { return nil }
+            return members[position].value
+        }
+        set {
+            let (position, found) = search(key)
+            if let newValue {
+                if found { members[position].value = newValue } else { members.insert((key, newValue), at: position) }
+            } else if found {
+                members.remove(at: position)
+            }
+        }
+    }
+
+    public var keys: [String] { members.map(\.key) }
+
+    /// Adds `other`'s members, replacing existing ones.
+    public mutating func merge(_ other: JSONObject) {
+        for (key, value) in other.members { self[key] = value }
+    }
+
+    /// The members for which `isIncluded` holds (still sorted, so no sort again).
+    public func filter(_ isIncluded: (Member) throws -> Bool) rethrows -> JSONObject {
+        var result = JSONObject()
+        result.members = try members.filter(isIncluded)
+        return result
+    }
+
+    /// Drops the members whose value is `.null`, for compact event data.
+    public var withoutNulls: JSONObject { filter { !$0.value.isNull } }
+
+    /// Where `key` is, or where it would go.
+    private func search(_ key: String) -> (position: Int, found: Bool) {
+        var low = 0
+        var high = members.count
+        while low < high {
+            let middle = (low + high) / 2
+            let name = members[middle].key
+            if name == key { return (middle, true) }
+            if name < key { low = middle + 1 } else { high = middle }
+        }
+        return (low, false)
+    }
+}
+
+private func isSortedAndUnique(_ members: [JSONObject.Member]) -> Bool {
+    var previous: String?
+    for (key, _) in members {
+        if let previous, !(previous < key) { return false }
+        previous = key
+    }
+    return true
+}
+
+extension JSONObject: RandomAccessCollection {
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { members.count }
+    public subscript(position: Int) -> Member { members[position] }
+}
+
+extension JSONObject: Hashable {
+    public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
+        lhs.members.elementsEqual(rhs.members) { $0.key == $1.key && $0.value == $1.value }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(members.count)
+        for (key, value) in members {
+            hasher.combine(key)
+            hasher.combine(value)
+        }
+    }
+}
+
+extension JSONObject: ExpressibleByDictionaryLiteral {
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self.init(elements.map { (key: $0.0, value: $0.1) })
+    }
+}
+
+extension JSONObject: CustomStringConvertible {
+    public var description: String { JSONValue.object(self).serializedString() }
+}

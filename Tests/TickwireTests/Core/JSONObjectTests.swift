@@ -1,0 +1,54 @@
+import Foundation
+import Testing
+@testable import TickwireCore
+
+@Suite("JSON objects")
+struct JSONObjectTests {
+    @Test func membersAreKeptInNameOrderWhateverTheInsertionOrder() {
+        var built = JSONObject()
+        for key in ["type", "id", "data", "org", "b", "a"] { built[key] = .string(key) }
+        #expect(built.keys == ["a", "b", "data", "id", "org", "type"])
+        let literal: JSONObject = ["org": "org", "a": "a", "type": "type", "id": "id", "b": "b", "data": "data"]
+        #expect(built == literal)
+        #expect(built.hashValue == literal.hashValue)
+    }
+
+    @Test func aRepeatedNameKeepsItsLastValue() throws {
+        #expect(try JSONValue.parse(#"{"z":1,"a":2,"z":3,"a":4,"m":5}"#) == ["a": 4, "m": 5, "z": 3])
+        #expect(JSONObject([("k", 1), ("k", 2), ("j", 0), ("k", 3)]) == ["j": 0, "k": 3])
+    }
+
+    @Test func settingNilRemovesAMemberAndNullIsAValue() {
+        var object: JSONObject = ["a": 1, "b": nil, "c": 3]
+        #expect(object["b"] == .some(.null))
+        #expect(object["missing"] == nil)
+        object["a"] = nil
+        object["missing"] = nil
+        #expect(object.keys == ["b", "c"])
+        #expect(object.withoutNulls == ["c": 3])
+        object.merge(["c": 4, "d": 5])
+        #expect(object == ["b": nil, "c": 4, "d": 5])
+    }
+
+    /// Serialized bytes are part of the contract (journal, files, forwarders): the order must
+    /// be the one the sorted dictionary gave, including names outside ASCII.
+    @Test func serializesInTheOrderOfSortedStringKeys() throws {
+        let names = ["é", "e", "Z", "a", "_x", "aa", "a_b", "10", "9", "ß", "\u{65}\u{301}", "😀", "zz"]
+        var object = JSONObject()
+        for (position, name) in names.enumerated() { object[name] = .int(Int64(position)) }
+        // "é" and "e\u{301}" are one name to String, as they were to the dictionary.
+        let expectedOrder = Set(names).sorted()
+        #expect(expectedOrder.count == names.count - 1)
+        #expect(object.keys == expectedOrder)
+        let text = JSONValue.object(object).serializedString()
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Int])
+        #expect(parsed.count == Set(names).count)
+        #expect(try JSONValue.parse(text) == .object(object))
+    }
+
+    @Test func codableRoundTripsThroughFoundation() throws {
+        let value: JSONValue = ["b": [1, "x", ["n": nil]], "a": 2.5]
+        let data = try JSONEncoder().encode(value)
+        #expect(try JSONDecoder().decode(JSONValue.self, from: data) == value)
+    }
+}
