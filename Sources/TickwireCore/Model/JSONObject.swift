@@ -23,13 +23,29 @@ public struct JSONObject: Sendable {
     public init(_ members: [Member]) {
         self.members = members
         guard !isSortedAndUnique(self.members) else { return }
-        // Sort by name and then by position, so that the last of equal names is the one kept.
-        let ordered = members.enumerated().sorted {
-            $0.element.key != $1.element.key ? $0.element.key < $1.element.key : $0.offset < $1.offset
+        var sorted = members
+        if sorted.count <= 32 {
+            // Insertion sort: most objects are this small, and it is stable, so the last of
+            // equal names stays last in its run and is the one kept.
+            for end in sorted.indices.dropFirst() {
+                let member = sorted[end]
+                var slot = end
+                while slot > 0, member.key < sorted[slot - 1].key {
+                    sorted[slot] = sorted[slot - 1]
+                    slot -= 1
+                }
+                sorted[slot] = member
+            }
+        } else {
+            // Large objects (a hostile body can hold 100 000 names): n log n, with position
+            // breaking ties so that the order stays stable.
+            sorted = members.enumerated().sorted {
+                $0.element.key != $1.element.key ? $0.element.key < $1.element.key : $0.offset < $1.offset
+            }.map(\.element)
         }
         var unique: [Member] = []
-        unique.reserveCapacity(ordered.count)
-        for (_, member) in ordered {
+        unique.reserveCapacity(sorted.count)
+        for member in sorted {
             if let last = unique.last, last.key == member.key { unique[unique.count - 1] = member }
             else { unique.append(member) }
         }

@@ -18,6 +18,17 @@ struct JSONObjectTests {
         #expect(JSONObject([("k", 1), ("k", 2), ("j", 0), ("k", 3)]) == ["j": 0, "k": 3])
     }
 
+    /// Objects over 32 members take the other sort; both keep the last of a repeated name.
+    @Test(arguments: [5, 32, 33, 2_000])
+    func largeObjectsSortAndKeepTheLastValueToo(count: Int) throws {
+        let names = (0..<count).map { "k\(($0 * 7919) % count)" }
+        let text = "{" + (names + names.prefix(3)).enumerated().map { "\"\($0.element)\":\($0.offset)" }.joined(separator: ",") + "}"
+        let object = try #require(try JSONValue.parse(text).objectValue)
+        #expect(object.keys == Set(names).sorted())
+        for (position, name) in names.prefix(3).enumerated() { #expect(object[name] == .int(Int64(count + position))) }
+        #expect(object[names[count - 1]] == .int(Int64(count - 1)))
+    }
+
     @Test func settingNilRemovesAMemberAndNullIsAValue() {
         var object: JSONObject = ["a": 1, "b": nil, "c": 3]
         #expect(object["b"] == .some(.null))
