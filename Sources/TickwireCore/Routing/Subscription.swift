@@ -46,20 +46,25 @@ public struct Subscription: Sendable, Decodable, Equatable {
 
     /// Whether this subscription takes `event`.
     public func matches(_ event: Event) -> Bool {
-        event.org == org && matches(channel: event.channel, type: event.type.rawValue)
+        event.org == org && takes(channel: event.channel) && (events?.contains { $0.matches(event.type) } ?? true)
     }
 
     /// Whether this subscription takes an event of the org on `channel` of `type`.
     public func matches(channel: String, type: String) -> Bool {
-        if let channels, !channels.contains(channel) { return false }
-        if let events, !events.contains(where: { $0.matches(type) }) { return false }
-        return true
+        takes(channel: channel) && (events?.contains { $0.matches(type) } ?? true)
+    }
+
+    private func takes(channel: String) -> Bool {
+        channels?.contains(channel) ?? true
     }
 }
 
 /// An event type or a glob over event types: `message.read`, `message.*`, `*`.
 public struct EventPattern: Sendable, Decodable, Equatable, CustomStringConvertible {
     public let description: String
+    /// The known types it matches, worked out once: dispatchers test every event against
+    /// every pattern, and the glob on strings showed in their profile.
+    private let types: Set<EventType>
 
     public init(_ text: String) throws(ConfigIssue) {
         let known = EventType.allCases.map(\.rawValue)
@@ -74,6 +79,7 @@ public struct EventPattern: Sendable, Decodable, Equatable, CustomStringConverti
             }
         }
         description = text
+        types = Set(EventType.allCases.filter { Self.matches(text, $0.rawValue) })
     }
 
     public init(from decoder: Decoder) throws {
@@ -81,10 +87,15 @@ public struct EventPattern: Sendable, Decodable, Equatable, CustomStringConverti
     }
 
     public func matches(_ type: EventType) -> Bool {
-        matches(type.rawValue)
+        types.contains(type)
     }
 
+    /// For type names read back from the journal, which a newer version may have written.
     public func matches(_ type: String) -> Bool {
-        description.hasSuffix("*") ? type.hasPrefix(description.dropLast()) : type == description
+        Self.matches(description, type)
+    }
+
+    private static func matches(_ pattern: String, _ type: String) -> Bool {
+        pattern.hasSuffix("*") ? type.hasPrefix(pattern.dropLast()) : type == pattern
     }
 }

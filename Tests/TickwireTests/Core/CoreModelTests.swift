@@ -13,6 +13,21 @@ struct CoreModelTests {
         #expect(throws: ConfigIssue.self) { try EventPattern("message.red") }
     }
 
+    /// Dispatchers match the event's type, replay matches type names from the journal: the
+    /// two must agree, and a glob still takes a name this version does not know.
+    @Test func patternsMatchTypesAndTypeNamesAlike() throws {
+        let patterns = try ["*", "message.*", "user.*", "billing.*", "message.read", "provider.unknown"].map(EventPattern.init)
+        for pattern in patterns {
+            for type in EventType.allCases {
+                #expect(pattern.matches(type) == pattern.matches(type.rawValue), "\(pattern) \(type)")
+            }
+        }
+        #expect(try EventPattern("message.*").matches("message.edited"))
+        #expect(try !EventPattern("message.read").matches("message.reader"))
+        #expect(try EventPattern("message.*").matches(.messageOther))
+        #expect(try !EventPattern("user.*").matches(.messageRead))
+    }
+
     @Test func subscriptionsMatchOrgChannelAndType() throws {
         let subscription = Subscription(name: "s", org: "acme", sink: "x", events: [try EventPattern("message.read")], channels: ["gs"])
         #expect(subscription.matches(TestEvents.status(.read, message: "m")))
