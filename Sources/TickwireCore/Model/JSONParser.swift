@@ -124,16 +124,17 @@ struct JSONParser {
         index += 1
         let start = index
         // Fast path: no escapes — validate and copy the span once.
+        var highBits: UInt8 = 0
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                let span = bytes[start..<index]
+                let end = index
                 index += 1
-                guard let text = String(validating: span, as: UTF8.self) else { throw fail("invalid UTF-8 in a string") }
-                return text
+                return try string(start..<end, isASCII: highBits < 0x80)
             }
             if byte == UInt8(ascii: "\\") { break }
             guard byte >= 0x20 else { throw fail("control character in a string") }
+            highBits |= byte
             index += 1
         }
         var buffer = Array(bytes[start..<index])
@@ -155,6 +156,18 @@ struct JSONParser {
             }
         }
         throw fail("unterminated string")
+    }
+
+    /// The text of `bytes[range]`. ASCII (most of what providers send) needs no validation;
+    /// the generic `String(validating:)` on a slice was unspecialized and looked up type
+    /// metadata for every string.
+    private func string(_ range: Range<Int>, isASCII: Bool) throws(Error) -> String {
+        let text: String? = bytes.withUnsafeBufferPointer { all in
+            let span = UnsafeBufferPointer(rebasing: all[range])
+            return isASCII ? String(decoding: span, as: UTF8.self) : String(validating: span, as: UTF8.self)
+        }
+        guard let text else { throw fail("invalid UTF-8 in a string") }
+        return text
     }
 
     private mutating func parseEscape(into buffer: inout [UInt8]) throws(Error) {
@@ -287,9 +300,15 @@ struct JSONWriter {
 
     private mutating func writeString(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
-        // Most strings need no escaping: copy them whole (this loop was the writer's hot spot).
-        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            bytes.append(contentsOf: text.utf8)
+        // Most strings need no escaping: copy them whole. The scan runs over the string's
+        // contiguous UTF-8 (iterating `utf8` was the writer's largest cost).
+        var text = text
+        let plain = text.withUTF8 { utf8 in
+            for byte in utf8 where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return false }
+            bytes.append(contentsOf: utf8)
+            return true
+        }
+        if plain {
             bytes.append(UInt8(ascii: "\""))
             return
         }

@@ -22,6 +22,10 @@ struct JSONParserTests {
 
     @Test func refusesInvalidUTF8AndDeepNesting() {
         #expect(throws: (any Error).self) { try JSONValue.parse([0x22, 0xC3, 0x28, 0x22]) }
+        // Overlong "/" and a lone continuation byte, without escapes (the fast path).
+        #expect(throws: (any Error).self) { try JSONValue.parse([0x22, 0xC0, 0xAF, 0x22]) }
+        #expect(throws: (any Error).self) { try JSONValue.parse([0x22, 0x61, 0x80, 0x22]) }
+        #expect((try? JSONValue.parse(Array(#"{"ünï":"é😀 ok"}"#.utf8))) == ["ünï": "é😀 ok"])
         let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
         #expect(throws: (any Error).self) { try JSONValue.parse(deep) }
         let fine = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
