@@ -62,8 +62,12 @@ struct DeliveryAPITests {
                 #expect(try JSONValue.parse(Array(buffer: replay.body))["requeued"] == 1)
                 let delivered = await eventually { receiver.received.contains { $0.status == 200 } }
                 #expect(delivered, "the replayed event reaches the console")
-                let queue = try JSONValue.parse(Array(buffer: try await client.execute(uri: path + "/queue", method: .get, headers: auth).body))
-                #expect(queue["queue"]?.arrayValue?.isEmpty == true)
+                // The receiver has the event before the dispatcher has taken it off the queue.
+                let drained = try await eventually {
+                    let queue = try JSONValue.parse(Array(buffer: try await client.execute(uri: path + "/queue", method: .get, headers: auth).body))
+                    return queue["queue"]?.arrayValue?.isEmpty == true
+                }
+                #expect(drained, "the replayed event leaves the queue")
                 let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
                 #expect(metrics.contains(#"tickwire_subscription_queued_events{subscription="demo/console",sink="console"} 0"#))
                 #expect(metrics.contains(#"tickwire_subscription_circuit_open{subscription="demo/console",sink="console"} 0"#))
