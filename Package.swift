@@ -49,6 +49,8 @@ let package = Package(
             dependencies: [
                 "TickwireCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API, for the statements that run once per event (SQLiteBinding).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),

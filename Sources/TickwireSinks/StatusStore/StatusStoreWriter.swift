@@ -29,31 +29,32 @@ enum StatusStoreWriter {
         // Details arrive piecemeal (the recipient on one event, the reference id on
         // another): keep the first value of each. One UPDATE with the status, so the
         // row and its status index change once per event.
-        try db.cachedExecute(
-            sql: """
-                UPDATE messages SET
-                    channel = COALESCE(channel, ?), provider = COALESCE(provider, ?),
-                    recipient = COALESCE(recipient, ?), sender = COALESCE(sender, ?),
-                    reference_id = COALESCE(reference_id, ?),
-                    message_type = COALESCE(message_type, ?),
-                    direction = CASE WHEN ? THEN 'inbound' ELSE direction END,
-                    first_seen = MIN(first_seen, ?), updated_at = MAX(updated_at, ?),
-                    error = CASE WHEN ? THEN ? ELSE error END,
-                    status = ?
-                WHERE id = ?
-                """,
-            arguments: StatementArguments(details(of: event) + [
-                event.type == .messageReceived, event.time.timeIntervalSince1970, event.time.timeIntervalSince1970,
-                newFailure, errorText(event), status?.rawValue, message,
-            ]))
+        try db.cachedStatement(sql: """
+            UPDATE messages SET
+                channel = COALESCE(channel, ?), provider = COALESCE(provider, ?),
+                recipient = COALESCE(recipient, ?), sender = COALESCE(sender, ?),
+                reference_id = COALESCE(reference_id, ?),
+                message_type = COALESCE(message_type, ?),
+                direction = CASE WHEN ? THEN 'inbound' ELSE direction END,
+                first_seen = MIN(first_seen, ?), updated_at = MAX(updated_at, ?),
+                error = CASE WHEN ? THEN ? ELSE error END,
+                status = ?
+            WHERE id = ?
+            """
+        ).run(details(of: event) + [
+            SQLiteValue(event.type == .messageReceived), SQLiteValue(event.time.timeIntervalSince1970),
+            SQLiteValue(event.time.timeIntervalSince1970), SQLiteValue(newFailure), SQLiteValue(errorText(event)),
+            SQLiteValue(status?.rawValue), SQLiteValue(message),
+        ])
     }
 
     /// What an event tells of its message, in the order both statements that write a
     /// message list them: channel, provider, recipient, sender, reference id, message type.
-    private static func details(of event: Event) -> [(any DatabaseValueConvertible)?] {
+    private static func details(of event: Event) -> [SQLiteValue] {
         [
-            event.channel, event.provider, event.data["recipient"]?.nonEmptyString, event.data["sender"]?.nonEmptyString,
-            event.data["reference_id"]?.nonEmptyString, event.data["message"]?["type"]?.nonEmptyString,
+            .text(event.channel), .text(event.provider), SQLiteValue(event.data["recipient"]?.nonEmptyString),
+            SQLiteValue(event.data["sender"]?.nonEmptyString), SQLiteValue(event.data["reference_id"]?.nonEmptyString),
+            SQLiteValue(event.data["message"]?["type"]?.nonEmptyString),
         ]
     }
 
@@ -62,17 +63,16 @@ enum StatusStoreWriter {
     private static func create(_ event: Event, ids: [String], db: Database) throws {
         let time = event.time.timeIntervalSince1970
         let status = historyStatus(of: event)
-        try db.cachedExecute(
-            sql: """
-                INSERT INTO messages (org, canonical_id, channel, provider, recipient, sender, reference_id,
-                    message_type, direction, status, error, first_seen, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: StatementArguments([event.org, ids[0]] + details(of: event) + [
-                event.type == .messageReceived ? "inbound" : "outbound",
-                currentStatus(status.flatMap(MessageStatus.init(rawValue:)).map { [$0] } ?? [])?.rawValue,
-                event.status == .failed ? errorText(event) : nil, time, time,
-            ]))
+        try db.cachedStatement(sql: """
+            INSERT INTO messages (org, canonical_id, channel, provider, recipient, sender, reference_id,
+                message_type, direction, status, error, first_seen, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """
+        ).run([.text(event.org), .text(ids[0])] + details(of: event) + [
+            .text(event.type == .messageReceived ? "inbound" : "outbound"),
+            SQLiteValue(currentStatus(status.flatMap(MessageStatus.init(rawValue:)).map { [$0] } ?? [])?.rawValue),
+            SQLiteValue(event.status == .failed ? errorText(event) : nil), SQLiteValue(time), SQLiteValue(time),
+        ])
         let message = db.lastInsertedRowID
         try insertAliases(ids, message: message, org: event.org, db: db)
         guard let status else { return }
@@ -82,21 +82,23 @@ enum StatusStoreWriter {
     }
 
     private static func insertAliases(_ aliases: [String], message: Int64, org: String, db: Database) throws {
+        guard !aliases.isEmpty else { return }
+        let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO message_ids (org, alias, message) VALUES (?, ?, ?)")
         for alias in aliases {
-            try db.cachedExecute(
-                sql: "INSERT OR IGNORE INTO message_ids (org, alias, message) VALUES (?, ?, ?)",
-                arguments: [org, alias, message])
+            try insert.run([.text(org), .text(alias), .integer(message)])
         }
     }
 
     private static func insertHistory(_ event: Event, status: String, message: Int64, db: Database) throws {
-        try db.cachedExecute(
-            sql: """
-                INSERT OR IGNORE INTO history (org, message, event_id, status, native, at, received_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [event.org, message, event.id, status, event.data["native"]?["status"]?.stringValue,
-                        event.time.timeIntervalSince1970, receivedAt(event)])
+        try db.cachedStatement(sql: """
+            INSERT OR IGNORE INTO history (org, message, event_id, status, native, at, received_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """
+        ).run([
+            .text(event.org), .integer(message), .text(event.id), .text(status),
+            SQLiteValue(event.data["native"]?["status"]?.stringValue), .real(event.time.timeIntervalSince1970),
+            .real(receivedAt(event)),
+        ])
     }
 
     private static func errorText(_ event: Event) -> String? {
@@ -130,11 +132,11 @@ enum StatusStoreWriter {
     /// Returns the message and the ids already pointing at it; nil for a new message.
     private static func resolve(ids: [String], event: Event, db: Database) throws -> (message: Int64, known: Set<String>)? {
         let placeholders = databaseQuestionMarks(count: ids.count)
-        let rows = try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT alias, message FROM message_ids WHERE org = ? AND alias IN (\(placeholders)) ORDER BY message"),
-            arguments: StatementArguments([event.org] + ids))
+        var rows: [(alias: String, message: Int64)] = []
+        try db.cachedStatement(sql: "SELECT alias, message FROM message_ids WHERE org = ? AND alias IN (\(placeholders)) ORDER BY message")
+            .run([.text(event.org)] + ids.map(SQLiteValue.text)) { row in rows.append((row.text(0) ?? "", row.integer(1))) }
         var found: [Int64] = []
-        for row in rows where !found.contains(row["message"]) { found.append(row["message"]) }
+        for row in rows where !found.contains(row.message) { found.append(row.message) }
         guard let keep = found.first else { return nil }
         for other in found.dropFirst() {
             try db.cachedExecute(sql: "UPDATE message_ids SET message = ? WHERE message = ?", arguments: [keep, other])
@@ -156,18 +158,20 @@ enum StatusStoreWriter {
             try db.cachedExecute(sql: "DELETE FROM messages WHERE id = ?", arguments: [other])
         }
         // After a merge every found id points at `keep`.
-        return (keep, Set(rows.map { $0["alias"] as String }))
+        return (keep, Set(rows.map(\.alias)))
     }
 
     /// Keeps exactly one inferred `delivered` while the history has a `read` and no real
     /// `delivered`, and returns the current status the history gives.
     private static func refreshHistory(_ message: Int64, org: String, db: Database) throws -> MessageStatus? {
-        let rows = try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT status, at, inferred FROM history WHERE message = ?"), arguments: [message])
-        let real = rows.filter { $0["inferred"] as Int == 0 }
-        let statuses = real.compactMap { MessageStatus(rawValue: $0["status"]) }
-        let inferred = rows.first { $0["inferred"] as Int != 0 }.map { $0["at"] as Double }
-        let readAt = statuses.contains(.delivered) ? nil : real.filter { $0["status"] == "read" }.map { $0["at"] as Double }.min()
+        var rows: [(status: String, at: Double, inferred: Bool)] = []
+        try db.cachedStatement(sql: "SELECT status, at, inferred FROM history WHERE message = ?").run([.integer(message)]) { row in
+            rows.append((row.text(0) ?? "", row.real(1), row.integer(2) != 0))
+        }
+        let real = rows.filter { !$0.inferred }
+        let statuses = real.compactMap { MessageStatus(rawValue: $0.status) }
+        let inferred = rows.first { $0.inferred }?.at
+        let readAt = statuses.contains(.delivered) ? nil : real.filter { $0.status == "read" }.map(\.at).min()
         if inferred != readAt {
             if inferred != nil {
                 try db.cachedExecute(sql: "DELETE FROM history WHERE message = ? AND inferred = 1", arguments: [message])
