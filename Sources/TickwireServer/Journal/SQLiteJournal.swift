@@ -150,9 +150,12 @@ public final class SQLiteJournal: Journal {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING
             """)
         let now = Date().timeIntervalSince1970
+        // Bound through SQLite's C API (SQLiteBinding): this runs for every event, on the
+        // commit thread every webhook waits for.
         return try rows.map { row in
-            try statement.execute(arguments: [
-                row.id, row.org, row.channel, row.type, row.subject, now, row.json, row.rawType, row.rawBody,
+            try statement.run([
+                .text(row.id), .text(row.org), .text(row.channel), .text(row.type), SQLiteValue(row.subject), .real(now),
+                .blob(row.json), SQLiteValue(row.rawType), SQLiteValue(row.rawBody),
             ])
             return db.changesCount > 0 ? db.lastInsertedRowID : nil
         }
@@ -429,9 +432,10 @@ struct JournalRow: Sendable {
     var channel: String
     var type: String
     var subject: String?
-    var json: Data
+    /// The event's serialized bytes and body, shared with the event (not copied).
+    var json: [UInt8]
     var rawType: String?
-    var rawBody: Data?
+    var rawBody: [UInt8]?
 
     init(_ event: Event) {
         id = event.id
@@ -439,8 +443,8 @@ struct JournalRow: Sendable {
         channel = event.channel
         type = event.type.rawValue
         subject = event.subject
-        json = Data(event.cloudEventBytes)
+        json = event.cloudEventBytes
         rawType = event.raw?.contentType
-        rawBody = event.raw.map { Data($0.body) }
+        rawBody = event.raw?.body
     }
 }
