@@ -29,7 +29,9 @@ enum StatusStoreWriter {
         // Details arrive piecemeal (the recipient on one event, the reference id on
         // another): keep the first value of each. One UPDATE with the status, so the
         // row and its status index change once per event.
-        try db.cachedStatement(sql: """
+        let time = event.time.timeIntervalSince1970
+        try db.run(
+            """
             UPDATE messages SET
                 channel = COALESCE(channel, ?), provider = COALESCE(provider, ?),
                 recipient = COALESCE(recipient, ?), sender = COALESCE(sender, ?),
@@ -40,12 +42,11 @@ enum StatusStoreWriter {
                 error = CASE WHEN ? THEN ? ELSE error END,
                 status = ?
             WHERE id = ?
-            """
-        ).run(details(of: event) + [
-            SQLiteValue(event.type == .messageReceived), SQLiteValue(event.time.timeIntervalSince1970),
-            SQLiteValue(event.time.timeIntervalSince1970), SQLiteValue(newFailure), SQLiteValue(errorText(event)),
-            SQLiteValue(status?.rawValue), SQLiteValue(message),
-        ])
+            """,
+            details(of: event) + [
+                SQLiteValue(event.type == .messageReceived), .real(time), .real(time),
+                SQLiteValue(newFailure), SQLiteValue(errorText(event)), SQLiteValue(status?.rawValue), .integer(message),
+            ])
     }
 
     /// What an event tells of its message, in the order both statements that write a
@@ -63,16 +64,17 @@ enum StatusStoreWriter {
     private static func create(_ event: Event, ids: [String], db: Database) throws {
         let time = event.time.timeIntervalSince1970
         let status = historyStatus(of: event)
-        try db.cachedStatement(sql: """
+        try db.run(
+            """
             INSERT INTO messages (org, canonical_id, channel, provider, recipient, sender, reference_id,
                 message_type, direction, status, error, first_seen, updated_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """
-        ).run([.text(event.org), .text(ids[0])] + details(of: event) + [
-            .text(event.type == .messageReceived ? "inbound" : "outbound"),
-            SQLiteValue(currentStatus(status.flatMap(MessageStatus.init(rawValue:)).map { [$0] } ?? [])?.rawValue),
-            SQLiteValue(event.status == .failed ? errorText(event) : nil), SQLiteValue(time), SQLiteValue(time),
-        ])
+            """,
+            [.text(event.org), .text(ids[0])] + details(of: event) + [
+                .text(event.type == .messageReceived ? "inbound" : "outbound"),
+                SQLiteValue(currentStatus(status.flatMap(MessageStatus.init(rawValue:)).map { [$0] } ?? [])?.rawValue),
+                SQLiteValue(event.status == .failed ? errorText(event) : nil), .real(time), .real(time),
+            ])
         let message = db.lastInsertedRowID
         try insertAliases(ids, message: message, org: event.org, db: db)
         guard let status else { return }
@@ -82,23 +84,19 @@ enum StatusStoreWriter {
     }
 
     private static func insertAliases(_ aliases: [String], message: Int64, org: String, db: Database) throws {
-        guard !aliases.isEmpty else { return }
-        let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO message_ids (org, alias, message) VALUES (?, ?, ?)")
         for alias in aliases {
-            try insert.run([.text(org), .text(alias), .integer(message)])
+            try db.run("INSERT OR IGNORE INTO message_ids (org, alias, message) VALUES (?, ?, ?)", [.text(org), .text(alias), .integer(message)])
         }
     }
 
     private static func insertHistory(_ event: Event, status: String, message: Int64, db: Database) throws {
-        try db.cachedStatement(sql: """
-            INSERT OR IGNORE INTO history (org, message, event_id, status, native, at, received_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
-            """
-        ).run([
-            .text(event.org), .integer(message), .text(event.id), .text(status),
-            SQLiteValue(event.data["native"]?["status"]?.stringValue), .real(event.time.timeIntervalSince1970),
-            .real(receivedAt(event)),
-        ])
+        try db.run(
+            "INSERT OR IGNORE INTO history (org, message, event_id, status, native, at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                .text(event.org), .integer(message), .text(event.id), .text(status),
+                SQLiteValue(event.data["native"]?["status"]?.stringValue), .real(event.time.timeIntervalSince1970),
+                .real(receivedAt(event)),
+            ])
     }
 
     private static func errorText(_ event: Event) -> String? {
@@ -133,29 +131,32 @@ enum StatusStoreWriter {
     private static func resolve(ids: [String], event: Event, db: Database) throws -> (message: Int64, known: Set<String>)? {
         let placeholders = databaseQuestionMarks(count: ids.count)
         var rows: [(alias: String, message: Int64)] = []
-        try db.cachedStatement(sql: "SELECT alias, message FROM message_ids WHERE org = ? AND alias IN (\(placeholders)) ORDER BY message")
-            .run([.text(event.org)] + ids.map(SQLiteValue.text)) { row in rows.append((row.text(0) ?? "", row.integer(1))) }
+        try db.run(
+            "SELECT alias, message FROM message_ids WHERE org = ? AND alias IN (\(placeholders)) ORDER BY message",
+            [.text(event.org)] + ids.map(SQLiteValue.text)
+        ) { row in rows.append((row.text(0) ?? "", row.integer(1))) }
         var found: [Int64] = []
         for row in rows where !found.contains(row.message) { found.append(row.message) }
         guard let keep = found.first else { return nil }
         for other in found.dropFirst() {
-            try db.cachedExecute(sql: "UPDATE message_ids SET message = ? WHERE message = ?", arguments: [keep, other])
+            let pair: [SQLiteValue] = [.integer(keep), .integer(other)]
+            try db.run("UPDATE message_ids SET message = ?1 WHERE message = ?2", pair)
             // A history row present in both (the same event seen under two ids) is kept once.
-            try db.cachedExecute(sql: "UPDATE OR IGNORE history SET message = ? WHERE message = ?", arguments: [keep, other])
-            try db.cachedExecute(sql: "DELETE FROM history WHERE message = ?", arguments: [other])
-            try db.cachedExecute(
-                sql: """
-                    UPDATE messages SET
-                        recipient = COALESCE(recipient, (SELECT recipient FROM messages WHERE id = :other)),
-                        sender = COALESCE(sender, (SELECT sender FROM messages WHERE id = :other)),
-                        reference_id = COALESCE(reference_id, (SELECT reference_id FROM messages WHERE id = :other)),
-                        error = COALESCE(error, (SELECT error FROM messages WHERE id = :other)),
-                        first_seen = MIN(first_seen, (SELECT first_seen FROM messages WHERE id = :other)),
-                        updated_at = MAX(updated_at, (SELECT updated_at FROM messages WHERE id = :other))
-                    WHERE id = :keep
-                    """,
-                arguments: ["other": other, "keep": keep])
-            try db.cachedExecute(sql: "DELETE FROM messages WHERE id = ?", arguments: [other])
+            try db.run("UPDATE OR IGNORE history SET message = ?1 WHERE message = ?2", pair)
+            try db.run("DELETE FROM history WHERE message = ?", [.integer(other)])
+            try db.run(
+                """
+                UPDATE messages SET
+                    recipient = COALESCE(recipient, (SELECT recipient FROM messages WHERE id = ?2)),
+                    sender = COALESCE(sender, (SELECT sender FROM messages WHERE id = ?2)),
+                    reference_id = COALESCE(reference_id, (SELECT reference_id FROM messages WHERE id = ?2)),
+                    error = COALESCE(error, (SELECT error FROM messages WHERE id = ?2)),
+                    first_seen = MIN(first_seen, (SELECT first_seen FROM messages WHERE id = ?2)),
+                    updated_at = MAX(updated_at, (SELECT updated_at FROM messages WHERE id = ?2))
+                WHERE id = ?1
+                """,
+                pair)
+            try db.run("DELETE FROM messages WHERE id = ?", [.integer(other)])
         }
         // After a merge every found id points at `keep`.
         return (keep, Set(rows.map(\.alias)))
@@ -165,7 +166,7 @@ enum StatusStoreWriter {
     /// `delivered`, and returns the current status the history gives.
     private static func refreshHistory(_ message: Int64, org: String, db: Database) throws -> MessageStatus? {
         var rows: [(status: String, at: Double, inferred: Bool)] = []
-        try db.cachedStatement(sql: "SELECT status, at, inferred FROM history WHERE message = ?").run([.integer(message)]) { row in
+        try db.run("SELECT status, at, inferred FROM history WHERE message = ?", [.integer(message)]) { row in
             rows.append((row.text(0) ?? "", row.real(1), row.integer(2) != 0))
         }
         let real = rows.filter { !$0.inferred }
@@ -174,15 +175,12 @@ enum StatusStoreWriter {
         let readAt = statuses.contains(.delivered) ? nil : real.filter { $0.status == "read" }.map(\.at).min()
         if inferred != readAt {
             if inferred != nil {
-                try db.cachedExecute(sql: "DELETE FROM history WHERE message = ? AND inferred = 1", arguments: [message])
+                try db.run("DELETE FROM history WHERE message = ? AND inferred = 1", [.integer(message)])
             }
             if let readAt {
-                try db.cachedExecute(
-                    sql: """
-                        INSERT INTO history (org, message, event_id, status, at, received_at, inferred)
-                        VALUES (?, ?, ?, 'delivered', ?, ?, 1)
-                        """,
-                    arguments: [org, message, "inferred:\(message)", readAt, Date().timeIntervalSince1970])
+                try db.run(
+                    "INSERT INTO history (org, message, event_id, status, at, received_at, inferred) VALUES (?, ?, ?, 'delivered', ?, ?, 1)",
+                    [.text(org), .integer(message), .text("inferred:\(message)"), .real(readAt), .real(Date().timeIntervalSince1970)])
             }
         }
         return currentStatus(statuses)
@@ -194,13 +192,5 @@ enum StatusStoreWriter {
         if let ladder, ladder >= .delivered { return ladder }
         if statuses.contains(.failed) { return .failed }
         return ladder
-    }
-}
-
-extension Database {
-    /// `execute(sql:arguments:)` through GRDB's statement cache: the store runs the same few
-    /// statements for every event, and compiling them each time showed in the profile.
-    func cachedExecute(sql: String, arguments: StatementArguments = StatementArguments()) throws {
-        try cachedStatement(sql: sql).execute(arguments: arguments)
     }
 }

@@ -22,6 +22,13 @@ public enum SQLiteValue: Sendable {
     public init(_ flag: Bool) { self = .integer(flag ? 1 : 0) }
 }
 
+extension Database {
+    /// Runs `sql` through GRDB's statement cache with `values` bound by the C API.
+    public func run(_ sql: String, _ values: [SQLiteValue], row: ((SQLiteRow) throws -> Void)? = nil) throws {
+        try cachedStatement(sql: sql).run(values, row: row)
+    }
+}
+
 /// SQLite copies the bytes while binding (`SQLITE_TRANSIENT`, a macro Swift cannot import).
 private let copyWhileBinding = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
