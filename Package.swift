@@ -86,6 +86,7 @@ let package = Package(
             dependencies: [
                 "TickwireServer",
                 "TickwireCore",
+                "TickwireProviders",
                 "TickwireSinks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -11,7 +11,7 @@ import TickwireServer
 struct Tickwire: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A webhook gateway for WhatsApp Business providers.",
-        subcommands: [Serve.self, Check.self, Reload.self, ReplayCommand.self, BenchStore.self, BenchForward.self],
+        subcommands: [Serve.self, Check.self, Reload.self, ReplayCommand.self, BenchStore.self, BenchForward.self, BenchNormalize.self],
         defaultSubcommand: Serve.self)
 }
 
