@@ -19,37 +19,39 @@ public struct JSONObject: Sendable {
         members = []
     }
 
-    /// Members in any order; a repeated name keeps its last value.
-    public init(_ members: [Member]) {
-        self.members = members
-        guard !isSortedAndUnique(self.members) else { return }
-        var sorted = members
-        if sorted.count <= 32 {
-            // Insertion sort: most objects are this small, and it is stable, so the last of
-            // equal names stays last in its run and is the one kept.
-            for end in sorted.indices.dropFirst() {
-                let member = sorted[end]
-                var slot = end
-                while slot > 0, member.key < sorted[slot - 1].key {
-                    sorted[slot] = sorted[slot - 1]
-                    slot -= 1
+    /// Members in any order; a repeated name keeps its last value. Sorts in place: pass an
+    /// array nothing else holds and no copy is made.
+    public init(_ members: consuming [Member]) {
+        var members = members
+        if !isSortedAndUnique(members) {
+            if members.count <= 32 {
+                // Insertion sort: most objects are this small, and it is stable, so the last
+                // of equal names stays last in its run.
+                for end in members.indices.dropFirst() {
+                    let member = members[end]
+                    var slot = end
+                    while slot > 0, member.key < members[slot - 1].key {
+                        members[slot] = members[slot - 1]
+                        slot -= 1
+                    }
+                    members[slot] = member
                 }
-                sorted[slot] = member
+            } else {
+                // Large objects (a hostile body can hold 100 000 names): n log n, with
+                // position breaking ties so that the order stays stable.
+                members = members.enumerated().sorted {
+                    $0.element.key != $1.element.key ? $0.element.key < $1.element.key : $0.offset < $1.offset
+                }.map(\.element)
             }
-        } else {
-            // Large objects (a hostile body can hold 100 000 names): n log n, with position
-            // breaking ties so that the order stays stable.
-            sorted = members.enumerated().sorted {
-                $0.element.key != $1.element.key ? $0.element.key < $1.element.key : $0.offset < $1.offset
-            }.map(\.element)
+            // Keep the last of each run of equal names.
+            var kept = 0
+            for position in members.indices where position + 1 == members.count || members[position + 1].key != members[position].key {
+                members.swapAt(kept, position)
+                kept += 1
+            }
+            members.removeLast(members.count - kept)
         }
-        var unique: [Member] = []
-        unique.reserveCapacity(sorted.count)
-        for member in sorted {
-            if let last = unique.last, last.key == member.key { unique[unique.count - 1] = member }
-            else { unique.append(member) }
-        }
-        self.members = unique
+        self.members = members
     }
 
     public init(_ dictionary: [String: JSONValue]) {

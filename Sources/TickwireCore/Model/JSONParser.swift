@@ -16,6 +16,11 @@ struct JSONParser {
     private let bytes: [UInt8]
     private var index = 0
     private var depth = 0
+    /// Members and items of the objects and arrays being parsed, nested ones above their
+    /// parents': each container is copied out once at its end, at its final size, instead of
+    /// growing an array of its own step by step.
+    private var openMembers: [JSONObject.Member] = []
+    private var openItems: [JSONValue] = []
 
     init(_ bytes: [UInt8]) {
         self.bytes = bytes
@@ -70,13 +75,13 @@ struct JSONParser {
     private mutating func parseObject() throws(Error) -> JSONValue {
         try enter()
         index += 1
-        var members: [JSONObject.Member] = []
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
             depth -= 1
             return .object(JSONObject())
         }
+        let base = openMembers.count
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
@@ -86,13 +91,16 @@ struct JSONParser {
             index += 1
             skipWhitespace()
             // A repeated name keeps its last value, as most parsers do (JSONObject.init).
-            members.append((key, try parseValue()))
+            let value = try parseValue()
+            openMembers.append((key, value))
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of data") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
             guard bytes[index] == UInt8(ascii: "}") else { throw fail("expected ',' or '}'") }
             index += 1
             depth -= 1
+            let members = Array(openMembers[base...])
+            openMembers.removeSubrange(base...)
             return .object(JSONObject(members))
         }
     }
@@ -100,22 +108,25 @@ struct JSONParser {
     private mutating func parseArray() throws(Error) -> JSONValue {
         try enter()
         index += 1
-        var items: [JSONValue] = []
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
             index += 1
             depth -= 1
-            return .array(items)
+            return .array([])
         }
+        let base = openItems.count
         while true {
             skipWhitespace()
-            items.append(try parseValue())
+            let item = try parseValue()
+            openItems.append(item)
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of data") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
             guard bytes[index] == UInt8(ascii: "]") else { throw fail("expected ',' or ']'") }
             index += 1
             depth -= 1
+            let items = Array(openItems[base...])
+            openItems.removeSubrange(base...)
             return .array(items)
         }
     }
