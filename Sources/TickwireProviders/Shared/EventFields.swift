@@ -101,14 +101,38 @@ enum Party {
 
     /// `whatsapp:US.1234` → `US.1234`.
     static func stripChannelPrefix(_ value: String) -> String {
-        guard let colon = value.firstIndex(of: ":") else { return value }
-        return String(value[value.index(after: colon)...])
+        // On bytes: a Character search runs grapheme breaking over every phone number.
+        guard let colon = value.utf8.firstIndex(of: UInt8(ascii: ":")) else { return value }
+        return String(value[value.utf8.index(after: colon)...])
     }
 
-    /// `US.1349…`, `US.ENT.5678`: a country code, a dot, then letters, digits and dots.
+    /// `US.1349…`, `US.ENT.5678`: two capital letters, then dot-separated runs of letters
+    /// and digits (ASCII), none empty.
     static func isBusinessScopedUserID(_ value: String) -> Bool {
-        let parts = value.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count >= 2, parts[0].count == 2, parts[0].allSatisfy({ $0.isASCII && $0.isUppercase }) else { return false }
-        return parts.dropFirst().allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) } }
+        var length = 0
+        var run = 0
+        for byte in value.utf8 {
+            switch length {
+            case 0, 1:
+                guard (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) else { return false }
+            case 2:
+                guard byte == UInt8(ascii: ".") else { return false }
+            default:
+                if byte == UInt8(ascii: ".") {
+                    guard run > 0 else { return false }
+                    run = 0
+                } else {
+                    guard isASCIILetterOrDigit(byte) else { return false }
+                    run += 1
+                }
+            }
+            length += 1
+        }
+        return run > 0
+    }
+
+    private static func isASCIILetterOrDigit(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
     }
 }
