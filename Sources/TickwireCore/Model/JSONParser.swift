@@ -298,6 +298,31 @@ struct JSONWriter {
         }
     }
 
+    /// Whether any byte is a control character, `"` or `\\`, eight bytes at a time: each
+    /// test below is exact for "some byte in the word" (bit tricks from "Bit Twiddling Hacks",
+    /// `haszero` and `hasless`), and the scan was most of the writer's own time.
+    static func needsEscaping(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highBits: UInt64 = 0x8080_8080_8080_8080
+        var offset = 0
+        if let base = UnsafeRawPointer(utf8.baseAddress) {
+            while offset + 8 <= utf8.count {
+                let word = base.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+                let control = (word &- ones &* 0x20) & ~word
+                let quote = word ^ (ones &* UInt64(UInt8(ascii: "\""))), backslash = word ^ (ones &* UInt64(UInt8(ascii: "\\")))
+                let found = control | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)
+                if found & highBits != 0 { return true }
+                offset += 8
+            }
+        }
+        while offset < utf8.count {
+            let byte = utf8[offset]
+            if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return true }
+            offset += 1
+        }
+        return false
+    }
+
     private mutating func writeDouble(_ number: Double) {
         guard number.isFinite else { bytes.append(contentsOf: "null".utf8); return }
         if number == number.rounded(), abs(number) < 1e15 {
@@ -315,7 +340,7 @@ struct JSONWriter {
         // contiguous UTF-8 (iterating `utf8` was the writer's largest cost).
         var text = text
         let plain = text.withUTF8 { utf8 in
-            for byte in utf8 where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return false }
+            guard !Self.needsEscaping(utf8) else { return false }
             bytes.append(contentsOf: utf8)
             return true
         }

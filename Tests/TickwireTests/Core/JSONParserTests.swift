@@ -41,6 +41,40 @@ struct JSONParserTests {
         #expect((try? JSONSerialization.jsonObject(with: Data(text.utf8))) != nil)
     }
 
+    /// The writer tests eight bytes at a time for what must be escaped: every byte value at
+    /// every position, among neighbours that could upset the word arithmetic (borrows from
+    /// 0x00, 0x20, 0x80 and 0xFF).
+    @Test func escapeScanFindsEveryByteThatNeedsEscaping() {
+        var missed: [String] = []
+        for filler: UInt8 in [0x61, 0x00, 0x1F, 0x20, 0x21, 0x23, 0x5B, 0x5D, 0x7F, 0x80, 0xFF] {
+            let fillerNeeds = filler < 0x20
+            for byte in UInt8.min...UInt8.max {
+                let needs = byte < 0x20 || byte == 0x22 || byte == 0x5C
+                for position in 0..<17 {
+                    var buffer = [UInt8](repeating: filler, count: 17)
+                    buffer[position] = byte
+                    let found = buffer.withUnsafeBufferPointer { JSONWriter.needsEscaping($0) }
+                    if found != (needs || fillerNeeds) { missed.append("byte \(byte) at \(position) among \(filler)") }
+                }
+            }
+        }
+        #expect(missed.isEmpty, "\(missed.prefix(5))")
+        #expect([UInt8]().withUnsafeBufferPointer { JSONWriter.needsEscaping($0) } == false)
+    }
+
+    @Test func stringsOfEveryLengthRoundTripWithEscapes() throws {
+        for length in 1..<20 {
+            for position in 0..<length {
+                for special in ["\"", "\\", "\n", "\u{1}", "\u{1F}", "é"] {
+                    var text = String(repeating: "a", count: length - 1)
+                    text.insert(contentsOf: special, at: text.index(text.startIndex, offsetBy: position))
+                    let written = JSONValue.string(text).serializedString()
+                    #expect(try JSONValue.parse(written) == .string(text), "\(written)")
+                }
+            }
+        }
+    }
+
     @Test func toleratesAByteOrderMark() throws {
         #expect(try JSONValue.parse([0xEF, 0xBB, 0xBF] + Array("{}".utf8)) == .object([:]))
     }
