@@ -19,17 +19,22 @@ struct FormBody {
     /// The first value of `name`.
     subscript(name: String) -> String? { pairs.first { $0.name == name }?.value }
 
-    /// The fields as a JSON object; a repeated name holds an array of its values.
+    /// The fields as a JSON object; a repeated name holds an array of its values, in order.
     var json: JSONValue {
-        var object: JSONObject = [:]
-        for (name, value) in pairs {
-            switch object[name] {
-            case nil: object[name] = .string(value)
-            case .array(let values)?: object[name] = .array(values + [.string(value)])
-            case let first?: object[name] = .array([first, .string(value)])
-            }
+        // Sorted once and grouped, not inserted name by name into the sorted object: a body
+        // with 100 000 names must not cost quadratic time.
+        let ordered = pairs.enumerated().sorted {
+            $0.element.name != $1.element.name ? $0.element.name < $1.element.name : $0.offset < $1.offset
         }
-        return .object(object)
+        var members: [JSONObject.Member] = []
+        var values: [JSONValue] = []
+        for (position, (_, field)) in ordered.enumerated() {
+            values.append(.string(field.value))
+            guard position + 1 == ordered.count || ordered[position + 1].element.name != field.name else { continue }
+            members.append((field.name, values.count == 1 ? values[0] : .array(values)))
+            values.removeAll(keepingCapacity: true)
+        }
+        return .object(JSONObject(members))
     }
 
     static func decode(_ encoded: ArraySlice<UInt8>) -> String? {

@@ -82,9 +82,8 @@ extension TwilioPayload {
     var referral: JSONValue? {
         let fields = form.pairs.filter { $0.name.hasPrefix("Referral") && $0.name.count > 8 }
         guard !fields.isEmpty else { return nil }
-        var object: JSONObject = [:]
-        for (name, value) in fields { object[Self.snakeCase(String(name.dropFirst(8)))] = .string(value) }
-        return .object(object)
+        // One sort for all of them (a repeated name keeps its last value), not an insert each.
+        return .object(JSONObject(fields.map { (Self.snakeCase(String($0.name.dropFirst(8))), .string($0.value)) }))
     }
 
     /// `SourceUrl` → `source_url`, `CtwaClid` → `ctwa_clid`.

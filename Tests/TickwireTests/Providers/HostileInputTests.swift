@@ -44,6 +44,25 @@ extension Providers {
             }
         }
 
+        /// Objects are sorted arrays: building one name by name would be quadratic. A form
+        /// with 200 000 fields (repeated names among them) and a JSON object as wide both
+        /// come out whole.
+        @Test func wideBodiesComeOutWhole() throws {
+            let count = 200_000
+            var form = (0..<count).map { "Referral\($0 % 1000)x\($0)=v\($0)" }
+            form += ["MessageSid=SM1", "SmsStatus=delivered", "Tag=a", "Tag=b", "ReferralBody=first", "ReferralBody=last"]
+            let fields = try #require(FormBody(Array(form.joined(separator: "&").utf8)))
+            let json = fields.json
+            #expect(json.objectValue?.count == count + 4)
+            #expect(json["Tag"] == ["a", "b"])
+            #expect(json["Referral7x7"] == "v7")
+            let names = (0..<count).map { "\"k\($0)\":\($0)" }.joined(separator: ",")
+            let wide = try JSONValue.parse("{" + names + ",\"k5\":\"again\"}")
+            #expect(wide.objectValue?.count == count)
+            #expect(wide["k5"] == "again")
+            #expect(wide["k199999"] == 199_999)
+        }
+
         @Test(arguments: [
             #"{"type":"message-event","timestamp":1e400,"payload":{"id":"a","type":"sent","payload":{"ts":1e300}}}"#,
             #"{"type":"message-event","timestamp":123456789012345678901234567890,"payload":{"id":12345678901234567890123,"type":"read","payload":{"ts":-99999999999999999999}}}"#,
