@@ -48,7 +48,7 @@ final class DispatchService: Service {
             for (key, dispatcher) in wanted where running[key] == nil {
                 let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
                 journal.wakeOnCommit(continuation)
-                let task = Task { await dispatcher.run(commits: stream) }
+                let task = Task { await dispatcher.run(commits: stream, wake: continuation) }
                 running[key] = Running(dispatcher: dispatcher, wakeup: continuation, task: task)
             }
             return Array(gone.values)

@@ -236,10 +236,10 @@ extension QueuedDelivery {
     }
 }
 
-/// What pages decided but the journal does not have yet: written with the cursor once it
-/// has caught up, and at most every `interval` while a backlog is worked through. Each write
-/// is a transaction that competes with ingest for the writer (and an fsync with durability
-/// full); a crash repeats at most `interval` of deliveries (at-least-once).
+/// What pages decided but the journal does not have yet: written with the cursor at most
+/// every `interval` (at once on shutdown). Each write is a transaction that competes with
+/// ingest for the writer (and an fsync with durability full); a crash repeats at most
+/// `interval` of deliveries (at-least-once).
 struct SettlementBuffer {
     static let interval: Duration = .milliseconds(250)
     private var pending = DeliverySettlement()
@@ -252,12 +252,17 @@ struct SettlementBuffer {
         for row in settlement.queue { parkedKeys.insert(row.key) }
     }
 
-    mutating func flush(force: Bool, journal: any Journal, subscription: String) async throws {
-        guard !pending.isEmpty, force || ContinuousClock.now - flushedAt >= Self.interval || pending.attempts.count > 10_000
-        else { return }
+    /// Writes what is pending if `force` or `interval` has passed since the last write;
+    /// returns how long until what is still pending falls due, nil when nothing is.
+    @discardableResult
+    mutating func flush(force: Bool, journal: any Journal, subscription: String) async throws -> Duration? {
+        guard !pending.isEmpty else { return nil }
+        let due = flushedAt + Self.interval
+        guard force || ContinuousClock.now >= due || pending.attempts.count > 10_000 else { return due - ContinuousClock.now }
         try await journal.settle(pending, subscription: subscription)
         pending = DeliverySettlement()
         parkedKeys = []
         flushedAt = ContinuousClock.now
+        return nil
     }
 }

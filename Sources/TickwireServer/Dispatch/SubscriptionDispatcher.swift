@@ -57,18 +57,20 @@ final class SubscriptionDispatcher: Sendable {
 
     /// Delivers until `commits` ends (shutdown, or the subscription was removed); the batch
     /// in progress is finished first.
-    func run(commits: AsyncStream<Void>) async {
+    /// `wake` feeds `commits`: the dispatcher uses it to wake itself when settlements it
+    /// held back while caught up fall due.
+    func run(commits: AsyncStream<Void>, wake: AsyncStream<Void>.Continuation) async {
         // New events and the retry queue (events parked after a failure, or put back by a
         // replay) are worked on side by side; when new events end (shutdown, removal), the
         // retry queue stops after its round in hand.
         await withTaskGroup(of: Void.self) { group in
             switch sink.ordering {
             case .journal:
-                group.addTask { await self.runPages(commits: commits, self.deliverPageInJournalOrder) }
+                group.addTask { await self.runPages(commits: commits, wake: wake, self.deliverPageInJournalOrder) }
                 group.addTask { await self.runRetryQueue(concurrency: 1) }
             case .perSubject(let concurrency):
                 group.addTask {
-                    await self.runPages(commits: commits) { cursor, buffer in
+                    await self.runPages(commits: commits, wake: wake) { cursor, buffer in
                         try await self.deliverPageBySubject(cursor: &cursor, concurrency: concurrency, buffer: &buffer)
                     }
                 }
@@ -85,17 +87,31 @@ final class SubscriptionDispatcher: Sendable {
     /// `deliverPage` delivers one page, records what it decided in the buffer and returns
     /// true when there was nothing left to read.
     private func runPages(
-        commits: AsyncStream<Void>,
+        commits: AsyncStream<Void>, wake: AsyncStream<Void>.Continuation,
         _ deliverPage: (_ cursor: inout Int64, _ buffer: inout SettlementBuffer) async throws -> Bool
     ) async {
         var cursor: Int64?
         var wakeups = commits.makeAsyncIterator()
         var buffer = SettlementBuffer()
+        var wakeSetFor: ContinuousClock.Instant?
         while !isStopping {
             do {
                 if cursor == nil { cursor = try await journal.cursor(subscription: subscription.id) ?? 0 }
                 let caughtUp = try await deliverPage(&cursor!, &buffer)
-                try await buffer.flush(force: caughtUp, journal: journal, subscription: subscription.id)
+                // Caught up or not, settlements are written at most every interval: written on
+                // every catch-up they were a journal transaction (and an fsync) per subscription
+                // many times a second, and commits waited for the writer behind them
+                // (bench/RESULTS.md). When held back while caught up, a wake-up makes sure they
+                // are written on time even if no commit comes.
+                if let due = try await buffer.flush(force: false, journal: journal, subscription: subscription.id), caughtUp,
+                    wakeSetFor.map({ $0 <= .now }) ?? true
+                {
+                    wakeSetFor = .now + due
+                    Task {
+                        try? await Task.sleep(for: due)
+                        wake.yield()
+                    }
+                }
                 if caughtUp, await wakeups.next() == nil { break }
             } catch {
                 if isStopping { break }

@@ -78,6 +78,36 @@ struct DispatcherTests {
         try await journal.close()
     }
 
+    /// Settlements (the cursor) are written at most every `SettlementBuffer.interval`, also
+    /// while caught up, so that a dispatcher that keeps up does not take the journal's writer
+    /// on every commit; one that goes idle still saves its cursor, with no commit to wake it.
+    @Test func caughtUpCursorsAreSavedOnTheIntervalAndWhenIdle() async throws {
+        let journal = try journal()
+        let sink = RecordingSink()
+        let dispatcher = SubscriptionDispatcher(
+            subscription: Subscription(name: "s", org: "acme", sink: "s", from: .beginning), sink: sink, journal: journal, logger: logger)
+        try await dispatcher.prepareCursor()
+        let service = DispatchService(dispatchers: [dispatcher], journal: journal, logger: logger)
+        let task = Task { try await service.run() }
+        // 40 commits over about 400 ms, each delivered as it comes: the cursor is written a
+        // few times, not 40.
+        var saves: Set<Int64> = []
+        for n in 0..<40 {
+            try await journal.append([TestEvents.status(.sent, message: "m\(n)")])
+            try await Task.sleep(for: .milliseconds(10))
+            if let cursor = try await journal.cursor(subscription: "acme/s"), cursor > 0 { saves.insert(cursor) }
+        }
+        let delivered = await eventually { await sink.delivered.count == 40 }
+        #expect(delivered)
+        // Idle now: no commit comes, yet the last position is saved within the interval.
+        let saved = await eventually(timeout: .seconds(2)) { (try? await journal.cursor(subscription: "acme/s")) == 40 }
+        #expect(saved, "the idle dispatcher saved its cursor")
+        #expect(saves.count <= 6, "cursor positions seen while keeping up: \(saves.sorted())")
+        task.cancel()
+        _ = await task.result
+        try await journal.close()
+    }
+
     @Test func newSubscriptionStartsAtTheEndUnlessFromBeginning() async throws {
         let journal = try journal()
         try await journal.append([TestEvents.status(.sent, message: "old")])
