@@ -20,8 +20,6 @@ public enum SQLiteValue: Sendable {
 
     public init(_ text: String?) { self = text.map(SQLiteValue.text) ?? .null }
     public init(_ bytes: [UInt8]?) { self = bytes.map(SQLiteValue.blob) ?? .null }
-    public init(_ number: Int64) { self = .integer(number) }
-    public init(_ number: Double) { self = .real(number) }
     public init(_ flag: Bool) { self = .integer(flag ? 1 : 0) }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Synchronization
+import TickwireCore
 
 /// Copies a WAL database's committed pages back into the database file, on a thread and a
 /// connection of its own.
@@ -83,8 +84,7 @@ public final class WALCheckpointer: Sendable {
         wakeup.lock()
         defer { wakeup.unlock() }
         if stopped.withLock({ $0 }) { return false }
-        let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
-        _ = wakeup.wait(until: Date(timeIntervalSinceNow: seconds))
+        _ = wakeup.wait(until: Date(timeIntervalSinceNow: interval.secondsValue))
         return !stopped.withLock { $0 }
     }
 }
