@@ -89,6 +89,7 @@ let package = Package(
                 "TickwireProviders",
                 "TickwireSinks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .testTarget(
