@@ -57,6 +57,32 @@ extension Providers {
             }
         }
 
+        /// The authenticator keeps one keyed HMAC per secret and copies it per webhook: no
+        /// webhook may leave state behind for the next, from any thread.
+        @Test func oneAuthenticatorChecksManyBodiesInAnyOrder() async throws {
+            let bodies = (0..<40).map { Array("{\"n\":\($0),\"pad\":\"\(String(repeating: "x", count: $0 * 7))\"}".utf8) }
+            for (n, body) in bodies.enumerated() {
+                let secret = n % 2 == 0 ? Self.appSecret : "old-secret-rotated-out"
+                try auth.authenticate(post(body, signature: Self.sign(body, secret: secret)))
+                // The previous body's signature on this body is refused.
+                if n > 0 {
+                    #expect(throws: WebhookRejection.self) { try auth.authenticate(post(body, signature: Self.sign(bodies[n - 1]))) }
+                }
+            }
+            let shared = auth
+            @Sendable func request(_ body: [UInt8], _ signature: String) -> WebhookRequest {
+                WebhookRequest(method: .post, uri: "/v1/webhooks/acme/meta", headers: ["X-Hub-Signature-256": signature], body: body)
+            }
+            let accepted = await withTaskGroup(of: Bool.self) { group in
+                for body in bodies {
+                    group.addTask { (try? shared.authenticate(request(body, Self.sign(body)))) != nil }
+                    group.addTask { (try? shared.authenticate(request(body, Self.sign(body + [0x20])))) == nil }
+                }
+                return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(accepted == bodies.count * 2)
+        }
+
         func get(_ query: [String: String]) -> WebhookRequest {
             WebhookRequest(method: .get, uri: "/v1/webhooks/acme/meta", headers: [:], query: query, body: [])
         }
