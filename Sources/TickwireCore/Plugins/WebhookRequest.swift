@@ -61,7 +61,7 @@ public struct WebhookResponse: Sendable, Equatable {
     }
 
     public static func json(_ value: JSONValue, status: Int = 200) -> WebhookResponse {
-        WebhookResponse(status: status, contentType: "application/json", body: Array(value.serialized()))
+        WebhookResponse(status: status, contentType: "application/json", body: value.serializedBytes())
     }
 }
 

@@ -84,7 +84,7 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         case (.collecting(var call, let config), .end):
             call.body = body.bytes
             body = WebhookIngest.Body(limit: 0)
-            let closeAfter = call.head.headerFields[.connection]?.lowercased() == "close"
+            let closeAfter = call.head.headerFields.asksToClose
             state = .answering(closeAfter: closeAfter)
             let loop = context.eventLoop
             let handler = NIOLoopBound(self, eventLoop: loop)

@@ -44,7 +44,7 @@ struct WebhookIngest: Sendable {
         guard let org, let channel else {
             return reply(Self.unknownChannel(call.org, call.channel).response)
         }
-        let contentType = call.head.headerFields[.contentType]
+        let contentType = call.head.headerFields.first(.contentType)
         if let mediaType = WebhookRequest.mediaType(of: contentType), !channel.mediaTypes.contains(mediaType) {
             return reply(WebhookRejection.unsupportedMediaType(mediaType, expected: channel.mediaTypes).response)
         }
@@ -147,7 +147,9 @@ struct WebhookIngest: Sendable {
             headers[field.name.canonicalName] = field.value
         }
         let uri = head.path ?? "/"
-        return WebhookRequest(method: method, uri: uri, headers: headers, query: QueryParameters(URI(uri)).values, body: body)
+        // Most providers put nothing in the query: skip parsing it for them.
+        let query = uri.utf8.contains(UInt8(ascii: "?")) ? QueryParameters(URI(uri)).values : [:]
+        return WebhookRequest(method: method, uri: uri, headers: headers, query: query, body: body)
     }
 
     /// Names from the URL, shortened and stripped of control characters before they are echoed.

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
@@ -78,7 +79,7 @@ struct WebhookChannelHandlerTests {
         // Distinct events (ids differ), sent in one write: far more than one read's worth,
         // so reading must pause while parts are held and resume after each answer.
         let count = 300
-        let webhooks = try (0..<count).map { i in
+        let webhooks = (0..<count).map { i in
             let body = template.replacingOccurrences(of: "\"id\": \"", with: "\"id\": \"pipelined-\(i)-")
                 .replacingOccurrences(of: "\"gsId\": \"", with: "\"gsId\": \"pipelined-\(i)-")
             #expect(body != template)
@@ -111,6 +112,20 @@ struct WebhookChannelHandlerTests {
         }
         #expect(try await daemon.journal.count() == 1)
         await daemon.close()
+    }
+
+    @Test func headerLookups() {
+        var fields: HTTPFields = [.contentType: "application/json", .connection: "keep-alive"]
+        fields.append(HTTPField(name: .contentType, value: "text/plain"))
+        #expect(fields.first(.contentType) == "application/json")
+        #expect(fields.first(.authorization) == nil)
+        #expect(!fields.asksToClose)
+        for value in ["close", "Close", "keep-alive, close", " upgrade ,CLOSE "] {
+            #expect(HTTPFields([HTTPField(name: .connection, value: value)]).asksToClose, "\(value)")
+        }
+        for value in ["keep-alive", "closed", "upgrade, keep-alive", ""] {
+            #expect(!HTTPFields([HTTPField(name: .connection, value: value)]).asksToClose, "\(value)")
+        }
     }
 
     @Test func webhookPaths() {
