@@ -10,8 +10,8 @@ import TickwireSinks
 /// unique index, which is what makes a provider's retry a no-op.
 public final class SQLiteJournal: Journal {
     let pool: GatedPool
-    private let writer: GroupCommit<JournalRow, Int64?>
-    private let subscribers = Mutex<[AsyncStream<Void>.Continuation]>([])
+    private let writer: GroupCommit<Event, Int64?>
+    private let commits: CommitSignal
     private let writable = Atomic<Bool>(true)
     public let durability: Durability
     /// Commit counters, for metrics and for tests of group commit.
@@ -43,14 +43,25 @@ public final class SQLiteJournal: Journal {
         self.pool = pool
         self.durability = durability
         self.stats = stats
-        self.recent = RecentEntries(baseline: lastSequence, capacity: recentEntries)
+        let recent = RecentEntries(baseline: lastSequence, capacity: recentEntries)
+        let commits = CommitSignal()
+        self.recent = recent
+        self.commits = commits
         self.decoded = DecodedEvents(capacity: 2048)
-        self.writer = GroupCommit(name: "tickwire-journal") { rows in
+        self.writer = GroupCommit(name: "tickwire-journal") { events in
             let start = ContinuousClock.now
-            let sequences = try pool.writeBlocking { db in try Self.insert(rows, db: db) }
-            onCommit?(rows.count, ContinuousClock.now - start)
+            let sequences = try pool.writeBlocking { db in try Self.insert(events, db: db) }
+            onCommit?(events.count, ContinuousClock.now - start)
             stats.commits.add(1, ordering: .relaxed)
-            stats.events.add(rows.count, ordering: .relaxed)
+            stats.events.add(events.count, ordering: .relaxed)
+            // Dispatchers read these entries next, parsed and serialized. Handed over and
+            // signalled once per commit: per webhook, the tail's lock and a wake-up of every
+            // subscription ran up to a few dozen times per commit on this thread, which every
+            // webhook waits for.
+            recent.append(zip(sequences, events).compactMap { sequence, event in
+                sequence.map { JournalEntry(sequence: $0, event: event) }
+            })
+            commits.signal()
             return sequences
         }
     }
@@ -144,7 +155,7 @@ public final class SQLiteJournal: Journal {
     public static let quarantineBodyLimit = 64 * 1024
 
     /// Inserts the rows; returns each one's sequence, nil for a duplicate.
-    private static func insert(_ rows: [JournalRow], db: Database) throws -> [Int64?] {
+    private static func insert(_ events: [Event], db: Database) throws -> [Int64?] {
         let statement = try db.cachedStatement(sql: """
             INSERT INTO journal (event_id, org, channel, type, subject, received_at, event, raw_type, raw_body)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING
@@ -152,10 +163,10 @@ public final class SQLiteJournal: Journal {
         let now = Date().timeIntervalSince1970
         // Bound through SQLite's C API (SQLiteBinding): this runs for every event, on the
         // commit thread every webhook waits for.
-        return try rows.map { row in
+        return try events.map { event in
             try statement.run([
-                .text(row.id), .text(row.org), .text(row.channel), .text(row.type), SQLiteValue(row.subject), .real(now),
-                .blob(row.json), SQLiteValue(row.rawType), SQLiteValue(row.rawBody),
+                .text(event.id), .text(event.org), .text(event.channel), .text(event.type.rawValue), SQLiteValue(event.subject),
+                .real(now), .blob(event.cloudEventBytes), SQLiteValue(event.raw?.contentType), SQLiteValue(event.raw?.body),
             ])
             return db.changesCount > 0 ? db.lastInsertedRowID : nil
         }
@@ -165,16 +176,10 @@ public final class SQLiteJournal: Journal {
         guard !events.isEmpty else { return completion(.success(())) }
         // Serialized here, on the caller's thread, not on the commit thread every webhook
         // goes through; the serialized form stays with the events the dispatchers get.
-        let events = events.map { $0.keepingCloudEventBytes() }
-        writer.submit(events.map(JournalRow.init)) { [self] committed in
+        writer.submit(events.map { $0.keepingCloudEventBytes() }) { [self] committed in
             switch committed {
-            case .success(let sequences):
-                // Dispatchers read these entries next: hand them over parsed and serialized.
-                recent.append(zip(sequences, events).compactMap { sequence, event in
-                    sequence.map { JournalEntry(sequence: $0, event: event) }
-                })
+            case .success:
                 writable.store(true, ordering: .relaxed)
-                notifySubscribers()
                 completion(.success(()))
             case .failure(let error):
                 writable.store(false, ordering: .relaxed)
@@ -360,23 +365,11 @@ public final class SQLiteJournal: Journal {
     }
 
     public func wakeOnCommit(_ continuation: AsyncStream<Void>.Continuation) {
-        subscribers.withLock { $0.append(continuation) }
-    }
-
-    private func notifySubscribers() {
-        subscribers.withLock { subscribers in
-            subscribers.removeAll { continuation in
-                if case .terminated = continuation.yield() { return true }
-                return false
-            }
-        }
+        commits.add(continuation)
     }
 
     public func close() async throws {
-        subscribers.withLock { subscribers in
-            for continuation in subscribers { continuation.finish() }
-            subscribers.removeAll()
-        }
+        commits.finish()
         writer.stop()
         try await pool.close()
     }
@@ -424,27 +417,28 @@ final class DecodedEvents: Sendable {
     }
 }
 
-/// An event as the commit thread stores it: serialized and copied into the `Data` GRDB binds
-/// by the caller, so the commit thread only binds.
-struct JournalRow: Sendable {
-    var id: String
-    var org: String
-    var channel: String
-    var type: String
-    var subject: String?
-    /// The event's serialized bytes and body, shared with the event (not copied).
-    var json: [UInt8]
-    var rawType: String?
-    var rawBody: [UInt8]?
+/// The dispatchers waiting for commits (`Journal.wakeOnCommit`).
+final class CommitSignal: Sendable {
+    private let waiting = Mutex<[AsyncStream<Void>.Continuation]>([])
 
-    init(_ event: Event) {
-        id = event.id
-        org = event.org
-        channel = event.channel
-        type = event.type.rawValue
-        subject = event.subject
-        json = event.cloudEventBytes
-        rawType = event.raw?.contentType
-        rawBody = event.raw?.body
+    func add(_ continuation: AsyncStream<Void>.Continuation) {
+        waiting.withLock { $0.append(continuation) }
+    }
+
+    /// Wakes every subscriber; forgets those whose stream ended.
+    func signal() {
+        waiting.withLock { waiting in
+            waiting.removeAll { continuation in
+                if case .terminated = continuation.yield() { return true }
+                return false
+            }
+        }
+    }
+
+    func finish() {
+        waiting.withLock { waiting in
+            for continuation in waiting { continuation.finish() }
+            waiting.removeAll()
+        }
     }
 }
