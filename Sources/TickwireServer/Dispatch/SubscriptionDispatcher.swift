@@ -122,7 +122,7 @@ final class SubscriptionDispatcher: Sendable {
                 try? await Task.sleep(for: .seconds(1))
             }
         }
-        try? await buffer.flush(force: true, journal: journal, subscription: subscription.id)
+        _ = try? await buffer.flush(force: true, journal: journal, subscription: subscription.id)
     }
 
     /// The page after `cursor`, and its events this subscription takes. A short batch waits

@@ -6,11 +6,11 @@ import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 
-/// Hummingbird's HTTP/1.1 channel with `WebhookChannelHandler` after its connection-state
-/// handler, so that idle timeouts, graceful shutdown and `Connection: close` count the
-/// webhooks answered on the loop like any other request. The setup is `HTTP1Channel`'s;
-/// Hummingbird's extension point (`additionalChannelHandlers`) puts handlers before that
-/// state handler, where answers written would bypass it.
+/// Hummingbird's HTTP/1.1 channel with `WebhookChannelHandler` between NIO's HTTP decoder
+/// and Hummingbird's HTTP-types codec: webhooks are answered there, on NIO's own types,
+/// and everything else goes on to the router. The setup is otherwise `HTTP1Channel`'s
+/// (Hummingbird's extension point, `additionalChannelHandlers`, places handlers after the
+/// codec).
 struct TickwireHTTPChannel: ServerChildChannel, HTTPChannelHandler {
     typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
 
@@ -30,9 +30,10 @@ struct TickwireHTTPChannel: ServerChildChannel, HTTPChannelHandler {
             try pipeline.configureHTTPServerPipeline(
                 withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
                 withEncoderConfiguration: .init(), withDecoderLimitConfiguration: .init())
+            try pipeline.addHandler(WebhookChannelHandler(ingest: ingest, idleTimeout: idleTimeout))
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-            try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout.map { .init($0) }, logger: logger))
-            try pipeline.addHandler(WebhookChannelHandler(ingest: ingest))
+            // The idle timeout is WebhookChannelHandler's: this handler never sees webhooks.
+            try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
             return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }
     }

@@ -1,26 +1,31 @@
-import Hummingbird
 import NIOCore
-import NIOHTTPTypes
+import NIOHTTP1
 import TickwireCore
 
-/// Answers webhook POSTs on the connection's event loop, without a task per request.
+/// Answers webhook POSTs on the connection's event loop, straight from NIO's HTTP/1 parts.
 ///
 /// Hummingbird hands every request to a task on Swift's concurrency pool and back to the
-/// event loop for the answer; for the hot path those thread handoffs cost more than the work
-/// itself on a 2-core machine (bench/RESULTS.md). This handler sits after Hummingbird's HTTP
-/// decoding and connection-state handler: a POST to `/v1/webhooks/{org}/{channel}` is read
-/// here, run through `WebhookIngest` on the loop, and answered from the journal's commit
-/// callback. Everything else (org API, health, metrics, handshakes) passes on to the router.
+/// event loop for the answer, and converts each head to and from HTTP-types on the way; for
+/// the hot path those handoffs and conversions cost more than the work itself on a 2-core
+/// machine (bench/RESULTS.md). This handler sits right after NIO's HTTP decoder: a POST to
+/// `/v1/webhooks/{org}/{channel}` is read here, run through `WebhookIngest` on the loop, and
+/// answered from the journal's commit callback. Everything else (org API, health, metrics,
+/// handshakes) passes on to Hummingbird's codec and router.
 ///
 /// Answers go out in request order: a webhook that arrives while a request handed to the
 /// router is unanswered goes to the router too (its route runs the same `WebhookIngest`),
 /// and parts that arrive while a webhook waits for the journal are held, with reading paused,
 /// until its answer is written.
+///
+/// Since Hummingbird's connection-state handler never sees the webhooks, this handler keeps
+/// the connection's lifecycle for both kinds of request: the idle timeout (no bytes for that
+/// long while nothing is being answered closes the connection) and graceful shutdown (a
+/// connection closes once the request in hand is answered).
 final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
 
     private enum State {
         case idle
@@ -28,7 +33,7 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         case forwarding
         /// Reading a webhook's body (into `body`, kept outside the enum so that appending to
         /// it never copies it).
-        case collecting(WebhookIngest.Call, config: Config)
+        case collecting(WebhookIngest.Call, config: Config, closeAfter: Bool)
         /// Waiting for the journal; nothing else is answered meanwhile.
         case answering(closeAfter: Bool)
         /// `Connection: close` was answered or the body was far too large; the rest is ignored.
@@ -36,21 +41,30 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     private let ingest: WebhookIngest
+    private let idleTimeout: TimeAmount?
     private var state = State.idle
     private var body = WebhookIngest.Body(limit: 0)
     /// Requests handed to the router whose answer has not been written yet.
     private var routerAnswersPending = 0
-    private var held: [HTTPRequestPart] = []
+    private var held: [HTTPServerRequestPart] = []
     /// A decoding error behind the webhook being answered (the router answers it with a
     /// 400 and closes): it must not overtake that answer.
     private var heldError: (any Error)?
     private var readPending = false
+    /// Graceful shutdown asked while a webhook was in hand: close once it is answered.
+    private var quiescing = false
+    private var lastActivity = NIODeadline.now()
+    private var idleCheck: Scheduled<Void>?
 
-    init(ingest: WebhookIngest) {
+    init(ingest: WebhookIngest, idleTimeout: TimeAmount?) {
         self.ingest = ingest
+        self.idleTimeout = idleTimeout
     }
 
+    // MARK: Requests
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastActivity = .now()
         let part = unwrapInboundIn(data)
         if case .answering = state {
             held.append(part)
@@ -59,13 +73,14 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
     }
 
-    private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch (state, part) {
         case (.idle, .head(let head)):
-            if routerAnswersPending == 0, head.method == .post, let (org, channel) = Self.webhookPath(head.path) {
+            if routerAnswersPending == 0, head.method == .POST, let (org, channel) = Self.webhookPath(head.uri) {
                 let config = ingest.gateway.config
                 body = WebhookIngest.Body(limit: config.server.maxBodyBytes)
-                state = .collecting(WebhookIngest.Call(org: org, channel: channel, head: head), config: config)
+                let call = WebhookIngest.Call(org: org, channel: channel, head: head)
+                state = .collecting(call, config: config, closeAfter: !head.isKeepAlive)
             } else {
                 routerAnswersPending += 1
                 state = .forwarding
@@ -81,19 +96,18 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
                 state = .answering(closeAfter: true)
                 write(WebhookIngest.tooLarge(body.limit).response, closing: true, context: context)
             }
-        case (.collecting(var call, let config), .end):
+        case (.collecting(var call, let config, let closeAfter), .end):
             call.body = body.bytes
             body = WebhookIngest.Body(limit: 0)
-            let closeAfter = call.head.headerFields.asksToClose
             state = .answering(closeAfter: closeAfter)
             let loop = context.eventLoop
             let handler = NIOLoopBound(self, eventLoop: loop)
             let context = NIOLoopBound(context, eventLoop: loop)
             ingest.receive(call, config: config) { response in
                 if loop.inEventLoop {
-                    handler.value.write(response, closing: closeAfter, context: context.value)
+                    handler.value.answer(response, closeAfter: closeAfter, context: context.value)
                 } else {
-                    loop.execute { handler.value.write(response, closing: closeAfter, context: context.value) }
+                    loop.execute { handler.value.answer(response, closeAfter: closeAfter, context: context.value) }
                 }
             }
         case (.closing, _):
@@ -107,13 +121,21 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
     }
 
+    private func answer(_ response: WebhookResponse, closeAfter: Bool, context: ChannelHandlerContext) {
+        write(response, closing: closeAfter || quiescing, context: context)
+    }
+
     /// Writes a webhook's answer, then goes on with what arrived meanwhile.
     private func write(_ response: WebhookResponse, closing: Bool, context: ChannelHandlerContext) {
-        var fields: HTTPFields = [.contentType: response.contentType, .contentLength: String(response.body.count)]
-        if closing { fields[.connection] = "close" }
-        context.write(wrapOutboundOut(.head(HTTPResponse(status: .init(code: response.status), headerFields: fields))), promise: nil)
-        context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: response.body))), promise: nil)
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(3)
+        headers.add(name: "content-type", value: response.contentType)
+        headers.add(name: "content-length", value: String(response.body.count))
+        if closing { headers.add(name: "connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: response.status), headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        lastActivity = .now()
         if closing {
             state = .closing
             held.removeAll()
@@ -169,8 +191,74 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data), routerAnswersPending > 0 {
             routerAnswersPending -= 1
+            lastActivity = .now()
         }
         context.write(data, promise: promise)
+    }
+
+    // MARK: Lifecycle
+
+    /// Graceful shutdown: with a webhook in hand, its answer closes the connection; with a
+    /// request at the router, Hummingbird's state handler closes after answering it; idle,
+    /// the connection closes now.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        switch state {
+        case .collecting, .answering:
+            quiescing = true
+        case .closing:
+            break
+        case .idle where routerAnswersPending == 0:
+            context.close(promise: nil)
+        case .idle, .forwarding:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { scheduleIdleCheck(context: context, at: .now() + (idleTimeout ?? .zero)) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        scheduleIdleCheck(context: context, at: .now() + (idleTimeout ?? .zero))
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idleCheck?.cancel()
+        idleCheck = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        idleCheck?.cancel()
+        idleCheck = nil
+        context.fireChannelInactive()
+    }
+
+    /// Whether an answer is being prepared for a request that was read whole: the journal
+    /// or the router is working, the client is not idle. (A body that stops arriving is.)
+    private var isAnswering: Bool {
+        switch state {
+        case .answering: true
+        case .idle, .closing: routerAnswersPending > 0
+        case .forwarding, .collecting: false
+        }
+    }
+
+    private func scheduleIdleCheck(context: ChannelHandlerContext, at deadline: NIODeadline) {
+        guard let idleTimeout, idleCheck == nil else { return }
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let context = NIOLoopBound(context, eventLoop: context.eventLoop)
+        idleCheck = context.value.eventLoop.scheduleTask(deadline: deadline) {
+            let handler = handler.value
+            handler.idleCheck = nil
+            let due = handler.isAnswering ? NIODeadline.now() + idleTimeout : handler.lastActivity + idleTimeout
+            if due <= .now() {
+                context.value.close(promise: nil)
+            } else {
+                handler.scheduleIdleCheck(context: context.value, at: due)
+            }
+        }
     }
 
     /// `/v1/webhooks/{org}/{channel}`, query aside → (org, channel); nil for any other path.

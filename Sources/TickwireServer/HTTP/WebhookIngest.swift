@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import Logging
+import NIOHTTP1
 import TickwireCore
 
 /// The hot path, without an HTTP framework: provider POST → channel auth → normalize →
@@ -18,14 +19,55 @@ struct WebhookIngest: Sendable {
     let metrics: GatewayMetrics
     let logger: Logger
 
-    /// One POST as received: the org and channel from its path, its head, and its body
-    /// (nil when it was longer than `server.max_body_bytes` and was not kept).
+    /// One POST as received, whichever transport read it: the org and channel from its path,
+    /// its target and headers, and its body (nil when it was longer than
+    /// `server.max_body_bytes` and was not kept).
     struct Call: Sendable {
         var org: String
         var channel: String
-        var head: HTTPRequest
+        /// The request target: path and query.
+        var uri: String
+        /// Names lower-cased; a repeated header keeps its first value.
+        var headers: [String: String]
         var body: [UInt8]?
         var started = ContinuousClock.now
+
+        /// From NIO's request head (`WebhookChannelHandler`).
+        init(org: String, channel: String, head: HTTPRequestHead, body: [UInt8]? = nil) {
+            var headers: [String: String] = [:]
+            for (name, value) in head.headers {
+                let name = name.lowercased()
+                if headers[name] == nil { headers[name] = value }
+            }
+            self.init(org: org, channel: channel, uri: head.uri, headers: headers, body: body)
+        }
+
+        /// From Hummingbird's request head (the router's webhook routes).
+        init(org: String, channel: String, head: HTTPRequest, body: [UInt8]?) {
+            self.init(org: org, channel: channel, uri: head.path ?? "/", headers: Self.headers(head.headerFields), body: body)
+        }
+
+        init(org: String, channel: String, uri: String, headers: [String: String], body: [UInt8]?) {
+            self.org = org
+            self.channel = channel
+            self.uri = uri
+            self.headers = headers
+            self.body = body
+        }
+
+        static func headers(_ fields: HTTPFields) -> [String: String] {
+            var headers: [String: String] = [:]
+            for field in fields where headers[field.name.canonicalName] == nil {
+                headers[field.name.canonicalName] = field.value
+            }
+            return headers
+        }
+
+        func webhookRequest(method: WebhookRequest.Method) -> WebhookRequest {
+            // Most providers put nothing in the query: skip parsing it for them.
+            let query = uri.utf8.contains(UInt8(ascii: "?")) ? QueryParameters(URI(uri)).values : [:]
+            return WebhookRequest(method: method, uri: uri, headers: headers, query: query, body: body ?? [])
+        }
     }
 
     /// Answers `call` through `reply`, once: at once for a refusal, from the journal's
@@ -44,14 +86,14 @@ struct WebhookIngest: Sendable {
         guard let org, let channel else {
             return reply(Self.unknownChannel(call.org, call.channel).response)
         }
-        let contentType = call.head.headerFields.first(.contentType)
+        let contentType = call.headers["content-type"]
         if let mediaType = WebhookRequest.mediaType(of: contentType), !channel.mediaTypes.contains(mediaType) {
             return reply(WebhookRejection.unsupportedMediaType(mediaType, expected: channel.mediaTypes).response)
         }
         guard let body = call.body else {
             return reply(Self.tooLarge(config.server.maxBodyBytes).response)
         }
-        let webhook = Self.webhookRequest(call.head, method: .post, body: body)
+        let webhook = call.webhookRequest(method: .post)
         let channelContext = ChannelContext(org: org.name, channel: channel.name, provider: channel.provider)
         do {
             try channel.authenticator.authenticate(webhook)
@@ -97,7 +139,8 @@ struct WebhookIngest: Sendable {
         guard let channel = config.orgs[orgName]?.channels[channelName] else {
             return Self.unknownChannel(orgName, channelName).response
         }
-        guard let answer = channel.authenticator.handshake(Self.webhookRequest(head, method: .get, body: [])) else {
+        let request = Call(org: orgName, channel: channelName, head: head, body: nil).webhookRequest(method: .get)
+        guard let answer = channel.authenticator.handshake(request) else {
             return WebhookRejection(status: 405, code: "method_not_allowed", message: "this channel takes POST only").response
         }
         return answer
@@ -139,17 +182,6 @@ struct WebhookIngest: Sendable {
 
         /// The bytes, or nil when the body was longer than `limit`.
         var bytes: [UInt8]? { total <= limit ? Array(buffer: buffer) : nil }
-    }
-
-    static func webhookRequest(_ head: HTTPRequest, method: WebhookRequest.Method, body: [UInt8]) -> WebhookRequest {
-        var headers: [String: String] = [:]
-        for field in head.headerFields where headers[field.name.canonicalName] == nil {
-            headers[field.name.canonicalName] = field.value
-        }
-        let uri = head.path ?? "/"
-        // Most providers put nothing in the query: skip parsing it for them.
-        let query = uri.utf8.contains(UInt8(ascii: "?")) ? QueryParameters(URI(uri)).values : [:]
-        return WebhookRequest(method: method, uri: uri, headers: headers, query: query, body: body)
     }
 
     /// Names from the URL, shortened and stripped of control characters before they are echoed.

@@ -1,8 +1,10 @@
 import Foundation
-import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import NIOCore
+import NIOEmbedded
+import NIOHTTP1
 import NIOPosix
 import Testing
 import TickwireCore
@@ -114,18 +116,83 @@ struct WebhookChannelHandlerTests {
         await daemon.close()
     }
 
-    @Test func headerLookups() {
-        var fields: HTTPFields = [.contentType: "application/json", .connection: "keep-alive"]
-        fields.append(HTTPField(name: .contentType, value: "text/plain"))
-        #expect(fields.first(.contentType) == "application/json")
-        #expect(fields.first(.authorization) == nil)
-        #expect(!fields.asksToClose)
-        for value in ["close", "Close", "keep-alive, close", " upgrade ,CLOSE "] {
-            #expect(HTTPFields([HTTPField(name: .connection, value: value)]).asksToClose, "\(value)")
+    /// The idle timeout is this handler's (Hummingbird's state handler never sees webhooks):
+    /// a silent connection and a stalled body are closed, one that keeps sending is not.
+    @Test func idleConnectionsCloseBusyOnesStayOpen() async throws {
+        let daemon = try await TestDaemon.open(in: directory, idleTimeout: "300ms")
+        let template = try String(decoding: RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json"), as: UTF8.self)
+        let path = "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)"
+        try await daemon.application().test(.live) { client in
+            let port = try #require(client.port)
+            let started = ContinuousClock.now
+            let silent = try await Self.exchange(port: port, "", responses: 1)
+            #expect(silent.closed && silent.statuses.isEmpty)
+            #expect(ContinuousClock.now - started >= .milliseconds(250), "not closed before the timeout")
+            let stalled = try await Self.exchange(port: port, "POST \(path) HTTP/1.1\r\nHost: t\r\nContent-Length: 500\r\n\r\n{", responses: 1)
+            #expect(stalled.closed && stalled.statuses.isEmpty, "a body that stops arriving is closed without an answer")
+
+            // A webhook every 100 ms for four timeouts, on one connection.
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port) {
+                channel in
+                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            }
+            let answered = try await channel.executeThenClose { inbound, outbound in
+                var chunks = inbound.makeAsyncIterator()
+                var answered = 0
+                for i in 0..<12 {
+                    let body = template.replacingOccurrences(of: "\"id\": \"", with: "\"id\": \"idle-\(i)-")
+                        .replacingOccurrences(of: "\"gsId\": \"", with: "\"gsId\": \"idle-\(i)-")
+                    try await outbound.write(ByteBuffer(string: Self.post(path, Array(body.utf8))))
+                    var received = ""
+                    while Self.statusLines(received).isEmpty || !received.hasSuffix("}") {
+                        guard let chunk = try await chunks.next() else { return answered }
+                        received += String(buffer: chunk)
+                    }
+                    if Self.statusLines(received) == [200] { answered += 1 }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                return answered
+            }
+            #expect(answered == 12)
         }
-        for value in ["keep-alive", "closed", "upgrade, keep-alive", ""] {
-            #expect(!HTTPFields([HTTPField(name: .connection, value: value)]).asksToClose, "\(value)")
+        #expect(try await daemon.journal.count() == 12)
+        await daemon.close()
+    }
+
+    /// Graceful shutdown: an idle connection closes at once; one with a webhook in hand
+    /// closes only after its answer, which says `Connection: close`.
+    @Test func gracefulShutdownAnswersTheWebhookInHand() async throws {
+        let daemon = try await TestDaemon.open(in: directory)
+        let ingest = WebhookIngest(gateway: daemon.gateway, metrics: GatewayMetrics(), logger: Logger(label: "test"))
+        func connection() async throws -> NIOAsyncTestingChannel {
+            let channel = NIOAsyncTestingChannel()
+            try await channel.pipeline.addHandler(WebhookChannelHandler(ingest: ingest, idleTimeout: nil))
+            try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 80))
+            return channel
         }
+        let idle = try await connection()
+        idle.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        try await idle.closeFuture.get()
+
+        let busy = try await connection()
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)")
+        head.headers.add(name: "Content-Type", value: "application/json")
+        try await busy.writeInbound(HTTPServerRequestPart.head(head))
+        // The shutdown comes while the body is still arriving.
+        busy.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        try await busy.writeInbound(HTTPServerRequestPart.body(ByteBuffer(bytes: RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json"))))
+        #expect(busy.isActive, "still open while the webhook is in hand")
+        try await busy.writeInbound(HTTPServerRequestPart.end(nil))
+        let response = try await busy.waitForOutboundWrite(as: HTTPServerResponsePart.self)
+        guard case .head(let answer) = response else {
+            Issue.record("expected the answer's head, got \(response)")
+            return
+        }
+        #expect(answer.status == .ok)
+        #expect(answer.headers["connection"] == ["close"])
+        try await busy.closeFuture.get()
+        #expect(try await daemon.journal.count() == 1)
+        await daemon.close()
     }
 
     @Test func webhookPaths() {

@@ -11,10 +11,10 @@ enum TestDaemon {
     /// `extraSinks` are more `name: {…}` lines under `sinks:`; `extra` more top-level YAML.
     static func config(
         in directory: TemporaryDirectory, durability: Durability = .full, archive: String? = nil, extraSinks: [String] = [],
-        extra: String = ""
+        extra: String = "", idleTimeout: String = "30s"
     ) throws -> Config {
         let yaml = """
-            server: { listen: "127.0.0.1:0", max_body_bytes: 65536 }
+            server: { listen: "127.0.0.1:0", max_body_bytes: 65536, idle_timeout: \(idleTimeout) }
             storage: { directory: "\(directory.path)/data", durability: \(durability.rawValue) }
             sinks:
               archive: { type: file, path: "\(archive ?? directory.path + "/out/{org}/events.jsonl")" }
@@ -33,10 +33,10 @@ enum TestDaemon {
         return try ConfigLoader(registry: .standard, environment: [:]).load(path: path)
     }
 
-    static func open(in directory: TemporaryDirectory, durability: Durability = .full) async throws -> Daemon {
+    static func open(in directory: TemporaryDirectory, durability: Durability = .full, idleTimeout: String = "30s") async throws -> Daemon {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        return try await Daemon.open(config: try config(in: directory, durability: durability), logger: logger)
+        return try await Daemon.open(config: try config(in: directory, durability: durability, idleTimeout: idleTimeout), logger: logger)
     }
 }
 
