@@ -198,6 +198,51 @@ struct StatusStoreTests {
         await store.shutdown()
     }
 
+    /// Stores written with the v2 schema (AUTOINCREMENT ids, a second history index) keep
+    /// their ids, documents and merges; new messages get fresh ids after the old ones.
+    @Test func rowidMigrationKeepsIdsAndDocuments() async throws {
+        let path = directory.path + "/store.sqlite"
+        // Two records created apart (one id each), merged by `enqueued`, which names both.
+        func only(_ id: String, _ type: String) throws -> Event {
+            var event = try GupshupSequence.events([type], gupshupID: "gs-m", whatsappID: "wamid.m")[0]
+            event.data["provider_message_ids"] = [.string(id)]
+            event.data["message_id"] = .string(id)
+            event.subject = id
+            return event
+        }
+        let events = try [only("wamid.m", "read"), only("gs-m", "sent")]
+            + GupshupSequence.events(["enqueued"], gupshupID: "gs-m", whatsappID: "wamid.m")
+            + GupshupSequence.events(["enqueued", "failed"], gupshupID: "gs-f", whatsappID: "wamid.f")
+        let idsBefore: [Int64]
+        do {
+            let pool = try DatabasePool(path: path)
+            try StatusStoreSchema.migrator.migrate(pool, upTo: "v2-history-unique-per-message")
+            try await pool.write { db in for event in events { try StatusStoreWriter.apply(event, db: db) } }
+            idsBefore = try await pool.read { db in try Int64.fetchAll(db, sql: "SELECT id FROM messages ORDER BY id") }
+            try pool.close()
+        }
+        let store = try store()
+        #expect(statuses(try await store.message(org: "acme", id: "wamid.m")) == ["enqueued", "sent", "delivered*", "read"])
+        #expect(try await store.message(org: "acme", id: "gs-f")?["status"] == "failed")
+        let (ids, schema, historyIndexes) = try await store.pool.read { db in
+            (
+                try Int64.fetchAll(db, sql: "SELECT id FROM messages ORDER BY id"),
+                try String.fetchAll(db, sql: "SELECT sql FROM sqlite_master WHERE name IN ('messages', 'history')"),
+                try db.indexes(on: "history").map(\.columns)
+            )
+        }
+        #expect(ids == idsBefore)
+        #expect(schema.count == 2 && schema.allSatisfy { !$0.contains("AUTOINCREMENT") })
+        #expect(historyIndexes == [["message", "event_id", "status"]])
+        await deliver(store, try GupshupSequence.events(["sent"], gupshupID: "gs-new", whatsappID: "wamid.new"))
+        let newID = try await store.pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM messages") }
+        #expect((newID ?? 0) > (idsBefore.max() ?? 0))
+        #expect(try await store.message(org: "acme", id: "wamid.new")?["status"] == "sent")
+        let violations = try await store.pool.read { db in try Row.fetchAll(db, sql: "PRAGMA foreign_key_check") }
+        #expect(violations.isEmpty)
+        await store.shutdown()
+    }
+
     @Test func currentStatusRuleIsOrderIndependent() {
         #expect(StatusStoreWriter.currentStatus([.failed, .delivered]) == .delivered)
         #expect(StatusStoreWriter.currentStatus([.sent, .failed]) == .failed)
