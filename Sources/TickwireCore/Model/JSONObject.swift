@@ -78,6 +78,9 @@ public struct JSONObject: Sendable {
 
     public var keys: [String] { members.map(\.key) }
 
+    /// Whether a member is named `key` (whatever its value, `null` included).
+    public func contains(key: String) -> Bool { search(key).found }
+
     /// Adds `other`'s members, replacing existing ones.
     public mutating func merge(_ other: JSONObject) {
         for (key, value) in other.members { self[key] = value }

@@ -62,11 +62,26 @@ struct MetaChange {
     let body: JSONValue
     let entryIndex: Int
     let changeIndex: Int?
+    // Looked up once: each event of the change reads them several times.
+    let entry: JSONValue
+    let change: JSONValue
+    let value: JSONValue
+    /// The body holds one entry with one change: this one.
+    private let isWholeBody: Bool
 
-    var entry: JSONValue { body["entry"]?[entryIndex] ?? .null }
-    var change: JSONValue { changeIndex.flatMap { entry["changes"]?[$0] } ?? .null }
+    init(body: JSONValue, entryIndex: Int, changeIndex: Int?) {
+        self.body = body
+        self.entryIndex = entryIndex
+        self.changeIndex = changeIndex
+        let entries = body["entry"]?.arrayValue ?? []
+        entry = entries.indices.contains(entryIndex) ? entries[entryIndex] : .null
+        let changes = entry["changes"]?.arrayValue ?? []
+        change = changeIndex.flatMap { changes.indices.contains($0) ? changes[$0] : nil } ?? .null
+        value = change["value"] ?? .null
+        isWholeBody = entries.count == 1 && changes.count == 1 && changeIndex != nil
+    }
+
     var field: String? { change["field"]?.stringValue }
-    var value: JSONValue { change["value"] ?? .null }
     /// `entry[].time`, sent with account and template changes (seconds).
     var entryTime: Date? { Timestamp.fromEpoch(entry["time"]) }
 
@@ -77,6 +92,13 @@ struct MetaChange {
     /// (other item arrays removed; contacts, metadata and errors kept).
     func raw(item: JSONValue, in key: String) -> JSONValue {
         guard var members = value.objectValue else { return rawChange }
+        // The usual webhook (one entry, one change, one item, no other item arrays) is its
+        // own cut-down body: no copy to build.
+        if isWholeBody, members[key]?.arrayValue?.count == 1,
+            MetaChange.itemKeys.allSatisfy({ other in other == key || !members.contains(key: other) })
+        {
+            return body
+        }
         for other in MetaChange.itemKeys where other != key { members[other] = nil }
         members[key] = .array([item])
         return raw(value: .object(members))

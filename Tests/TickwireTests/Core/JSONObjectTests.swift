@@ -13,6 +13,12 @@ struct JSONObjectTests {
         #expect(built.hashValue == literal.hashValue)
     }
 
+    @Test func containsSeesNullMembersToo() throws {
+        guard case .object(let object) = try JSONValue.parse(#"{"a":null,"c":1}"#) else { Issue.record("not an object"); return }
+        #expect(object.contains(key: "a") && object.contains(key: "c"))
+        #expect(!object.contains(key: "b") && !object.contains(key: "d") && !JSONObject().contains(key: "a"))
+    }
+
     @Test func aRepeatedNameKeepsItsLastValue() throws {
         #expect(try JSONValue.parse(#"{"z":1,"a":2,"z":3,"a":4,"m":5}"#) == ["a": 4, "m": 5, "z": 3])
         #expect(JSONObject([("k", 1), ("k", 2), ("j", 0), ("k", 3)]) == ["j": 0, "k": 3])
