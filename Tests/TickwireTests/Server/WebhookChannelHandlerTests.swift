@@ -106,6 +106,13 @@ struct WebhookChannelHandlerTests {
             let closing = try await Self.exchange(port: port, Self.post(path, sent, connection: "close") + Self.healthz, responses: 2)
             #expect(closing.statuses == [200], "nothing is answered after Connection: close")
             #expect(closing.closed)
+            // HTTP/1.0 closes after the answer unless the client asks to keep the connection.
+            let http10 = Self.post(path, sent).replacingOccurrences(of: " HTTP/1.1\r\n", with: " HTTP/1.0\r\n")
+            let oldClient = try await Self.exchange(port: port, http10 + Self.healthz, responses: 2)
+            #expect(oldClient.statuses == [200] && oldClient.closed)
+            let keepAlive = try await Self.exchange(port: port, Self.post(path, sent, connection: "keep-alive")
+                .replacingOccurrences(of: " HTTP/1.1\r\n", with: " HTTP/1.0\r\n") + Self.healthz, responses: 2)
+            #expect(keepAlive.statuses == [200, 200] && !keepAlive.closed)
 
             let limit = daemon.gateway.config.server.maxBodyBytes
             let large = [UInt8](repeating: UInt8(ascii: " "), count: limit + 1)
