@@ -96,6 +96,8 @@ struct Normalization {
     /// Drops repeated events (the same message twice in one Meta batch): the journal would
     /// store them once anyway, and the acknowledgement should not list an id twice.
     static func unique(_ events: [Event]) -> [Event] {
+        // Most webhooks carry one event: no set to build.
+        guard events.count > 1 else { return events }
         var seen = Set<String>()
         return events.filter { seen.insert($0.id).inserted }
     }

@@ -75,8 +75,14 @@ struct MessageContext {
 extension JSONValue {
     /// The distinct non-empty texts among `values`, in order (for `provider_message_ids`).
     static func distinctStrings(_ values: [String?]) -> JSONValue {
-        var seen = Set<String>()
-        return .array(values.compactMap { $0 }.filter { !$0.isEmpty && seen.insert($0).inserted }.map(JSONValue.string))
+        // A handful of ids, chosen by the adapter (not by the payload): a linear search
+        // costs less than a set and three intermediate arrays.
+        var strings: [JSONValue] = []
+        strings.reserveCapacity(values.count)
+        for case let value? in values where !value.isEmpty && !strings.contains(.string(value)) {
+            strings.append(.string(value))
+        }
+        return .array(strings)
     }
 
     /// The value itself when it is an object, else nil (for optional nested payload parts).
