@@ -44,6 +44,8 @@ public struct ServerConfig: Sendable, Decodable {
         shutdownGrace = try c.decodeIfPresent(ConfigDuration.self, forKey: .shutdownGrace) ?? shutdownGrace
         idleTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .idleTimeout) ?? idleTimeout
         guard maxBodyBytes > 0 else { throw ConfigIssue("max_body_bytes must be positive") }
+        // Zero would close every connection as soon as it opens.
+        guard idleTimeout.duration > .zero else { throw ConfigIssue("idle_timeout must be longer than zero") }
         _ = try hostAndPort()
     }
 

@@ -80,6 +80,9 @@ struct ConfigLoaderTests {
         let missing = errors("orgs:\n  acme:\n    channels:\n      gs: { auth: { type: none } }\n")
         #expect(missing.first?.path == "orgs.acme.channels.gs")
         #expect(missing.first?.message.contains("missing required key \"provider\"") == true)
+        let zeroIdle = errors("server: { idle_timeout: 0s }\n")
+        #expect(zeroIdle.first?.path == "server")
+        #expect(zeroIdle.first?.message.contains("idle_timeout must be longer than zero") == true)
         let badEnum = errors("storage: { durability: fast }\n")
         #expect(badEnum.first?.message.contains("\"full\", \"normal\"") == true)
     }
