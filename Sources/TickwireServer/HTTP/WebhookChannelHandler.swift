@@ -216,23 +216,31 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { scheduleIdleCheck(context: context, at: .now() + (idleTimeout ?? .zero)) }
+        if context.channel.isActive { startIdleChecks(context: context) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        scheduleIdleCheck(context: context, at: .now() + (idleTimeout ?? .zero))
+        startIdleChecks(context: context)
         context.fireChannelActive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        idleCheck?.cancel()
-        idleCheck = nil
+        stopIdleChecks()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        stopIdleChecks()
+        context.fireChannelInactive()
+    }
+
+    private func startIdleChecks(context: ChannelHandlerContext) {
+        lastActivity = .now()
+        if let idleTimeout { scheduleIdleCheck(context: context, at: lastActivity + idleTimeout) }
+    }
+
+    private func stopIdleChecks() {
         idleCheck?.cancel()
         idleCheck = nil
-        context.fireChannelInactive()
     }
 
     /// Whether an answer is being prepared for a request that was read whole: the journal
@@ -262,8 +270,8 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     /// `/v1/webhooks/{org}/{channel}`, query aside → (org, channel); nil for any other path.
-    static func webhookPath(_ path: String?) -> (String, String)? {
-        guard var path = path?.utf8[...] else { return nil }
+    static func webhookPath(_ path: String) -> (String, String)? {
+        var path = path.utf8[...]
         if let query = path.firstIndex(of: UInt8(ascii: "?")) { path = path[..<query] }
         let prefix = "/v1/webhooks/".utf8
         guard path.starts(with: prefix) else { return nil }

@@ -173,7 +173,9 @@ struct WebhookChannelHandlerTests {
         let ingest = WebhookIngest(gateway: daemon.gateway, metrics: GatewayMetrics(), logger: Logger(label: "test"))
         func connection() async throws -> NIOAsyncTestingChannel {
             let channel = NIOAsyncTestingChannel()
-            try await channel.pipeline.addHandler(WebhookChannelHandler(ingest: ingest, idleTimeout: nil))
+            try await channel.testingEventLoop.executeInContext {
+                try channel.pipeline.syncOperations.addHandler(WebhookChannelHandler(ingest: ingest, idleTimeout: nil))
+            }
             try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 80))
             return channel
         }
