@@ -26,15 +26,17 @@ public struct JSONObject: Sendable {
         if !isSortedAndUnique(members) {
             if members.count <= 32 {
                 // Insertion sort: most objects are this small, and it is stable, so the last
-                // of equal names stays last in its run.
-                for end in members.indices.dropFirst() {
-                    let member = members[end]
-                    var slot = end
-                    while slot > 0, member.key < members[slot - 1].key {
-                        members[slot] = members[slot - 1]
-                        slot -= 1
+                // of equal names stays last in its run. Members are moved as memory: shifting
+                // them by assignment retained and released every name and value it passed.
+                members.withUnsafeMutableBufferPointer { buffer in
+                    guard let base = buffer.baseAddress else { return }
+                    for end in 1..<buffer.count where buffer[end].key < buffer[end - 1].key {
+                        let member = (base + end).move()
+                        var slot = end - 1
+                        while slot > 0, member.key < buffer[slot - 1].key { slot -= 1 }
+                        (base + slot + 1).moveInitialize(from: base + slot, count: end - slot)
+                        (base + slot).initialize(to: member)
                     }
-                    members[slot] = member
                 }
             } else {
                 // Large objects (a hostile body can hold 100 000 names): n log n, with
@@ -111,11 +113,7 @@ public struct JSONObject: Sendable {
 }
 
 private func isSortedAndUnique(_ members: [JSONObject.Member]) -> Bool {
-    var previous: String?
-    for (key, _) in members {
-        if let previous, !(previous < key) { return false }
-        previous = key
-    }
+    for position in members.indices.dropFirst() where !(members[position - 1].key < members[position].key) { return false }
     return true
 }
 

@@ -35,6 +35,29 @@ struct JSONObjectTests {
         #expect(object[names[count - 1]] == .int(Int64(count - 1)))
     }
 
+    /// The small-object sort moves members as raw memory: every order, every run of repeated
+    /// names, and values that own storage (strings, arrays) must come out as a dictionary
+    /// with the last value per name would have them.
+    @Test func smallObjectsSortLikeADictionaryKeepingTheLastValue() {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        for _ in 0..<2_000 {
+            let count = next(33)
+            let members: [JSONObject.Member] = (0..<count).map { position in
+                let name = "name-with-some-length-\(next(12))"
+                return (name, position % 2 == 0 ? .string("value \(position) long enough to be stored apart") : .array([.int(Int64(position))]))
+            }
+            var expected: [String: JSONValue] = [:]
+            for member in members { expected[member.key] = member.value }
+            let object = JSONObject(members)
+            #expect(object.keys == expected.keys.sorted())
+            #expect(object.allSatisfy { expected[$0.key] == $0.value })
+        }
+    }
+
     @Test func settingNilRemovesAMemberAndNullIsAValue() {
         var object: JSONObject = ["a": 1, "b": nil, "c": 3]
         #expect(object["b"] == .some(.null))
