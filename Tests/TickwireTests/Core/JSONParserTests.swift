@@ -41,6 +41,17 @@ struct JSONParserTests {
         #expect((try? JSONSerialization.jsonObject(with: Data(text.utf8))) != nil)
     }
 
+    /// Integers are formatted digit by digit and the output grows past its first 1 KiB.
+    @Test func writerFormatsIntegerExtremesAndGrowsItsBuffer() throws {
+        let numbers: JSONValue = [.int(0), .int(7), .int(-7), .int(10), .int(Int64.max), .int(Int64.min), .double(-3.0), .double(1e20)]
+        #expect(numbers.serializedString() == "[0,7,-7,10,9223372036854775807,-9223372036854775808,-3.0,1e+20]")
+        #expect(try JSONValue.parse(numbers.serializedString()) == numbers)
+        let large = JSONValue.array((0..<3_000).map { .string("item \($0) \u{1F}") })
+        let text = large.serializedString()
+        #expect(text.utf8.count > 30_000)
+        #expect(try JSONValue.parse(text) == large)
+    }
+
     /// The writer tests eight bytes at a time for what must be escaped: every byte value at
     /// every position, among neighbours that could upset the word arithmetic (borrows from
     /// 0x00, 0x20, 0x80 and 0xFF).
