@@ -55,6 +55,9 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var quiescing = false
     private var lastActivity = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
+    /// NIO's response encoder, when the pipeline has one: answers are written below it as
+    /// finished bytes (`write`).
+    private var encoder: ChannelHandlerContext?
 
     init(ingest: WebhookIngest, idleTimeout: TimeAmount?) {
         self.ingest = ingest
@@ -127,14 +130,21 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     /// Writes a webhook's answer, then goes on with what arrived meanwhile.
     private func write(_ response: WebhookResponse, closing: Bool, context: ChannelHandlerContext) {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(3)
-        headers.add(name: "content-type", value: response.contentType)
-        headers.add(name: "content-length", value: String(response.body.count))
-        if closing { headers.add(name: "connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: response.status), headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        if let encoder {
+            // One buffer, written where the encoder would have put its bytes: head, body and
+            // end through the encoder were three trips down the pipeline and a header list
+            // built for every answer. Nothing else is being answered on this connection now
+            // (answers go out in request order), so the encoder is between responses.
+            encoder.writeAndFlush(NIOAny(Self.encoded(response, closing: closing, allocator: context.channel.allocator)), promise: nil)
+        } else {
+            var headers = HTTPHeaders()
+            headers.add(name: "content-type", value: response.contentType)
+            headers.add(name: "content-length", value: String(response.body.count))
+            if closing { headers.add(name: "connection", value: "close") }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: response.status), headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
         lastActivity = .now()
         if closing {
             state = .closing
@@ -216,6 +226,7 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        encoder = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
         if context.channel.isActive { startIdleChecks(context: context) }
     }
 
@@ -225,6 +236,7 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        encoder = nil
         stopIdleChecks()
     }
 
@@ -267,6 +279,24 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
                 handler.scheduleIdleCheck(context: context.value, at: due)
             }
         }
+    }
+
+    /// The answer as NIO's `HTTPResponseEncoder` writes a head with these headers and a body.
+    static func encoded(_ response: WebhookResponse, closing: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let status = HTTPResponseStatus(statusCode: response.status)
+        var buffer = allocator.buffer(capacity: 96 + response.contentType.utf8.count + response.body.count)
+        buffer.writeStaticString("HTTP/1.1 ")
+        buffer.writeString(String(status.code))
+        buffer.writeStaticString(" ")
+        buffer.writeString(status.reasonPhrase)
+        buffer.writeStaticString("\r\ncontent-type: ")
+        buffer.writeString(response.contentType)
+        buffer.writeStaticString("\r\ncontent-length: ")
+        buffer.writeString(String(response.body.count))
+        if closing { buffer.writeStaticString("\r\nconnection: close") }
+        buffer.writeStaticString("\r\n\r\n")
+        buffer.writeBytes(response.body)
+        return buffer
     }
 
     /// `/v1/webhooks/{org}/{channel}`, query aside → (org, channel); nil for any other path.

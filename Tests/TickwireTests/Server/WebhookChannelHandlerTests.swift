@@ -204,6 +204,34 @@ struct WebhookChannelHandlerTests {
         await daemon.close()
     }
 
+    /// Answers bypass NIO's response encoder: their bytes must be the encoder's own for the
+    /// same head and body, for success, refusals, plugin content types and `Connection: close`.
+    @Test(arguments: [
+        (WebhookResponse.json(["accepted": 1, "ids": ["x"]]), false),
+        (WebhookRejection.unauthorized().response, true),
+        (WebhookResponse(status: 200, contentType: "text/xml; charset=utf-8", body: Array("<Response/>".utf8)), false),
+        (WebhookResponse(status: 503, contentType: "application/json", body: []), true),
+        (WebhookResponse(status: 299, contentType: "text/plain", body: Array("odd".utf8)), false),
+    ])
+    func answersAreTheEncodersBytes(response: WebhookResponse, closing: Bool) throws {
+        let channel = EmbeddedChannel(handler: HTTPResponseEncoder())
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: response.contentType)
+        headers.add(name: "content-length", value: String(response.body.count))
+        if closing { headers.add(name: "connection", value: "close") }
+        try channel.writeOutbound(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: response.status), headers: headers)))
+        try channel.writeOutbound(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: response.body))))
+        try channel.writeOutbound(HTTPServerResponsePart.end(nil))
+        var expected = ByteBuffer()
+        while let part = try channel.readOutbound(as: IOData.self) {
+            guard case .byteBuffer(var buffer) = part else { Issue.record("a file region"); return }
+            expected.writeBuffer(&buffer)
+        }
+        #expect(try channel.finish().isClean)
+        let encoded = WebhookChannelHandler.encoded(response, closing: closing, allocator: ByteBufferAllocator())
+        #expect(String(buffer: encoded) == String(buffer: expected))
+    }
+
     @Test func webhookPaths() {
         #expect(WebhookChannelHandler.webhookPath("/v1/webhooks/acme/meta?x=1")! == ("acme", "meta"))
         #expect(WebhookChannelHandler.webhookPath("/v1/webhooks/acme/meta")! == ("acme", "meta"))
