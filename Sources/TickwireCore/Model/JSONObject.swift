@@ -30,7 +30,7 @@ public struct JSONObject: Sendable {
                 // them by assignment retained and released every name and value it passed.
                 members.withUnsafeMutableBufferPointer { buffer in
                     guard let base = buffer.baseAddress else { return }
-                    for end in 1..<buffer.count where buffer[end].key < buffer[end - 1].key {
+                    for end in buffer.indices.dropFirst() where buffer[end].key < buffer[end - 1].key {
                         let member = (base + end).move()
                         var slot = end - 1
                         while slot > 0, member.key < buffer[slot - 1].key { slot -= 1 }

@@ -429,12 +429,14 @@ struct JSONWriter: ~Copyable {
         }
     }
 
+    @inline(__always)
     private mutating func append(_ byte: UInt8) {
         if count == capacity { grow(toHold: count + 1) }
         base[count] = byte
         count += 1
     }
 
+    @inline(__always)
     private mutating func append(_ span: UnsafeBufferPointer<UInt8>) {
         guard let source = span.baseAddress else { return }
         if count + span.count > capacity { grow(toHold: count + span.count) }
@@ -442,6 +444,7 @@ struct JSONWriter: ~Copyable {
         count += span.count
     }
 
+    @inline(__always)
     private mutating func append(_ literal: StaticString) {
         append(UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
     }
