@@ -58,7 +58,7 @@ extension GupshupPayload {
             "conversation": references["conversationId"].map { .object(["id": $0]) } ?? .null,
             "raw": body,
         ]
-        draft.data.merge(Party.fields("recipient", references["destination"]?.stringValue))
+        draft.data.merge(Party.fields(.recipient, references["destination"]?.stringValue))
         return n.event(draft)
     }
 
@@ -116,7 +116,7 @@ struct UserPreference {
             "detail": item["detail"] ?? .null,
             "raw": raw,
         ]
-        draft.data.merge(Party.fields("sender", phone, userID: item["user_id"]?.nonEmptyString))
+        draft.data.merge(Party.fields(.sender, phone, userID: item["user_id"]?.nonEmptyString))
         return n.event(draft)
     }
 }

@@ -23,7 +23,7 @@ extension GupshupPayload {
             "raw": body,
         ]
         draft.data.merge(Party.fields(
-            "sender", sender["phone"]?.nonEmptyString ?? payload["source"]?.stringValue, userID: sender["userId"]?.nonEmptyString))
+            .sender, sender["phone"]?.nonEmptyString ?? payload["source"]?.stringValue, userID: sender["userId"]?.nonEmptyString))
         return n.event(draft)
     }
 

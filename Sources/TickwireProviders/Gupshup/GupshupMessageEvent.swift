@@ -28,7 +28,7 @@ extension GupshupPayload {
             "raw": body,
         ]
         // `deleted` is about the user's own inbound message: the phone is its sender.
-        draft.data.merge(Party.fields(status == .deleted ? "sender" : "recipient",
+        draft.data.merge(Party.fields(status == .deleted ? .sender : .recipient,
                                       payload["destination"]?.stringValue, userID: payload["userId"]?.nonEmptyString))
         if status == .failed { draft.data["error"] = Self.failure(inner).json }
         if !enveloped { draft.data["envelope"] = "missing" }

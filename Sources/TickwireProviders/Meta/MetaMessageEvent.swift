@@ -35,7 +35,7 @@ extension MetaChangeEvents {
         draft.data["business"] = business
         draft.data["raw"] = change.raw(item: item, in: "messages")
         draft.data.merge(Party.fields(
-            "sender", from, userID: item["from_user_id"]?.nonEmptyString ?? contact?["user_id"]?.nonEmptyString))
+            .sender, from, userID: item["from_user_id"]?.nonEmptyString ?? contact?["user_id"]?.nonEmptyString))
         return n.event(draft)
     }
 
@@ -53,7 +53,7 @@ extension MetaChangeEvents {
             "business": business,
             "raw": change.raw(item: item, in: "message_echoes"),
         ]
-        draft.data.merge(Party.fields("recipient", item["to"]?.stringValue, userID: item["to_user_id"]?.nonEmptyString))
+        draft.data.merge(Party.fields(.recipient, item["to"]?.stringValue, userID: item["to_user_id"]?.nonEmptyString))
         return n.event(draft)
     }
 }

@@ -33,14 +33,14 @@ extension MetaChangeEvents {
     private func recipient(_ item: JSONValue) -> JSONObject {
         if item["recipient_type"]?.stringValue == "group" {
             var fields = Party.fields(
-                "recipient", item["recipient_participant_id"]?.stringValue,
+                .recipient, item["recipient_participant_id"]?.stringValue,
                 userID: item["recipient_participant_user_id"]?.nonEmptyString)
             fields["group_id"] = item["recipient_id"] ?? .null
             return fields
         }
         let phone = item["recipient_id"]?.stringValue
         let userID = item["recipient_user_id"]?.nonEmptyString ?? contact(for: phone)?["user_id"]?.nonEmptyString
-        return Party.fields("recipient", phone, userID: userID)
+        return Party.fields(.recipient, phone, userID: userID)
     }
 
     /// The first of `errors[]`: `{code, title, message, error_data.details}`.

@@ -99,10 +99,24 @@ extension JSONValue {
 /// number, Gupshup's `callbackSetPhone`, a simulator id; `raw` keeps them). A business-scoped
 /// user id (BSUID, `US.1234`), given apart or in place of the phone, goes to `<role>_user_id`.
 enum Party {
-    static func fields(_ role: String, _ raw: String?, userID: String? = nil) -> JSONObject {
+    enum Role {
+        case sender, recipient
+
+        /// The member names, as constants: built by interpolation they were a string
+        /// allocated for every event.
+        var names: (phone: String, userID: String) {
+            switch self {
+            case .sender: ("sender", "sender_user_id")
+            case .recipient: ("recipient", "recipient_user_id")
+            }
+        }
+    }
+
+    static func fields(_ role: Role, _ raw: String?, userID: String? = nil) -> JSONObject {
         let address = raw.map(stripChannelPrefix)
         let bsuid = userID.map(stripChannelPrefix) ?? address.flatMap { isBusinessScopedUserID($0) ? $0 : nil }
-        return [role: JSONValue(PhoneNumber.e164(address)), "\(role)_user_id": JSONValue(bsuid)]
+        let names = role.names
+        return [names.phone: JSONValue(PhoneNumber.e164(address)), names.userID: JSONValue(bsuid)]
     }
 
     /// `whatsapp:US.1234` → `US.1234`.

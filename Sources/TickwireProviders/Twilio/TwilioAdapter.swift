@@ -68,7 +68,7 @@ struct TwilioPayload {
             "raw": form.json,
         ]
         // `To` is the user on a status callback; WhatsApp callbacks repeat it in ChannelToAddress.
-        draft.data.merge(Party.fields("recipient", form["To"] ?? form["ChannelToAddress"]))
+        draft.data.merge(Party.fields(.recipient, form["To"] ?? form["ChannelToAddress"]))
         if status == .failed {
             let code = form["ErrorCode"].flatMap { $0.isEmpty ? nil : $0 } ?? (native == "canceled" ? "canceled" : nil)
             draft.data["error"] = FailureReason(code: code, title: form["ErrorMessage"], detail: nil).json

@@ -16,7 +16,7 @@ extension TwilioPayload {
             "referral": referral ?? .null,
             "raw": form.json,
         ]
-        draft.data.merge(Party.fields("sender", form["From"], userID: form["ExternalUserId"].flatMap { $0.isEmpty ? nil : $0 }))
+        draft.data.merge(Party.fields(.sender, form["From"], userID: form["ExternalUserId"].flatMap { $0.isEmpty ? nil : $0 }))
         return n.event(draft)
     }
 

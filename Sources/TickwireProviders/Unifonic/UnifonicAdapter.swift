@@ -60,7 +60,7 @@ struct UnifonicPayload {
             "status": JSONValue(status?.rawValue),
             "reference_id": body["referenceId"] ?? .null,
         ]
-        draft.data.merge(Party.fields("recipient", body["recipient"]?["contact"]?.stringValue))
+        draft.data.merge(Party.fields(.recipient, body["recipient"]?["contact"]?.stringValue))
         if status == .failed {
             let reason = body["failReason"]?.nonEmptyString
             draft.data["error"] = FailureReason(code: reason, title: reason ?? "rejected", detail: nil).json
@@ -83,7 +83,7 @@ struct UnifonicPayload {
             "sender_name": sender["name"] ?? .null,
             "message": message.json,
         ]
-        draft.data.merge(Party.fields("sender", sender["contact"]?.stringValue))
+        draft.data.merge(Party.fields(.sender, sender["contact"]?.stringValue))
         return draft
     }
 

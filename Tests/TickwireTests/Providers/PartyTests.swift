@@ -25,9 +25,9 @@ extension Providers {
         }
 
         @Test func fieldsGiveThePhoneOrTheUserID() {
-            #expect(Party.fields("sender", "whatsapp:+91 98765 43210") == ["sender": "+919876543210", "sender_user_id": nil])
-            #expect(Party.fields("sender", "whatsapp:US.1234") == ["sender": nil, "sender_user_id": "US.1234"])
-            #expect(Party.fields("recipient", "919876543210", userID: "US.9") == ["recipient": "+919876543210", "recipient_user_id": "US.9"])
+            #expect(Party.fields(.sender, "whatsapp:+91 98765 43210") == ["sender": "+919876543210", "sender_user_id": nil])
+            #expect(Party.fields(.sender, "whatsapp:US.1234") == ["sender": nil, "sender_user_id": "US.1234"])
+            #expect(Party.fields(.recipient, "919876543210", userID: "US.9") == ["recipient": "+919876543210", "recipient_user_id": "US.9"])
         }
     }
 }
