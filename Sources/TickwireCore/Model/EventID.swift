@@ -14,7 +14,7 @@ public enum EventID {
         for part in parts {
             // Length-prefix each part so ("ab","c") and ("a","bc") differ; nil differs from "".
             if let part {
-                input.append(contentsOf: String(part.utf8.count).utf8)
+                appendDecimal(part.utf8.count, to: &input)
                 input.append(UInt8(ascii: ":"))
                 input.append(contentsOf: part.utf8)
             } else {
@@ -22,15 +22,20 @@ public enum EventID {
             }
         }
         let digest = SHA256.hash(data: input)
-        // 128 bits is plenty against collisions and keeps ids short. (String(format:) went
-        // through CoreFoundation and showed in the ingest profile.)
-        let hex = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(32)
-        for byte in digest.prefix(16) {
-            text.append(hex[Int(byte >> 4)])
-            text.append(hex[Int(byte & 0x0F)])
+        // 128 bits is plenty against collisions and keeps ids short. Hex written straight
+        // into the string's storage (String(format:) went through CoreFoundation).
+        let hex: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: 32) { text in
+            for (position, byte) in digest.prefix(16).enumerated() {
+                text[2 * position] = hex.utf8Start[Int(byte >> 4)]
+                text[2 * position + 1] = hex.utf8Start[Int(byte & 0x0F)]
+            }
+            return 32
         }
-        return String(decoding: text, as: UTF8.self)
+    }
+
+    private static func appendDecimal(_ number: Int, to bytes: inout [UInt8]) {
+        if number >= 10 { appendDecimal(number / 10, to: &bytes) }
+        bytes.append(UInt8(ascii: "0") + UInt8(number % 10))
     }
 }
