@@ -33,7 +33,7 @@ struct BenchNormalize: ParsableCommand {
             let signature = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Array(appSecret.utf8)))
             let request = WebhookRequest(
                 method: .post, uri: "/v1/webhooks/bench/bench?token=\(token)",
-                headers: ["content-type": "application/json", "x-hub-signature-256": "sha256=" + signature.map { String(format: "%02x", $0) }.joined()],
+                headers: ["content-type": "application/json", "x-hub-signature-256": "sha256=" + Hex.encode(signature)],
                 query: ["token": token], body: body)
             var webhooks = 0
             var bytes = 0

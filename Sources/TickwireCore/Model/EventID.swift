@@ -22,16 +22,8 @@ public enum EventID {
             }
         }
         let digest = SHA256.hash(data: input)
-        // 128 bits is plenty against collisions and keeps ids short. Hex written straight
-        // into the string's storage (String(format:) went through CoreFoundation).
-        let hex: StaticString = "0123456789abcdef"
-        return String(unsafeUninitializedCapacity: 32) { text in
-            for (position, byte) in digest.prefix(16).enumerated() {
-                text[2 * position] = hex.utf8Start[Int(byte >> 4)]
-                text[2 * position + 1] = hex.utf8Start[Int(byte & 0x0F)]
-            }
-            return 32
-        }
+        // 128 bits is plenty against collisions and keeps ids short.
+        return Hex.encode(digest.prefix(16))
     }
 
     private static func appendDecimal(_ number: Int, to bytes: inout [UInt8]) {

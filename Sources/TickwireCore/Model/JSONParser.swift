@@ -420,10 +420,9 @@ struct JSONWriter: ~Copyable {
             case 0x0D: append("\\r")
             case 0x09: append("\\t")
             case 0..<0x20:
-                let hex: StaticString = "0123456789abcdef"
                 append("\\u00")
-                append(hex.utf8Start[Int(byte >> 4)])
-                append(hex.utf8Start[Int(byte & 0xF)])
+                append(Hex.digit(byte >> 4))
+                append(Hex.digit(byte & 0xF))
             default: append(byte)
             }
         }

@@ -4,6 +4,15 @@ import Testing
 
 @Suite("Core model")
 struct CoreModelTests {
+    @Test func hexEncodesLowerCaseAndDecodesEitherCase() {
+        let bytes: [UInt8] = [0x00, 0x09, 0x0A, 0x7F, 0xA5, 0xFF]
+        #expect(Hex.encode(bytes) == "00090a7fa5ff")
+        #expect(Hex.encode(bytes) == bytes.map { String(format: "%02x", $0) }.joined())
+        #expect(Hex.decode("00090A7fa5FF") == bytes)
+        #expect(Hex.decode("abc") == nil && Hex.decode("zz") == nil)
+        #expect(Hex.encode([UInt8]()) == "")
+    }
+
     @Test func eventPatternsMatchTypesAndGlobs() throws {
         #expect(try EventPattern("message.*").matches(.messageRead))
         #expect(try !EventPattern("message.*").matches(.userOptedIn))
