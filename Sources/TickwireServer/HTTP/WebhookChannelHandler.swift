@@ -55,8 +55,8 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var quiescing = false
     private var lastActivity = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
-    /// NIO's response encoder, when the pipeline has one: answers are written below it as
-    /// finished bytes (`write`).
+    /// NIO's response encoder, found when the handler is added: answers are written below it
+    /// as finished bytes (`write`).
     private var encoder: ChannelHandlerContext?
 
     init(ingest: WebhookIngest, idleTimeout: TimeAmount?) {
@@ -130,21 +130,12 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     /// Writes a webhook's answer, then goes on with what arrived meanwhile.
     private func write(_ response: WebhookResponse, closing: Bool, context: ChannelHandlerContext) {
-        if let encoder {
-            // One buffer, written where the encoder would have put its bytes: head, body and
-            // end through the encoder were three trips down the pipeline and a header list
-            // built for every answer. Nothing else is being answered on this connection now
-            // (answers go out in request order), so the encoder is between responses.
-            encoder.writeAndFlush(NIOAny(Self.encoded(response, closing: closing, allocator: context.channel.allocator)), promise: nil)
-        } else {
-            var headers = HTTPHeaders()
-            headers.add(name: "content-type", value: response.contentType)
-            headers.add(name: "content-length", value: String(response.body.count))
-            if closing { headers.add(name: "connection", value: "close") }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: response.status), headers: headers))), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        }
+        guard let encoder else { preconditionFailure("WebhookChannelHandler needs NIO's HTTPResponseEncoder before it in the pipeline") }
+        // One buffer, written where the encoder would have put its bytes: head, body and end
+        // through the encoder were three trips down the pipeline and a header list built for
+        // every answer. Nothing else is being answered on this connection now (answers go out
+        // in request order), so the encoder is between responses.
+        encoder.writeAndFlush(NIOAny(Self.encoded(response, closing: closing, allocator: context.channel.allocator)), promise: nil)
         lastActivity = .now()
         if closing {
             state = .closing
