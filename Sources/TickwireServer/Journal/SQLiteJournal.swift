@@ -6,10 +6,12 @@ import TickwireSinks
 
 /// The embedded journal: one SQLite database in WAL mode, appends group-committed.
 ///
-/// Rows are keyed by a growing sequence (inserts stay at the B-tree's end); the event id is a
-/// unique index, which is what makes a provider's retry a no-op.
+/// Rows are keyed by a growing sequence (inserts stay at the B-tree's end). Which event ids
+/// are journaled, what makes a provider's retry a no-op, is kept by `EventIDIndex` in a
+/// database of its own.
 public final class SQLiteJournal: Journal {
     let pool: GatedPool
+    private let eventIDs: EventIDIndex
     private let writer: GroupCommit<Event, Int64?>
     private let commits: CommitSignal
     private let writable = Atomic<Bool>(true)
@@ -31,16 +33,18 @@ public final class SQLiteJournal: Journal {
         // designated init with an Atomic property crashed the 6.3 optimizer.
         let database = try SQLiteDatabase.open(path: path, durability: durability, migrator: Self.migrator)
         let last = try database.pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM journal") ?? 0 }
-        self.init(database: database, lastSequence: last, recentEntries: recentEntries, durability: durability, onCommit: onCommit)
+        let eventIDs = try EventIDIndex(journalPath: path, journal: database.pool)
+        self.init(database: database, eventIDs: eventIDs, lastSequence: last, recentEntries: recentEntries, durability: durability, onCommit: onCommit)
     }
 
     private init(
-        database: SQLiteDatabase, lastSequence: Int64, recentEntries: Int, durability: Durability,
+        database: SQLiteDatabase, eventIDs: EventIDIndex, lastSequence: Int64, recentEntries: Int, durability: Durability,
         onCommit: (@Sendable (Int, Duration) -> Void)?
     ) {
         let stats = JournalStats()
         let pool = GatedPool(database)
         self.pool = pool
+        self.eventIDs = eventIDs
         self.durability = durability
         self.stats = stats
         let recent = RecentEntries(baseline: lastSequence, capacity: recentEntries)
@@ -50,7 +54,9 @@ public final class SQLiteJournal: Journal {
         self.decoded = DecodedEvents(capacity: 2048)
         self.writer = GroupCommit(name: "tickwire-journal") { events in
             let start = ContinuousClock.now
-            let sequences = try pool.writeBlocking { db in try Self.insert(events, db: db) }
+            let sequences = try eventIDs.record(events.map(\.id)) { fresh in
+                try pool.writeBlocking { db in try Self.insert(events, fresh: fresh, db: db) }
+            }
             onCommit?(events.count, ContinuousClock.now - start)
             stats.commits.add(1, ordering: .relaxed)
             stats.events.add(events.count, ordering: .relaxed)
@@ -147,6 +153,38 @@ public final class SQLiteJournal: Journal {
                 CREATE INDEX dead_letters_seq ON dead_letters(seq);
                 """)
         }
+        // The event id's unique index moves to `EventIDIndex`'s database. SQLite cannot drop
+        // a UNIQUE constraint, so the table is rebuilt; the AUTOINCREMENT high-water mark is
+        // carried over so that no sequence a cursor has passed is handed out again. The
+        // identity tells the index which journal it was built from.
+        migrator.registerMigration("v4-event-ids-apart") { db in
+            try db.execute(sql: """
+                CREATE TABLE journal_v4 (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    event_id TEXT NOT NULL,
+                    org TEXT NOT NULL,
+                    channel TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    subject TEXT,
+                    received_at REAL NOT NULL,
+                    event BLOB NOT NULL,
+                    raw_type TEXT,
+                    raw_body BLOB
+                );
+                INSERT INTO journal_v4 (seq, event_id, org, channel, type, subject, received_at, event, raw_type, raw_body)
+                    SELECT seq, event_id, org, channel, type, subject, received_at, event, raw_type, raw_body FROM journal ORDER BY seq;
+                DELETE FROM sqlite_sequence WHERE name = 'journal_v4';
+                INSERT INTO sqlite_sequence (name, seq) SELECT 'journal_v4', seq FROM sqlite_sequence WHERE name = 'journal';
+                DROP TABLE journal;
+                ALTER TABLE journal_v4 RENAME TO journal;
+                CREATE INDEX journal_org_seq ON journal(org, seq);
+                CREATE TABLE identity (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    journal TEXT NOT NULL
+                );
+                INSERT INTO identity (id, journal) VALUES (1, lower(hex(randomblob(16))));
+                """)
+        }
         return migrator
     }
 
@@ -154,21 +192,23 @@ public final class SQLiteJournal: Journal {
     public static let quarantineLimit = 1000
     public static let quarantineBodyLimit = 64 * 1024
 
-    /// Inserts the rows; returns each one's sequence, nil for a duplicate.
-    private static func insert(_ events: [Event], db: Database) throws -> [Int64?] {
+    /// Inserts the rows of the events that are `fresh`; returns each one's sequence, nil for a
+    /// duplicate.
+    private static func insert(_ events: [Event], fresh: [Bool], db: Database) throws -> [Int64?] {
         let statement = try db.cachedStatement(sql: """
             INSERT INTO journal (event_id, org, channel, type, subject, received_at, event, raw_type, raw_body)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let now = Date().timeIntervalSince1970
         // Bound through SQLite's C API (SQLiteBinding): this runs for every event, on the
         // commit thread every webhook waits for.
-        return try events.map { event in
+        return try zip(events, fresh).map { event, fresh in
+            guard fresh else { return nil }
             try statement.run([
                 .text(event.id), .text(event.org), .text(event.channel), .text(event.type.rawValue), SQLiteValue(event.subject),
                 .real(now), .blob(event.cloudEventBytes), SQLiteValue(event.raw?.contentType), SQLiteValue(event.raw?.body),
             ])
-            return db.changesCount > 0 ? db.lastInsertedRowID : nil
+            return db.lastInsertedRowID
         }
     }
 
@@ -334,24 +374,32 @@ public final class SQLiteJournal: Journal {
 
     public func prune(olderThan age: Duration, batchSize: Int) async throws -> Int {
         let cutoff = Date().timeIntervalSince1970 - Double(age.components.seconds)
-        let deleted = try await pool.write { db -> [Int64] in
-            // Only entries every subscription's cursor is past; with no cursors, nothing is
-            // known to be delivered, so nothing goes.
-            guard let done = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM cursors") else { return [] }
-            // Events waiting in a retry queue or kept as dead letters stay for replay.
-            return try Int64.fetchAll(
-                db,
-                sql: """
-                    DELETE FROM journal WHERE seq IN (
-                        SELECT seq FROM journal WHERE seq <= ? AND received_at < ?
-                        AND seq NOT IN (SELECT seq FROM delivery_queue) AND seq NOT IN (SELECT seq FROM dead_letters)
-                        ORDER BY seq LIMIT ?)
-                    RETURNING seq
-                    """,
-                arguments: [done, cutoff, batchSize])
+        let pool = self.pool
+        let deleted = Mutex<[Int64]>([])
+        // The index's writer first, then the journal's: the order the commit thread takes them.
+        try await eventIDs.forget {
+            let rows = try pool.writeBlocking { db -> [Row] in
+                // Only entries every subscription's cursor is past; with no cursors, nothing is
+                // known to be delivered, so nothing goes.
+                guard let done = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM cursors") else { return [] }
+                // Events waiting in a retry queue or kept as dead letters stay for replay.
+                return try Row.fetchAll(
+                    db,
+                    sql: """
+                        DELETE FROM journal WHERE seq IN (
+                            SELECT seq FROM journal WHERE seq <= ? AND received_at < ?
+                            AND seq NOT IN (SELECT seq FROM delivery_queue) AND seq NOT IN (SELECT seq FROM dead_letters)
+                            ORDER BY seq LIMIT ?)
+                        RETURNING seq, event_id
+                        """,
+                    arguments: [done, cutoff, batchSize])
+            }
+            deleted.withLock { $0 = rows.map { $0["seq"] } }
+            return rows.map { $0["event_id"] }
         }
-        if let last = deleted.max() { recent.forget(through: last) }
-        return deleted.count
+        let sequences = deleted.withLock { $0 }
+        if let last = sequences.max() { recent.forget(through: last) }
+        return sequences.count
     }
 
     public func pruneAttempts(olderThan age: Duration, batchSize: Int) async throws -> Int {
@@ -371,6 +419,7 @@ public final class SQLiteJournal: Journal {
     public func close() async throws {
         commits.finish()
         writer.stop()
+        try eventIDs.close()
         try await pool.close()
     }
 }

@@ -1,0 +1,148 @@
+import Foundation
+import GRDB
+import Synchronization
+import TickwireCore
+import TickwireSinks
+
+/// Which event ids the journal holds: what makes a provider's retry a no-op. It is derived
+/// from the journal and lives in a SQLite database of its own, next to it
+/// (`journal-ids.sqlite`), which commits without an fsync.
+///
+/// Event ids are hashes, so each new id lands in a random leaf of a B-tree: as a unique index
+/// inside the journal, that was one more 4 KiB page per event for every commit's fsync to
+/// wait for (about 45 of a commit's 70 KiB), and webhooks wait for that fsync. Here those
+/// pages reach the disk with the index's checkpoints, off the commit path
+/// (bench/RESULTS.md, eighth session of 2026-11-30).
+///
+/// The index never gets ahead of the journal: a batch's ids are inserted in a transaction
+/// that commits only after the journal's own commit. It may fall behind (a crash between the
+/// two commits, or the index's commit failing): it records up to which journal sequence it
+/// is complete, and catches up from the journal's rows past that before it is used again. A
+/// missing or unreadable index file is rebuilt from the journal at start.
+final class EventIDIndex: Sendable {
+    private let database: SQLiteDatabase
+    /// The journal, read to catch up.
+    private let journal: DatabasePool
+    /// Set when the index's commit failed after the journal's: catch up before the next batch.
+    private let behind = Atomic<Bool>(false)
+
+    /// The index of the journal at `journalPath`, opened (created, or recreated if it is not a
+    /// readable database) and caught up with `journal`.
+    init(journalPath: String, journal: DatabasePool) throws {
+        let path = Self.path(journalPath: journalPath)
+        do {
+            database = try SQLiteDatabase.open(path: path, durability: .normal, migrator: Self.migrator)
+        } catch let error as DatabaseError where [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode) {
+            // Derived data: start over rather than refuse to start.
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            database = try SQLiteDatabase.open(path: path, durability: .normal, migrator: Self.migrator)
+        }
+        self.journal = journal
+        // An index built from another journal (the journal file was replaced or restored)
+        // would refuse that journal's new events as duplicates: start over.
+        let identity = try journal.read { db in try String.fetchOne(db, sql: "SELECT journal FROM identity") } ?? ""
+        try database.pool.write { db in
+            let built = try String.fetchOne(db, sql: "SELECT journal FROM complete_through")
+            if built != identity {
+                try db.execute(sql: "DELETE FROM event_ids")
+                try db.execute(sql: "UPDATE complete_through SET journal = ?, seq = 0", arguments: [identity])
+            }
+        }
+        try catchUp()
+    }
+
+    /// `journal.sqlite` → `journal-ids.sqlite`, in the same directory.
+    static func path(journalPath: String) -> String {
+        (journalPath as NSString).deletingPathExtension + "-ids.sqlite"
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE event_ids (event_id TEXT PRIMARY KEY) WITHOUT ROWID;
+                CREATE TABLE complete_through (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    journal TEXT NOT NULL,
+                    seq INTEGER NOT NULL
+                );
+                INSERT INTO complete_through (id, journal, seq) VALUES (1, '', 0);
+                """)
+        }
+        return migrator
+    }
+
+    /// Records the ids of a batch and has `journaling` store the events whose ids are new
+    /// (`fresh[i]`; the second of two equal ids in a batch is not). Returns what `journaling`
+    /// returns: each event's sequence, nil for a duplicate. Runs on the journal's commit
+    /// thread, one batch at a time.
+    func record(_ ids: [String], journaling: ([Bool]) throws -> [Int64?]) throws -> [Int64?] {
+        if behind.load(ordering: .relaxed) { try catchUp() }
+        return try database.pool.writeWithoutTransaction { db in
+            try db.beginTransaction(.immediate)
+            let sequences: [Int64?]
+            do {
+                let insert = try db.cachedStatement(sql: "INSERT INTO event_ids (event_id) VALUES (?) ON CONFLICT DO NOTHING")
+                let fresh = try ids.map { id in
+                    try insert.run([.text(id)])
+                    return db.changesCount > 0
+                }
+                sequences = try journaling(fresh)
+            } catch {
+                try? db.rollback()
+                // A failed commit may still have reached the journal's disk (an fsync error
+                // is ambiguous): look before the next batch.
+                behind.store(true, ordering: .relaxed)
+                throw error
+            }
+            // The journal has committed these events: from here a failure only leaves the
+            // index behind, which the next batch catches up on first.
+            do {
+                if let last = sequences.lazy.compactMap({ $0 }).max() {
+                    try db.cachedStatement(sql: "UPDATE complete_through SET seq = ?").run([.integer(last)])
+                }
+                try db.commit()
+            } catch {
+                try? db.rollback()
+                behind.store(true, ordering: .relaxed)
+            }
+            return sequences
+        }
+    }
+
+    /// Runs `pruning`, which deletes journal rows and returns their event ids, and forgets those
+    /// ids. The ids are forgotten only once the journal's deletion has committed: a crash
+    /// between the two leaves them here, which only keeps treating those events' late
+    /// retries as duplicates.
+    func forget(_ pruning: @Sendable () throws -> [String]) async throws {
+        try await database.pool.writeWithoutTransaction { db in
+            try db.inTransaction(.immediate) {
+                let delete = try db.cachedStatement(sql: "DELETE FROM event_ids WHERE event_id = ?")
+                for id in try pruning() { try delete.run([.text(id)]) }
+                return .commit
+            }
+        }
+    }
+
+    /// Adds the ids of the journal's rows past `complete_through`, a batch per transaction.
+    private func catchUp() throws {
+        var from = try database.pool.read { db in try Int64.fetchOne(db, sql: "SELECT seq FROM complete_through") } ?? 0
+        while true {
+            let rows = try journal.read { db in
+                try Row.fetchAll(db, sql: "SELECT seq, event_id FROM journal WHERE seq > ? ORDER BY seq LIMIT 10000", arguments: [from])
+            }
+            guard let last = rows.last?["seq"] as Int64? else { break }
+            try database.pool.write { db in
+                let insert = try db.cachedStatement(sql: "INSERT INTO event_ids (event_id) VALUES (?) ON CONFLICT DO NOTHING")
+                for row in rows { try insert.run([.text(row["event_id"])]) }
+                try db.execute(sql: "UPDATE complete_through SET seq = ?", arguments: [last])
+            }
+            from = last
+        }
+        behind.store(false, ordering: .relaxed)
+    }
+
+    func close() throws {
+        try database.close()
+    }
+}

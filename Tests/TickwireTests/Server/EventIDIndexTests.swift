@@ -1,0 +1,143 @@
+import Foundation
+import GRDB
+import Testing
+import TickwireCore
+@testable import TickwireServer
+
+/// The journal's dedup lives in a database of its own (`journal-ids.sqlite`), derived from
+/// the journal: whatever happens to that file, a retry of a journaled event stays a no-op
+/// and a new event is never refused.
+@Suite("Event id index")
+struct EventIDIndexTests {
+    let directory: TemporaryDirectory
+    var path: String { directory.path + "/journal.sqlite" }
+    var indexPath: String { directory.path + "/journal-ids.sqlite" }
+
+    init() throws {
+        directory = try TemporaryDirectory()
+    }
+
+    func events(_ range: Range<Int>) -> [Event] {
+        range.map { TestEvents.status(.delivered, message: "m\($0)") }
+    }
+
+    /// Journals m0..<5, closes, lets `damage` alter the files, reopens, and retries m0..<7:
+    /// only m5 and m6 may be stored.
+    func retriesStayNoOps(after damage: () throws -> Void) async throws {
+        do {
+            let journal = try SQLiteJournal(path: path, durability: .full)
+            try await journal.append(events(0..<5))
+            try await journal.close()
+        }
+        try damage()
+        let journal = try SQLiteJournal(path: path, durability: .full)
+        try await journal.append(events(0..<7))
+        let stored = try await journal.entries(org: "acme", after: 0, limit: 100)
+        #expect(stored.map(\.event.subject) == (0..<7).map { "m\($0)" })
+        #expect(stored.map(\.sequence) == Array(1...7))
+        try await journal.close()
+    }
+
+    @Test func theIndexIsAFileBesideTheJournal() async throws {
+        try await retriesStayNoOps {
+            #expect(FileManager.default.fileExists(atPath: indexPath))
+            let ids = try DatabaseQueue(path: indexPath)
+            #expect(try ids.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM event_ids") } == 5)
+            try ids.close()
+        }
+    }
+
+    @Test func aDeletedIndexIsRebuiltFromTheJournal() async throws {
+        try await retriesStayNoOps {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: indexPath + suffix) }
+        }
+    }
+
+    @Test func anUnreadableIndexIsRebuiltFromTheJournal() async throws {
+        try await retriesStayNoOps {
+            try Data(repeating: 0x5A, count: 8192).write(to: URL(fileURLWithPath: indexPath))
+        }
+    }
+
+    /// What a crash between the journal's commit and the index's leaves: the journal holds
+    /// events the index does not, and the index says so by how far it is complete.
+    @Test func anIndexBehindTheJournalCatchesUpBeforeItIsUsed() async throws {
+        try await retriesStayNoOps {
+            let ids = try DatabaseQueue(path: indexPath)
+            try ids.write { db in
+                let lost = [3, 4].map { TestEvents.status(.delivered, message: "m\($0)").id }
+                try db.execute(sql: "DELETE FROM event_ids WHERE event_id IN (?, ?)", arguments: StatementArguments(lost))
+                try db.execute(sql: "UPDATE complete_through SET seq = 3")
+            }
+            try ids.close()
+        }
+    }
+
+    /// A journal replaced by another (restored, or deleted and recreated) must not inherit
+    /// the old journal's ids: its own events would be refused as duplicates.
+    @Test func anIndexOfAnotherJournalIsNotUsed() async throws {
+        do {
+            let journal = try SQLiteJournal(path: path, durability: .full)
+            try await journal.append(events(0..<5))
+            try await journal.close()
+        }
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        let journal = try SQLiteJournal(path: path, durability: .full)
+        try await journal.append(events(3..<6))
+        #expect(try await journal.count() == 3)
+        try await journal.close()
+    }
+
+    @Test func prunedEventsAreForgotten() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .normal)
+        try await journal.append(events(0..<4))
+        try await journal.setCursor(4, subscription: "acme/a")
+        #expect(try await journal.prune(olderThan: .zero, batchSize: 2) == 2)
+        let ids = try DatabaseQueue(path: indexPath)
+        let left = try await ids.read { try String.fetchAll($0, sql: "SELECT event_id FROM event_ids") }
+        #expect(Set(left) == Set(events(2..<4).map(\.id)))
+        try ids.close()
+        // As when the id was a unique index of the journal: once an event is pruned, the
+        // same id is a new event again.
+        try await journal.append(events(0..<4))
+        #expect(try await journal.count() == 4)
+        try await journal.close()
+    }
+
+    /// A journal from before the index moved out (v3: `event_id` UNIQUE in the table) is
+    /// rebuilt without the constraint; its ids seed the index, and sequences continue past
+    /// every sequence it ever handed out, pruned ones included (cursors may be past them).
+    @Test func aV3JournalIsMigrated() async throws {
+        do {
+            let old = try DatabaseQueue(path: path)
+            try SQLiteJournal.migrator.migrate(old, upTo: "v3-retry-queue")
+            try await old.write { db in
+                for (index, event) in events(0..<5).enumerated() {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO journal (seq, event_id, org, channel, type, subject, received_at, event)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                            """,
+                        arguments: [index + 1, event.id, event.org, event.channel, event.type.rawValue, event.subject, 0, Data(event.cloudEventBytes)])
+                }
+                try db.execute(sql: "DELETE FROM journal WHERE seq > 3")
+                try db.execute(sql: "INSERT INTO cursors (subscription, seq, updated_at) VALUES ('acme/a', 5, 0)")
+            }
+            try old.close()
+        }
+        let journal = try SQLiteJournal(path: path, durability: .full)
+        try await journal.append(events(0..<6))
+        let stored = try await journal.entries(org: "acme", after: 0, limit: 100)
+        #expect(stored.map(\.event.subject) == ["m0", "m1", "m2", "m3", "m4", "m5"])
+        #expect(stored.map(\.sequence) == [1, 2, 3, 6, 7, 8])
+        #expect(try await journal.entries(org: "acme", after: 5, limit: 100).map(\.event.subject) == ["m3", "m4", "m5"])
+        try await journal.close()
+        let reopened = try DatabaseQueue(path: path)
+        let indexes = try await reopened.read { db in
+            try Row.fetchAll(db, sql: "PRAGMA index_list(journal)").map { ($0["name"] as String, $0["unique"] as Bool) }
+        }
+        #expect(indexes.map(\.0) == ["journal_org_seq"])
+        #expect(indexes.allSatisfy { !$0.1 })
+        try reopened.close()
+    }
+}
