@@ -130,7 +130,14 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     /// Writes a webhook's answer, then goes on with what arrived meanwhile.
     private func write(_ response: WebhookResponse, closing: Bool, context: ChannelHandlerContext) {
-        guard let encoder else { preconditionFailure("WebhookChannelHandler needs NIO's HTTPResponseEncoder before it in the pipeline") }
+        guard let encoder else {
+            // The handler was removed: the connection closed (the client left, or shutdown
+            // closed it) while the journal committed. Nobody is left to answer; a provider
+            // that saw no 200 retries, and the retry is a no-op.
+            state = .closing
+            held.removeAll()
+            return
+        }
         // One buffer, written where the encoder would have put its bytes: head, body and end
         // through the encoder were three trips down the pipeline and a header list built for
         // every answer. Nothing else is being answered on this connection now (answers go out
@@ -217,7 +224,10 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        encoder = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
+        guard let encoder = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self) else {
+            preconditionFailure("WebhookChannelHandler needs NIO's HTTPResponseEncoder before it in the pipeline")
+        }
+        self.encoder = encoder
         if context.channel.isActive { startIdleChecks(context: context) }
     }
 

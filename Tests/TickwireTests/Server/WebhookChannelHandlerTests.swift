@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Hummingbird
 import HummingbirdTesting
 import Logging
@@ -207,6 +208,43 @@ struct WebhookChannelHandlerTests {
         #expect(answer.headers["connection"] == ["close"])
         try await busy.closeFuture.get()
         #expect(try await daemon.journal.count() == 1)
+        await daemon.close()
+    }
+
+    /// A connection that closes while its webhook is being committed (the client gave up, or
+    /// shutdown closed it): the event is stored, and its answer, with nobody to take it, is
+    /// dropped. Writing it crashed the daemon on SIGTERM under load.
+    @Test func anAnswerForAClosedConnectionIsDropped() async throws {
+        let daemon = try await TestDaemon.open(in: directory)
+        let ingest = WebhookIngest(gateway: daemon.gateway, metrics: GatewayMetrics(), logger: Logger(label: "test"))
+        let channel = NIOAsyncTestingChannel()
+        try await channel.testingEventLoop.executeInContext {
+            try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder())
+            try channel.pipeline.syncOperations.addHandler(WebhookChannelHandler(ingest: ingest, idleTimeout: nil))
+        }
+        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 80))
+        // Holding the journal's write lock keeps the commit waiting until the connection is gone.
+        var unsafe = Configuration()
+        unsafe.allowsUnsafeTransactions = true
+        let blocker = try DatabaseQueue(path: directory.path + "/data/journal.sqlite", configuration: unsafe)
+        try await blocker.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)")
+        head.headers.add(name: "Content-Type", value: "application/json")
+        try await channel.writeInbound(HTTPServerRequestPart.head(head))
+        try await channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(bytes: RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json"))))
+        try await channel.writeInbound(HTTPServerRequestPart.end(nil))
+        try await channel.close()
+        try await blocker.writeWithoutTransaction { db in try db.execute(sql: "COMMIT") }
+        try blocker.close()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try await daemon.journal.count() < 1, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(try await daemon.journal.count() == 1)
+        // The answer arrives on the connection's loop after the commit: let it run.
+        try await Task.sleep(for: .milliseconds(50))
+        await channel.testingEventLoop.run()
+        #expect(try await channel.readOutbound(as: ByteBuffer.self) == nil)
         await daemon.close()
     }
 
