@@ -18,7 +18,8 @@ import TickwireSinks
 /// that commits only after the journal's own commit. It may fall behind (a crash between the
 /// two commits, or the index's commit failing): it records up to which journal sequence it
 /// is complete, and catches up from the journal's rows past that before it is used again. A
-/// missing or unreadable index file is rebuilt from the journal at start.
+/// missing or unreadable index file, or one that is not this journal's, is rebuilt from the
+/// journal at start.
 final class EventIDIndex: Sendable {
     private let database: SQLiteDatabase
     /// The journal, read to catch up.
@@ -26,8 +27,9 @@ final class EventIDIndex: Sendable {
     /// Set when the index's commit failed after the journal's: catch up before the next batch.
     private let behind = Atomic<Bool>(false)
 
-    /// The index of the journal at `journalPath`, opened (created, or recreated if it is not a
-    /// readable database) and caught up with `journal`.
+    /// The index of the journal at `journalPath`, opened (created, or recreated if SQLite
+    /// cannot open it) and caught up with `journal`. Damage SQLite only finds later (a bad page
+    /// inside) fails appends until the file is deleted; it is rebuilt at the next start.
     init(journalPath: String, journal: DatabasePool) throws {
         let path = Self.path(journalPath: journalPath)
         do {
@@ -38,12 +40,20 @@ final class EventIDIndex: Sendable {
             database = try SQLiteDatabase.open(path: path, durability: .normal, migrator: Self.migrator)
         }
         self.journal = journal
-        // An index built from another journal (the journal file was replaced or restored)
-        // would refuse that journal's new events as duplicates: start over.
-        let identity = try journal.read { db in try String.fetchOne(db, sql: "SELECT journal FROM identity") } ?? ""
+        // Start over from an index that is not this journal's as it is now: one built from
+        // another journal (the file was replaced), or one ahead of it, holding ids of
+        // transactions the journal does not have (restored from a backup, or lost on power
+        // with `durability: normal`, where neither file is synced at commit). Such an index
+        // would refuse those events' retries, and hand out their sequences' ids again.
+        let (identity, highWater) = try journal.read { db in
+            (
+                try String.fetchOne(db, sql: "SELECT journal FROM identity") ?? "",
+                try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'journal'") ?? 0
+            )
+        }
         try database.pool.write { db in
-            let built = try String.fetchOne(db, sql: "SELECT journal FROM complete_through")
-            if built != identity {
+            let row = try Row.fetchOne(db, sql: "SELECT journal, seq FROM complete_through")
+            if row?["journal"] != identity || (row?["seq"] ?? 0) > highWater {
                 try db.execute(sql: "DELETE FROM event_ids")
                 try db.execute(sql: "UPDATE complete_through SET journal = ?, seq = 0", arguments: [identity])
             }
@@ -113,7 +123,8 @@ final class EventIDIndex: Sendable {
     /// Runs `pruning`, which deletes journal rows and returns their event ids, and forgets those
     /// ids. The ids are forgotten only once the journal's deletion has committed: a crash
     /// between the two leaves them here, which only keeps treating those events' late
-    /// retries as duplicates.
+    /// retries as duplicates. (With `durability: normal` a power cut can keep the forgetting
+    /// and lose the deletion: a late retry of those events is then journaled twice, never lost.)
     func forget(_ pruning: @Sendable () throws -> [String]) async throws {
         try await database.pool.writeWithoutTransaction { db in
             try db.inTransaction(.immediate) {
@@ -125,20 +136,20 @@ final class EventIDIndex: Sendable {
     }
 
     /// Adds the ids of the journal's rows past `complete_through`, a batch per transaction.
+    /// The journal is read inside the index's transaction: a prune, which takes the index's
+    /// writer first, cannot delete rows between the read and the insert.
     private func catchUp() throws {
-        var from = try database.pool.read { db in try Int64.fetchOne(db, sql: "SELECT seq FROM complete_through") } ?? 0
-        while true {
-            let rows = try journal.read { db in
-                try Row.fetchAll(db, sql: "SELECT seq, event_id FROM journal WHERE seq > ? ORDER BY seq LIMIT 10000", arguments: [from])
+        while try database.pool.write({ db -> Bool in
+            let from = try Int64.fetchOne(db, sql: "SELECT seq FROM complete_through") ?? 0
+            let rows = try journal.read { journal in
+                try Row.fetchAll(journal, sql: "SELECT seq, event_id FROM journal WHERE seq > ? ORDER BY seq LIMIT 10000", arguments: [from])
             }
-            guard let last = rows.last?["seq"] as Int64? else { break }
-            try database.pool.write { db in
-                let insert = try db.cachedStatement(sql: "INSERT INTO event_ids (event_id) VALUES (?) ON CONFLICT DO NOTHING")
-                for row in rows { try insert.run([.text(row["event_id"])]) }
-                try db.execute(sql: "UPDATE complete_through SET seq = ?", arguments: [last])
-            }
-            from = last
-        }
+            guard let last = rows.last?["seq"] as Int64? else { return false }
+            let insert = try db.cachedStatement(sql: "INSERT INTO event_ids (event_id) VALUES (?) ON CONFLICT DO NOTHING")
+            for row in rows { try insert.run([.text(row["event_id"])]) }
+            try db.execute(sql: "UPDATE complete_through SET seq = ?", arguments: [last])
+            return true
+        }) {}
         behind.store(false, ordering: .relaxed)
     }
 

@@ -376,6 +376,8 @@ public final class SQLiteJournal: Journal {
         let cutoff = Date().timeIntervalSince1970 - Double(age.components.seconds)
         let pool = self.pool
         let deleted = Mutex<[Int64]>([])
+        // Even if forgetting the ids fails, what the journal deleted leaves memory too.
+        defer { if let last = deleted.withLock({ $0.max() }) { recent.forget(through: last) } }
         // The index's writer first, then the journal's: the order the commit thread takes them.
         try await eventIDs.forget {
             let rows = try pool.writeBlocking { db -> [Row] in
@@ -397,9 +399,7 @@ public final class SQLiteJournal: Journal {
             deleted.withLock { $0 = rows.map { $0["seq"] } }
             return rows.map { $0["event_id"] }
         }
-        let sequences = deleted.withLock { $0 }
-        if let last = sequences.max() { recent.forget(through: last) }
-        return sequences.count
+        return deleted.withLock { $0.count }
     }
 
     public func pruneAttempts(olderThan age: Duration, batchSize: Int) async throws -> Int {
@@ -419,8 +419,9 @@ public final class SQLiteJournal: Journal {
     public func close() async throws {
         commits.finish()
         writer.stop()
-        try eventIDs.close()
+        let closedIDs = Result { try eventIDs.close() }
         try await pool.close()
+        try closedIDs.get()
     }
 }
 

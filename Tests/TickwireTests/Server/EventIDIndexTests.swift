@@ -73,6 +73,49 @@ struct EventIDIndexTests {
         }
     }
 
+    /// An index ahead of its journal (the journal restored from a backup, or its last
+    /// transactions lost on power with `durability: normal`) holds ids the journal does not:
+    /// it is rebuilt rather than trusted.
+    @Test func anIndexAheadOfTheJournalIsRebuilt() async throws {
+        try await retriesStayNoOps {
+            let ids = try DatabaseQueue(path: indexPath)
+            try ids.write { db in
+                try db.execute(sql: "INSERT INTO event_ids (event_id) VALUES (?)", arguments: [TestEvents.status(.delivered, message: "m6").id])
+                try db.execute(sql: "UPDATE complete_through SET seq = 6")
+            }
+            try ids.close()
+        }
+    }
+
+    /// A batch whose journal commit fails leaves no id behind (its retry is stored), and the
+    /// index looks at the journal again before the next batch.
+    @Test func aFailedJournalCommitLeavesNoIDAndTheIndexCatchesUp() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .full)
+        try await journal.append(events(0..<2))
+        // Another connection makes the journal refuse one event, and stores another row the
+        // index has not seen (as a crash between the two commits would leave it).
+        let other = try DatabaseQueue(path: path)
+        let sneaked = TestEvents.status(.delivered, message: "sneaked")
+        try await other.write { db in
+            try db.execute(sql: """
+                CREATE TRIGGER refuse BEFORE INSERT ON journal WHEN NEW.subject = 'm2'
+                BEGIN SELECT RAISE(ABORT, 'refused by the test'); END
+                """)
+            try db.execute(
+                sql: "INSERT INTO journal (event_id, org, channel, type, subject, received_at, event) VALUES (?, ?, ?, ?, ?, 0, ?)",
+                arguments: [sneaked.id, sneaked.org, sneaked.channel, sneaked.type.rawValue, sneaked.subject, Data(sneaked.cloudEventBytes)])
+        }
+        await #expect(throws: JournalUnavailable.self) { try await journal.append(events(2..<3)) }
+        try await other.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
+        try other.close()
+        try await journal.append(events(2..<3) + [sneaked])
+        try await journal.close()
+        let stored = try DatabaseQueue(path: path)
+        let subjects = try await stored.read { try String.fetchAll($0, sql: "SELECT subject FROM journal ORDER BY seq") }
+        #expect(subjects == ["m0", "m1", "sneaked", "m2"], "m2 stored on retry, the sneaked row not twice")
+        try stored.close()
+    }
+
     /// A journal replaced by another (restored, or deleted and recreated) must not inherit
     /// the old journal's ids: its own events would be refused as duplicates.
     @Test func anIndexOfAnotherJournalIsNotUsed() async throws {
