@@ -88,36 +88,34 @@ final class EventIDIndex: Sendable {
     /// thread, one batch at a time.
     func record(_ ids: [String], journaling: ([Bool]) throws -> [Int64?]) throws -> [Int64?] {
         if behind.load(ordering: .relaxed) { try catchUp() }
-        return try database.pool.writeWithoutTransaction { db in
-            try db.beginTransaction(.immediate)
-            let sequences: [Int64?]
-            do {
-                let insert = try db.cachedStatement(sql: "INSERT INTO event_ids (event_id) VALUES (?) ON CONFLICT DO NOTHING")
-                let fresh = try ids.map { id in
-                    try insert.run([.text(id)])
-                    return db.changesCount > 0
+        var sequences: [Int64?] = []
+        var journalCommitted = false
+        do {
+            try database.pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    let insert = try db.cachedStatement(sql: "INSERT INTO event_ids (event_id) VALUES (?) ON CONFLICT DO NOTHING")
+                    let fresh = try ids.map { id in
+                        try insert.run([.text(id)])
+                        return db.changesCount > 0
+                    }
+                    sequences = try journaling(fresh)
+                    journalCommitted = true
+                    if let last = sequences.lazy.compactMap({ $0 }).max() {
+                        try db.cachedStatement(sql: "UPDATE complete_through SET seq = ?").run([.integer(last)])
+                    }
+                    return .commit
                 }
-                sequences = try journaling(fresh)
-            } catch {
-                try? db.rollback()
-                // A failed commit may still have reached the journal's disk (an fsync error
-                // is ambiguous): look before the next batch.
-                behind.store(true, ordering: .relaxed)
-                throw error
             }
-            // The journal has committed these events: from here a failure only leaves the
-            // index behind, which the next batch catches up on first.
-            do {
-                if let last = sequences.lazy.compactMap({ $0 }).max() {
-                    try db.cachedStatement(sql: "UPDATE complete_through SET seq = ?").run([.integer(last)])
-                }
-                try db.commit()
-            } catch {
-                try? db.rollback()
-                behind.store(true, ordering: .relaxed)
-            }
+        } catch {
+            // The index is rolled back, and behind the journal either way: the journal's commit
+            // failed (and an fsync error is ambiguous: it may have reached the disk), or it
+            // succeeded and only the index's failed. Look before the next batch.
+            behind.store(true, ordering: .relaxed)
+            // Once the journal has committed, the batch is stored.
+            guard journalCommitted else { throw error }
             return sequences
         }
+        return sequences
     }
 
     /// Runs `pruning`, which deletes journal rows and returns their event ids, and forgets those

@@ -116,6 +116,23 @@ struct EventIDIndexTests {
         try stored.close()
     }
 
+    /// The index's own commit failing after the journal's: the batch is stored and
+    /// acknowledged, and the index catches up before the next batch (a retry stays a no-op).
+    @Test func aFailedIndexCommitAfterTheJournalsStillAcknowledges() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .full)
+        try await journal.append(events(0..<2))
+        let ids = try DatabaseQueue(path: indexPath)
+        try await ids.write { db in
+            try db.execute(sql: "CREATE TRIGGER refuse BEFORE UPDATE ON complete_through BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
+        }
+        try await journal.append(events(2..<3))
+        try await ids.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
+        try ids.close()
+        try await journal.append(events(0..<4))
+        #expect(try await journal.count() == 4, "m2 journaled once, m3 added")
+        try await journal.close()
+    }
+
     /// A journal replaced by another (restored, or deleted and recreated) must not inherit
     /// the old journal's ids: its own events would be refused as duplicates.
     @Test func anIndexOfAnotherJournalIsNotUsed() async throws {
