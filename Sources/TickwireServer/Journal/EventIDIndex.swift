@@ -24,7 +24,8 @@ final class EventIDIndex: Sendable {
     private let database: SQLiteDatabase
     /// The journal, read to catch up.
     private let journal: DatabasePool
-    /// Set when the index's commit failed after the journal's: catch up before the next batch.
+    /// Set when the index may lack rows the journal has (a failed commit, or rows journaled
+    /// by someone else): catch up before the next batch.
     private let behind = Atomic<Bool>(false)
 
     /// The index of the journal at `journalPath`, opened (created, or recreated if SQLite
@@ -45,13 +46,15 @@ final class EventIDIndex: Sendable {
         // transactions the journal does not have (restored from a backup, or lost on power
         // with `durability: normal`, where neither file is synced at commit). Such an index
         // would refuse those events' retries, and hand out their sequences' ids again.
-        let (identity, highWater) = try journal.read { db in
-            (
-                try String.fetchOne(db, sql: "SELECT journal FROM identity") ?? "",
-                try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'journal'") ?? 0
-            )
-        }
         try database.pool.write { db in
+            // Read under the index's writer: a daemon committing meanwhile (this may be
+            // `tickwire replay` in another process) cannot move the journal past what is read.
+            let (identity, highWater) = try journal.read { journal in
+                (
+                    try String.fetchOne(journal, sql: "SELECT journal FROM identity") ?? "",
+                    try Int64.fetchOne(journal, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'journal'") ?? 0
+                )
+            }
             let row = try Row.fetchOne(db, sql: "SELECT journal, seq FROM complete_through")
             if row?["journal"] != identity || (row?["seq"] ?? 0) > highWater {
                 try db.execute(sql: "DELETE FROM event_ids")
@@ -100,8 +103,14 @@ final class EventIDIndex: Sendable {
                     }
                     sequences = try journaling(fresh)
                     journalCommitted = true
-                    if let last = sequences.lazy.compactMap({ $0 }).max() {
-                        try db.cachedStatement(sql: "UPDATE complete_through SET seq = ?").run([.integer(last)])
+                    let stored = sequences.compactMap { $0 }
+                    if let first = stored.first, let last = stored.last {
+                        // Only ever over rows the index holds: from right before this batch.
+                        // Otherwise rows were journaled that it has not seen (a catch-up still
+                        // going on in another process, say): look before the next batch.
+                        try db.cachedStatement(sql: "UPDATE complete_through SET seq = ? WHERE seq = ?")
+                            .run([.integer(last), .integer(first - 1)])
+                        if db.changesCount == 0 { behind.store(true, ordering: .relaxed) }
                     }
                     return .commit
                 }

@@ -116,6 +116,26 @@ struct EventIDIndexTests {
         try stored.close()
     }
 
+    /// A row journaled behind the index's back (what a catch-up in another process racing
+    /// the daemon could leave) keeps `complete_through` from jumping over it: the next batch
+    /// catches up on it first.
+    @Test func rowsTheIndexHasNotSeenAreNeverSkipped() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .full)
+        try await journal.append(events(0..<2))
+        let sneaked = TestEvents.status(.delivered, message: "sneaked")
+        let other = try DatabaseQueue(path: path)
+        try await other.write { db in
+            try db.execute(
+                sql: "INSERT INTO journal (event_id, org, channel, type, subject, received_at, event) VALUES (?, ?, ?, ?, ?, 0, ?)",
+                arguments: [sneaked.id, sneaked.org, sneaked.channel, sneaked.type.rawValue, sneaked.subject, Data(sneaked.cloudEventBytes)])
+        }
+        try other.close()
+        try await journal.append(events(2..<3))
+        try await journal.append([sneaked] + events(0..<4))
+        #expect(try await journal.count() == 5, "m0..m3 and the sneaked row, each once")
+        try await journal.close()
+    }
+
     /// The index's own commit failing after the journal's: the batch is stored and
     /// acknowledged, and the index catches up before the next batch (a retry stays a no-op).
     @Test func aFailedIndexCommitAfterTheJournalsStillAcknowledges() async throws {
