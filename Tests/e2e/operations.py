@@ -7,6 +7,7 @@
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -210,7 +211,6 @@ def disk_full_checks():
 def leaving_client_checks(daemon, tmp):
     """Clients that send a webhook and hang up before the answer (the connection is gone by
     the time the journal commits): the daemon stays up and still journals them."""
-    import socket
     before = len(journal_ids(tmp))
     for n in range(300):
         payload = body(7_000_000 + n)

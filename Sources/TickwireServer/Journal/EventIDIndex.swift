@@ -64,6 +64,9 @@ final class EventIDIndex: Sendable {
         try catchUp()
     }
 
+    /// Adds an id; a duplicate changes nothing (`changesCount` 0).
+    private static let insertID = "INSERT INTO event_ids (event_id) VALUES (?) ON CONFLICT DO NOTHING"
+
     /// `journal.sqlite` → `journal-ids.sqlite`, in the same directory.
     static func path(journalPath: String) -> String {
         (journalPath as NSString).deletingPathExtension + "-ids.sqlite"
@@ -96,7 +99,7 @@ final class EventIDIndex: Sendable {
         do {
             try database.pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
-                    let insert = try db.cachedStatement(sql: "INSERT INTO event_ids (event_id) VALUES (?) ON CONFLICT DO NOTHING")
+                    let insert = try db.cachedStatement(sql: Self.insertID)
                     let fresh = try ids.map { id in
                         try insert.run([.text(id)])
                         return db.changesCount > 0
@@ -152,7 +155,7 @@ final class EventIDIndex: Sendable {
                 try Row.fetchAll(journal, sql: "SELECT seq, event_id FROM journal WHERE seq > ? ORDER BY seq LIMIT 10000", arguments: [from])
             }
             guard let last = rows.last?["seq"] as Int64? else { return false }
-            let insert = try db.cachedStatement(sql: "INSERT INTO event_ids (event_id) VALUES (?) ON CONFLICT DO NOTHING")
+            let insert = try db.cachedStatement(sql: Self.insertID)
             for row in rows { try insert.run([.text(row["event_id"])]) }
             try db.execute(sql: "UPDATE complete_through SET seq = ?", arguments: [last])
             return true
