@@ -6,6 +6,10 @@ import TickwireSinks
 /// A database pool that can be closed while tasks still use it: once closed, new reads and
 /// writes fail with `JournalUnavailable`, and the pool itself closes only after those in
 /// flight have finished (GRDB's `close` must not race a read or a write).
+///
+/// With a `WALSync` (the journal with `durability: full`), `write` and
+/// `writeWithoutTransaction` return once their commit is synced; `writeBlocking` leaves that
+/// to its caller (group commit).
 final class GatedPool: Sendable {
     private struct Gate {
         var closed = false
@@ -15,9 +19,11 @@ final class GatedPool: Sendable {
     private let database: SQLiteDatabase
     private var pool: DatabasePool { database.pool }
     private let gate = Mutex(Gate())
+    let sync: WALSync?
 
-    init(_ database: SQLiteDatabase) {
+    init(_ database: SQLiteDatabase, sync: WALSync? = nil) {
         self.database = database
+        self.sync = sync
     }
 
     func read<T: Sendable>(_ value: @Sendable (Database) throws -> T) async throws -> T {
@@ -29,7 +35,9 @@ final class GatedPool: Sendable {
     func write<T: Sendable>(_ updates: @Sendable (Database) throws -> T) async throws -> T {
         try enter()
         defer { leave() }
-        return try await pool.write(updates)
+        let value = try await pool.write(updates)
+        try await sync?.synced()
+        return value
     }
 
     /// A write on the calling thread, for a thread of its own (the journal's group commit):
@@ -43,7 +51,9 @@ final class GatedPool: Sendable {
     func writeWithoutTransaction<T: Sendable>(_ updates: @Sendable (Database) throws -> T) async throws -> T {
         try enter()
         defer { leave() }
-        return try await pool.writeWithoutTransaction(updates)
+        let value = try await pool.writeWithoutTransaction(updates)
+        try await sync?.synced()
+        return value
     }
 
     func close() async throws {
@@ -51,6 +61,7 @@ final class GatedPool: Sendable {
         while gate.withLock({ $0.inFlight }) > 0 {
             try? await Task.sleep(for: .milliseconds(5))
         }
+        sync?.stop()
         try database.close()
     }
 

@@ -8,10 +8,12 @@ import Synchronization
 /// journal keep up with many concurrent webhooks. Commits run on a thread of their own, one
 /// after another: the loop never waits for a task or a dispatch queue to be scheduled (those
 /// handoffs were most of a commit's time on a busy machine; bench/RESULTS.md, 2026-11-30).
+/// With a `WALSync`, a batch's callers are told after the next fsync, on the sync thread,
+/// and the commit thread goes on with the next batch meanwhile.
 final class GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
     typealias Completion = @Sendable (Result<ArraySlice<Outcome>, Error>) -> Void
 
-    private struct Waiter {
+    private struct Waiter: Sendable {
         var items: [Item]
         var completion: Completion
     }
@@ -25,18 +27,20 @@ final class GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
     /// Signalled when work arrives; the thread sleeps on it while there is none.
     private let wakeup = NSCondition()
     private let commit: @Sendable ([Item]) throws -> [Outcome]
+    private let sync: WALSync?
 
     /// `commit` handles one batch, blocking, and returns one outcome per item, in order; it
-    /// is never called concurrently.
-    init(name: String, commit: @escaping @Sendable ([Item]) throws -> [Outcome]) {
+    /// is never called concurrently. With `sync`, a commit counts once `sync` has synced it.
+    init(name: String, sync: WALSync? = nil, commit: @escaping @Sendable ([Item]) throws -> [Outcome]) {
         self.commit = commit
+        self.sync = sync
         let thread = Thread { [self] in run() }
         thread.name = name
         thread.start()
     }
 
-    /// Queues `items` for the next commit; `completion` runs on the commit thread with the
-    /// outcomes of these items once they are committed (or the commit failed).
+    /// Queues `items` for the next commit; `completion` runs on the commit (or sync) thread
+    /// with the outcomes of these items once they are committed (or the commit failed).
     func submit(_ items: [Item], completion: @escaping Completion) {
         let accepted = state.withLock { state in
             guard !state.stopped else { return false }
@@ -77,12 +81,20 @@ final class GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
                 continue
             }
             let outcomes = Result { try commit(batch.flatMap(\.items)) }
-            var start = 0
-            for waiter in batch {
-                let end = start + waiter.items.count
-                waiter.completion(outcomes.map { $0[start..<end] })
-                start = end
+            if let sync, case .success = outcomes {
+                sync.afterSync { error in Self.complete(batch, error.map { .failure($0) } ?? outcomes) }
+            } else {
+                Self.complete(batch, outcomes)
             }
+        }
+    }
+
+    private static func complete(_ batch: [Waiter], _ outcomes: Result<[Outcome], Error>) {
+        var start = 0
+        for waiter in batch {
+            let end = start + waiter.items.count
+            waiter.completion(outcomes.map { $0[start..<end] })
+            start = end
         }
     }
 }

@@ -24,25 +24,32 @@ public final class SQLiteJournal: Journal {
     private let decoded: DecodedEvents
 
     /// Opens (and creates or migrates) the journal at `path`. `onCommit` is told the size
-    /// and duration of every append transaction (for metrics). The newest `recentEntries`
+    /// and duration of every append transaction, `onSync` the duration of every fsync that
+    /// appends wait for (`durability: full`), both for metrics. The newest `recentEntries`
     /// entries stay in memory for the dispatchers.
     public convenience init(
-        path: String, durability: Durability, recentEntries: Int = 8192, onCommit: (@Sendable (Int, Duration) -> Void)? = nil
+        path: String, durability: Durability, recentEntries: Int = 8192, onCommit: (@Sendable (Int, Duration) -> Void)? = nil,
+        onSync: (@Sendable (Duration) -> Void)? = nil
     ) throws {
         // All the work that can fail happens before any stored property is set: a throwing
         // designated init with an Atomic property crashed the 6.3 optimizer.
-        let database = try SQLiteDatabase.open(path: path, durability: durability, migrator: Self.migrator)
+        // `full` is SQLite's NORMAL plus an fsync of the WAL on a thread of its own (WALSync),
+        // which the answers wait for and the next commit does not.
+        let database = try SQLiteDatabase.open(path: path, durability: .normal, migrator: Self.migrator)
         let last = try database.pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM journal") ?? 0 }
         let eventIDs = try EventIDIndex(journalPath: path, journal: database.pool)
-        self.init(database: database, eventIDs: eventIDs, lastSequence: last, recentEntries: recentEntries, durability: durability, onCommit: onCommit)
+        let sync = durability == .full ? WALSync(walPath: path + "-wal", onSync: onSync) : nil
+        self.init(
+            database: database, sync: sync, eventIDs: eventIDs, lastSequence: last, recentEntries: recentEntries, durability: durability,
+            onCommit: onCommit)
     }
 
     private init(
-        database: SQLiteDatabase, eventIDs: EventIDIndex, lastSequence: Int64, recentEntries: Int, durability: Durability,
+        database: SQLiteDatabase, sync: WALSync?, eventIDs: EventIDIndex, lastSequence: Int64, recentEntries: Int, durability: Durability,
         onCommit: (@Sendable (Int, Duration) -> Void)?
     ) {
-        let stats = JournalStats()
-        let pool = GatedPool(database)
+        let stats = JournalStats(sync: sync)
+        let pool = GatedPool(database, sync: sync)
         self.pool = pool
         self.eventIDs = eventIDs
         self.durability = durability
@@ -52,7 +59,7 @@ public final class SQLiteJournal: Journal {
         self.recent = recent
         self.commits = commits
         self.decoded = DecodedEvents(capacity: 2048)
-        self.writer = GroupCommit(name: "tickwire-journal") { events in
+        self.writer = GroupCommit(name: "tickwire-journal", sync: sync) { events in
             let start = ContinuousClock.now
             let sequences = try eventIDs.record(events.map(\.id)) { fresh in
                 try pool.writeBlocking { db in try Self.insert(events, fresh: fresh, db: db) }
@@ -72,7 +79,8 @@ public final class SQLiteJournal: Journal {
         }
     }
 
-    /// `PRAGMA synchronous` as the writer connection has it: 2 = FULL, 1 = NORMAL.
+    /// `PRAGMA synchronous` as the writer connection has it: 1 = NORMAL with either
+    /// durability (`full` adds `WALSync`).
     public func synchronousMode() async throws -> Int {
         try await pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
@@ -430,6 +438,14 @@ public final class JournalStats: Sendable {
     public let commits = Atomic<Int>(0)
     /// Events submitted to those transactions (duplicates included).
     public let events = Atomic<Int>(0)
+    private let sync: WALSync?
+
+    init(sync: WALSync?) {
+        self.sync = sync
+    }
+
+    /// fsyncs of the WAL that commits waited for (`durability: full`; 0 with `normal`).
+    public var syncs: Int { sync?.syncs.load(ordering: .relaxed) ?? 0 }
 }
 
 /// The most recently read entries, parsed, shared by the dispatchers.

@@ -41,9 +41,10 @@ public final class Daemon: Sendable {
     /// is served yet.
     public static func open(config: Config, logger: Logger) async throws -> Daemon {
         let metrics = GatewayMetrics()
-        let journal = try SQLiteJournal(path: config.storage.journalPath, durability: config.storage.durability) { events, duration in
-            metrics.journalCommit(events: events, duration: duration)
-        }
+        let journal = try SQLiteJournal(
+            path: config.storage.journalPath, durability: config.storage.durability,
+            onCommit: { events, duration in metrics.journalCommit(events: events, duration: duration) },
+            onSync: { duration in metrics.journalSync(duration: duration) })
         do {
             let (pipeline, _) = try await Pipeline.build(
                 config: config, previous: Pipeline(), journal: journal, metrics: metrics, logger: logger)

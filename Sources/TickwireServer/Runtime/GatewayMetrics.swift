@@ -19,6 +19,7 @@ public final class GatewayMetrics: Sendable {
     /// Recorded on the journal's commit thread, which every webhook waits for: made once.
     private let commitDuration: Metrics.Timer
     private let commitBatch: Recorder
+    private let syncDuration: Metrics.Timer
 
     private struct RequestLabels: Hashable {
         var org: String
@@ -38,10 +39,12 @@ public final class GatewayMetrics: Sendable {
                                 .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
                                 .milliseconds(250), .seconds(1)]
         factory.durationHistogramBuckets["tickwire_journal_commit_duration_seconds"] = fast
+        factory.durationHistogramBuckets["tickwire_journal_sync_duration_seconds"] = fast
         factory.durationHistogramBuckets["tickwire_http_request_duration_seconds"] = fast
         factory.valueHistogramBuckets["tickwire_journal_commit_batch_events"] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
         commitDuration = Metrics.Timer(label: "tickwire_journal_commit_duration_seconds", dimensions: [], factory: factory)
         commitBatch = Recorder(label: "tickwire_journal_commit_batch_events", dimensions: [], aggregate: true, factory: factory)
+        syncDuration = Metrics.Timer(label: "tickwire_journal_sync_duration_seconds", dimensions: [], factory: factory)
         self.factory = factory
     }
 
@@ -79,6 +82,10 @@ public final class GatewayMetrics: Sendable {
     func journalCommit(events: Int, duration: Duration) {
         commitDuration.recordNanoseconds(duration.nanosecondsValue)
         commitBatch.record(events)
+    }
+
+    func journalSync(duration: Duration) {
+        syncDuration.recordNanoseconds(duration.nanosecondsValue)
     }
 
     func delivered(subscription: String, sink: String, count: Int, duration: Duration) {

@@ -66,10 +66,20 @@ struct JournalTests {
         try await journal.close()
     }
 
-    @Test(arguments: [(Durability.full, 2), (Durability.normal, 1)])
-    func durabilityModeIsAppliedOnTheWriter(durability: Durability, expected: Int) async throws {
+    /// `full` is SQLite's NORMAL plus an fsync of the WAL before the answer (WALSync).
+    @Test(arguments: [Durability.full, .normal])
+    func durabilityDecidesWhetherAppendsWaitForAnFsync(durability: Durability) async throws {
         let journal = try SQLiteJournal(path: path, durability: durability)
-        #expect(try await journal.synchronousMode() == expected)
+        #expect(try await journal.synchronousMode() == 1)
+        try await journal.append([TestEvents.status(.sent, message: "m1")])
+        let afterAppend = journal.stats.syncs
+        try await journal.setCursor(1, subscription: "s")
+        if durability == .full {
+            #expect(afterAppend >= 1)
+            #expect(journal.stats.syncs > afterAppend)
+        } else {
+            #expect(journal.stats.syncs == 0)
+        }
         try await journal.close()
     }
 

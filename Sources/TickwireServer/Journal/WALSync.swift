@@ -1,0 +1,178 @@
+import Foundation
+import Synchronization
+import TickwireCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Makes the journal's commits durable on a thread of its own, so that the commit thread
+/// writes the next batch while the disk flushes the last one.
+///
+/// With `durability: full` the journal's connections run with `synchronous=NORMAL`: SQLite
+/// writes a commit's WAL frames and returns without an fsync. Work handed to `afterSync`
+/// runs once an `fdatasync` of the WAL file that started after the hand-over has returned,
+/// and one fdatasync covers every commit written before it (Linux flushes the file, not a
+/// descriptor), so the commits written while the disk is busy share the next one. Before,
+/// each commit waited for its own fsync and nothing was written meanwhile
+/// (bench/RESULTS.md, ninth session).
+///
+/// Checkpoints are unchanged: with `NORMAL` SQLite syncs the WAL before copying it into the
+/// database and the database before the WAL is reused, so nothing a checkpoint copies or a
+/// WAL restart overwrites depends on this thread.
+///
+/// A failed fdatasync is final: Linux may drop the pages it could not write and report
+/// success to the next call, so a later sync proves nothing about the commits before it.
+/// Every later sync fails with the first error, the journal answers 503, and the operator
+/// restarts the daemon (the README's failure table).
+final class WALSync: Sendable {
+    typealias Work = @Sendable ((any Error)?) -> Void
+
+    private struct State {
+        var pending: [Work] = []
+        var stopped = false
+    }
+
+    private let state = Mutex(State())
+    private let wal: Mutex<WALFile>
+    /// Signalled when work arrives; the thread sleeps on it while there is none.
+    private let wakeup = NSCondition()
+    private let finished = DispatchSemaphore(value: 0)
+    /// fdatasync calls that returned, for metrics and tests.
+    let syncs = Atomic<Int>(0)
+    private let onSync: (@Sendable (Duration) -> Void)?
+
+    /// Syncs the WAL file at `walPath` (the database's path + `-wal`); `onSync` is told how
+    /// long each fdatasync took (for metrics).
+    init(walPath: String, onSync: (@Sendable (Duration) -> Void)? = nil) {
+        wal = Mutex(WALFile(path: walPath))
+        self.onSync = onSync
+        let thread = Thread { [self] in run() }
+        thread.name = "tickwire-wal-sync"
+        thread.start()
+    }
+
+    /// Runs `work` after the next fdatasync of the WAL, with its error if it failed. Once
+    /// stopped, syncs on the calling thread.
+    func afterSync(_ work: @escaping Work) {
+        let queued = state.withLock { state in
+            guard !state.stopped else { return false }
+            state.pending.append(work)
+            return true
+        }
+        guard queued else { return work(sync()) }
+        wakeup.lock()
+        wakeup.signal()
+        wakeup.unlock()
+    }
+
+    /// Waits for the next fdatasync of the WAL; throws its error.
+    func synced() async throws {
+        let error = await withCheckedContinuation { continuation in
+            afterSync { continuation.resume(returning: $0) }
+        }
+        if let error { throw error }
+    }
+
+    /// Ends the thread once what is pending is synced; later work syncs on its caller's thread.
+    func stop() {
+        let first = state.withLock { state in
+            defer { state.stopped = true }
+            return !state.stopped
+        }
+        guard first else { return }
+        wakeup.lock()
+        wakeup.signal()
+        wakeup.unlock()
+        finished.wait()
+        wal.withLock { $0.close() }
+    }
+
+    private func run() {
+        while true {
+            let (batch, stopped) = state.withLock { state in
+                let batch = state.pending
+                state.pending.removeAll(keepingCapacity: true)
+                return (batch, state.stopped)
+            }
+            if batch.isEmpty {
+                if stopped { break }
+                wakeup.lock()
+                // Checked under the condition's lock, which afterSync takes to signal: no lost wakeup.
+                if state.withLock({ $0.pending.isEmpty && !$0.stopped }) { wakeup.wait() }
+                wakeup.unlock()
+                continue
+            }
+            let error = sync()
+            for work in batch { work(error) }
+        }
+        finished.signal()
+    }
+
+    private func sync() -> (any Error)? {
+        let start = ContinuousClock.now
+        let error = wal.withLock { wal -> (any Error)? in
+            if let failed = wal.failed { return failed }
+            do {
+                try wal.sync()
+                return nil
+            } catch {
+                wal.failed = error
+                return error
+            }
+        }
+        guard error == nil else { return error }
+        syncs.add(1, ordering: .relaxed)
+        onSync?(ContinuousClock.now - start)
+        return nil
+    }
+}
+
+/// The WAL file, opened for fdatasync only. SQLite keeps the WAL while any connection is
+/// open, but it deletes it when the last one closes; a file at the path that is not the one
+/// open here (another inode) is opened anew.
+private struct WALFile {
+    let path: String
+    /// The first failure; once set, nothing is synced any more.
+    var failed: (any Error)?
+    private var descriptor: Int32 = -1
+    private var inode: ino_t = 0
+
+    init(path: String) {
+        self.path = path
+    }
+
+    mutating func sync() throws {
+        var status = stat()
+        guard stat(path, &status) == 0 else { throw failure("stat") }
+        if descriptor < 0 || status.st_ino != inode {
+            close()
+            let opened = open(path, O_RDONLY | O_CLOEXEC)
+            guard opened >= 0 else { throw failure("open") }
+            descriptor = opened
+            guard fstat(opened, &status) == 0 else { throw failure("fstat") }
+            inode = status.st_ino
+            // A new WAL's directory entry must reach the disk too, or the commits in it
+            // could vanish with it on power loss.
+            try syncDirectory()
+        }
+        guard fdatasync(descriptor) == 0 else { throw failure("fdatasync") }
+    }
+
+    mutating func close() {
+        if descriptor >= 0 { Glibc.close(descriptor) }
+        descriptor = -1
+    }
+
+    private func syncDirectory() throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        let fd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw failure("open the directory of") }
+        defer { Glibc.close(fd) }
+        guard fsync(fd) == 0 else { throw failure("fsync the directory of") }
+    }
+
+    private func failure(_ call: String) -> JournalUnavailable {
+        JournalUnavailable(reason: "\(call) \(path) failed: \(String(cString: strerror(errno)))")
+    }
+}

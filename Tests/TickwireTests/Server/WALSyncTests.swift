@@ -1,0 +1,105 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import TickwireServer
+
+/// `durability: full`: a commit is answered only after an fsync of the WAL, done on a
+/// thread of its own while the next batch is written.
+@Suite("WAL sync", .timeLimit(.minutes(1)))
+struct WALSyncTests {
+    let directory: TemporaryDirectory
+    var walPath: String { directory.path + "/journal.sqlite-wal" }
+
+    init() throws {
+        directory = try TemporaryDirectory()
+    }
+
+    func synced(_ sync: WALSync) async -> (any Error)? {
+        await withCheckedContinuation { continuation in sync.afterSync { continuation.resume(returning: $0) } }
+    }
+
+    @Test func waitersShareSyncs() async throws {
+        #expect(FileManager.default.createFile(atPath: walPath, contents: Data("frames".utf8)))
+        let sync = WALSync(walPath: walPath)
+        #expect(await synced(sync) == nil)
+        #expect(sync.syncs.load(ordering: .relaxed) == 1)
+        await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<200 { group.addTask { await synced(sync) == nil } }
+            for await succeeded in group { #expect(succeeded) }
+        }
+        let syncs = sync.syncs.load(ordering: .relaxed)
+        #expect(syncs > 1)
+        #expect(syncs < 201, "200 waiters took \(syncs - 1) fsyncs: those arriving during one must share the next")
+        sync.stop()
+    }
+
+    /// Group commit tells its callers the sync's outcome, not the commit's: a commit whose
+    /// fsync failed is answered as a failure (503, the provider retries). And a failed sync
+    /// is final, even once the file could be synced again.
+    @Test func aFailedSyncFailsTheCommitAndEveryLaterOne() async throws {
+        let sync = WALSync(walPath: walPath)
+        let grouped = GroupCommit<Int, Int>(name: "test", sync: sync) { items in items }
+        func submit(_ items: [Int]) async throws -> [Int] {
+            try await withCheckedThrowingContinuation { continuation in
+                grouped.submit(items) { continuation.resume(with: $0.map(Array.init)) }
+            }
+        }
+        let error = await #expect(throws: JournalUnavailable.self) { try await submit([1]) }
+        #expect(error?.reason.contains(walPath) == true)
+        #expect(FileManager.default.createFile(atPath: walPath, contents: Data("frames".utf8)))
+        await #expect(throws: JournalUnavailable.self) { try await submit([2]) }
+        #expect(sync.syncs.load(ordering: .relaxed) == 0)
+        grouped.stop()
+        sync.stop()
+    }
+
+    @Test func commitsAreAnsweredAfterTheirSync() async throws {
+        #expect(FileManager.default.createFile(atPath: walPath, contents: Data("frames".utf8)))
+        let sync = WALSync(walPath: walPath)
+        let grouped = GroupCommit<Int, Int>(name: "test", sync: sync) { items in items.map { $0 * 10 } }
+        let outcomes = try await withCheckedThrowingContinuation { continuation in
+            grouped.submit([1, 2]) { result in
+                // Told on the sync thread, after the fsync that covers the commit.
+                #expect(sync.syncs.load(ordering: .relaxed) == 1)
+                continuation.resume(with: result.map(Array.init))
+            }
+        }
+        #expect(outcomes == [10, 20])
+        grouped.stop()
+        sync.stop()
+    }
+
+    /// SQLite deletes the WAL when its last connection closes and makes a new one on the
+    /// next: the sync follows the path, not the first file.
+    @Test func aWALMadeAnewIsOpenedAnew() async throws {
+        #expect(FileManager.default.createFile(atPath: walPath, contents: Data("first".utf8)))
+        let sync = WALSync(walPath: walPath)
+        #expect(await synced(sync) == nil)
+        // Made beside and moved over the old one: a new inode at the same path, the old one
+        // still open here.
+        #expect(FileManager.default.createFile(atPath: walPath + ".new", contents: Data("second".utf8)))
+        #expect(rename(walPath + ".new", walPath) == 0)
+        #expect(await synced(sync) == nil)
+        #expect(sync.syncs.load(ordering: .relaxed) == 2)
+        // The descriptor synced is the new file's: none is left on the deleted one.
+        let open = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").compactMap {
+            try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + $0)
+        }
+        #expect(open.contains(walPath))
+        #expect(!open.contains(walPath + " (deleted)"))
+        sync.stop()
+    }
+
+    @Test func afterStopTheCallerSyncs() async throws {
+        #expect(FileManager.default.createFile(atPath: walPath, contents: Data("frames".utf8)))
+        let sync = WALSync(walPath: walPath)
+        sync.stop()
+        let ran = Mutex(false)
+        sync.afterSync { error in
+            #expect(error == nil)
+            ran.withLock { $0 = true }
+        }
+        #expect(ran.withLock { $0 }, "after stop, the work runs before afterSync returns")
+        #expect(sync.syncs.load(ordering: .relaxed) == 1)
+    }
+}
