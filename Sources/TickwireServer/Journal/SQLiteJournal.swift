@@ -405,6 +405,10 @@ public final class SQLiteJournal: Journal {
                     arguments: [done, cutoff, batchSize])
             }
             deleted.withLock { $0 = rows.map { $0["seq"] } }
+            // The deletion reaches the disk before the index forgets: the other way round, a
+            // power cut could keep the forgetting and lose the deletion, and a late retry of
+            // an event still in the journal would be journaled twice.
+            if !rows.isEmpty { try pool.sync?.syncNow() }
             return rows.map { $0["event_id"] }
         }
         return deleted.withLock { $0.count }

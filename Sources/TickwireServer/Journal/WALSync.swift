@@ -60,7 +60,7 @@ final class WALSync: Sendable {
             state.pending.append(work)
             return true
         }
-        guard queued else { return work(sync()) }
+        guard queued else { return work(Result { try syncNow() }.error) }
         wakeup.lock()
         wakeup.signal()
         wakeup.unlock()
@@ -103,28 +103,27 @@ final class WALSync: Sendable {
                 wakeup.unlock()
                 continue
             }
-            let error = sync()
+            let error = Result { try syncNow() }.error
             for work in batch { work(error) }
         }
         finished.signal()
     }
 
-    private func sync() -> (any Error)? {
+    /// Syncs on the calling thread, for a caller that must not go on before its commit is
+    /// on disk (a prune, before the id index forgets what it deleted).
+    func syncNow() throws {
         let start = ContinuousClock.now
-        let error = wal.withLock { wal -> (any Error)? in
-            if let failed = wal.failed { return failed }
+        try wal.withLock { wal in
+            if let failed = wal.failed { throw failed }
             do {
                 try wal.sync()
-                return nil
             } catch {
                 wal.failed = error
-                return error
+                throw error
             }
         }
-        guard error == nil else { return error }
         syncs.add(1, ordering: .relaxed)
         onSync?(ContinuousClock.now - start)
-        return nil
     }
 }
 
@@ -174,5 +173,12 @@ private struct WALFile {
 
     private func failure(_ call: String) -> JournalUnavailable {
         JournalUnavailable(reason: "\(call) \(path) failed: \(String(cString: strerror(errno)))")
+    }
+}
+
+extension Result {
+    fileprivate var error: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
     }
 }

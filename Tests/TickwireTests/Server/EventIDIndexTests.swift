@@ -170,11 +170,16 @@ struct EventIDIndexTests {
         try await journal.close()
     }
 
-    @Test func prunedEventsAreForgotten() async throws {
-        let journal = try SQLiteJournal(path: path, durability: .normal)
+    /// With `durability: full` the deletion is synced before the index forgets (a power cut
+    /// must not keep the forgetting without the deletion).
+    @Test(arguments: [Durability.full, .normal])
+    func prunedEventsAreForgotten(durability: Durability) async throws {
+        let journal = try SQLiteJournal(path: path, durability: durability)
         try await journal.append(events(0..<4))
         try await journal.setCursor(4, subscription: "acme/a")
+        let syncs = journal.stats.syncs
         #expect(try await journal.prune(olderThan: .zero, batchSize: 2) == 2)
+        #expect(journal.stats.syncs == (durability == .full ? syncs + 1 : 0))
         let ids = try DatabaseQueue(path: indexPath)
         let left = try await ids.read { try String.fetchAll($0, sql: "SELECT event_id FROM event_ids") }
         #expect(Set(left) == Set(events(2..<4).map(\.id)))
