@@ -48,7 +48,7 @@ final class WALSync: Sendable {
         wal = Mutex(WALFile(path: walPath))
         self.onSync = onSync
         let thread = Thread { [self] in run() }
-        thread.name = "tickwire-wal-sync"
+        thread.name = "tw-wal-sync"
         thread.start()
     }
 

@@ -21,10 +21,7 @@ public final class WALCheckpointer: Sendable {
     static let idleInterval: Duration = .seconds(1)
 
     private let connection: DatabaseQueue
-    private let stopped = Mutex(false)
-    /// Signalled by `stop`; the thread's timed waits sleep on it.
-    private let wakeup = NSCondition()
-    private let finished = DispatchSemaphore(value: 0)
+    private let thread = PeriodicThread(name: "tw-checkpoint")
     /// Checkpoints that copied frames, for tests.
     let checkpoints = Atomic<Int>(0)
 
@@ -32,9 +29,23 @@ public final class WALCheckpointer: Sendable {
     init(path: String, configuration: Configuration, synchronous: String) throws {
         connection = try DatabaseQueue(path: path, configuration: configuration)
         try connection.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
-        let thread = Thread { [self] in run() }
-        thread.name = "tickwire-checkpoint"
-        thread.start()
+        // A checkpoint every busyInterval while the WAL grows, backing off to idleInterval.
+        thread.start((interval: Self.busyInterval, frames: -1)) { [self] pace in
+            // A failed checkpoint (the disk, a lock) is retried at the next turn; meanwhile the
+            // writer's backstop checkpoint bounds the WAL.
+            guard let (frames, copied) = try? connection.writeWithoutTransaction({ db in try db.checkpoint(.passive) }) else {
+                pace.interval = Self.busyInterval
+                return pace.interval
+            }
+            if frames != pace.frames || copied < frames {
+                if copied > 0 { checkpoints.add(1, ordering: .relaxed) }
+                pace.interval = Self.busyInterval
+            } else {
+                pace.interval = min(pace.interval * 2, Self.idleInterval)
+            }
+            pace.frames = frames
+            return pace.interval
+        }
     }
 
     /// Ends the thread, empties the WAL and closes the connection; returns once done.
@@ -44,47 +55,9 @@ public final class WALCheckpointer: Sendable {
     /// `backstopPages`) stayed on disk and was read back at the next start. A TRUNCATE
     /// checkpoint here, once the writer is done, leaves it empty.
     public func stop() {
-        let first = stopped.withLock { stopped in
-            defer { stopped = true }
-            return !stopped
-        }
-        guard first else { return }
-        wakeup.lock()
-        wakeup.signal()
-        wakeup.unlock()
-        finished.wait()
+        guard thread.stop() else { return }
         // It waits (busy timeout) for a commit still in flight; failing only leaves the WAL.
         _ = try? connection.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
         try? connection.close()
-    }
-
-    private func run() {
-        var interval = Self.busyInterval
-        var lastFrames = -1
-        while sleep(interval) {
-            // A failed checkpoint (the disk, a lock) is retried at the next turn; meanwhile the
-            // writer's backstop checkpoint bounds the WAL.
-            guard let (frames, copied) = try? connection.writeWithoutTransaction({ db in try db.checkpoint(.passive) }) else {
-                interval = Self.busyInterval
-                continue
-            }
-            if frames != lastFrames || copied < frames {
-                if copied > 0 { checkpoints.add(1, ordering: .relaxed) }
-                interval = Self.busyInterval
-            } else {
-                interval = min(interval * 2, Self.idleInterval)
-            }
-            lastFrames = frames
-        }
-        finished.signal()
-    }
-
-    /// Waits `interval` or until stopped; false once stopped.
-    private func sleep(_ interval: Duration) -> Bool {
-        wakeup.lock()
-        defer { wakeup.unlock() }
-        if stopped.withLock({ $0 }) { return false }
-        _ = wakeup.wait(until: Date(timeIntervalSinceNow: interval.secondsValue))
-        return !stopped.withLock { $0 }
     }
 }

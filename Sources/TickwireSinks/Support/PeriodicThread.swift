@@ -1,0 +1,76 @@
+import Foundation
+import TickwireCore
+
+/// A thread of its own that runs a body again and again, sleeping between turns for as long
+/// as the body asks, until stopped. For background work on a database (checkpoints, the event
+/// id index) that must neither wait for a task to be scheduled nor block one.
+public final class PeriodicThread: Sendable {
+    private let name: String
+    /// Guards `flags`; the thread sleeps on it.
+    private let condition = NSCondition()
+    private nonisolated(unsafe) var flags = (started: false, stopped: false, woken: false)
+    private let finished = DispatchSemaphore(value: 0)
+
+    /// `name` shows in `top -H` and profiles; at most 15 bytes, or Linux refuses it.
+    public init(name: String) {
+        precondition(name.utf8.count <= 15, "thread names are at most 15 bytes")
+        self.name = name
+    }
+
+    /// Starts the thread: `body` runs at once, then again after the duration it returns.
+    public func start(_ body: @escaping @Sendable () -> Duration) {
+        start(()) { _ in body() }
+    }
+
+    /// Starts the thread with `state`, which each turn of `body` may change and which only
+    /// the thread sees.
+    public func start<State: Sendable>(_ state: State, _ body: @escaping @Sendable (inout State) -> Duration) {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !flags.started, !flags.stopped else { return }
+        flags.started = true
+        let thread = Thread { [self] in
+            var state = state
+            repeat {
+                let interval = body(&state)
+                guard sleep(interval) else { break }
+            } while true
+            finished.signal()
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Ends a sleep now: the next turn runs at once.
+    public func wake() {
+        condition.lock()
+        flags.woken = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Ends the thread after the turn in progress; returns once it has ended. True for the
+    /// call that stopped it, false for later ones.
+    @discardableResult
+    public func stop() -> Bool {
+        condition.lock()
+        let first = !flags.stopped
+        let wasRunning = flags.started && first
+        flags.stopped = true
+        condition.signal()
+        condition.unlock()
+        if wasRunning { finished.wait() }
+        return first
+    }
+
+    /// Waits `interval` or until woken or stopped; false once stopped.
+    private func sleep(_ interval: Duration) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        if !flags.stopped, !flags.woken {
+            _ = condition.wait(until: Date(timeIntervalSinceNow: interval.secondsValue))
+        }
+        flags.woken = false
+        return !flags.stopped
+    }
+}
