@@ -14,24 +14,58 @@ import TickwireSinks
 /// pages reach the disk with the index's checkpoints, off the commit path
 /// (bench/RESULTS.md, eighth session of 2026-11-30).
 ///
-/// The index never gets ahead of the journal: a batch's ids are inserted in a transaction
-/// that commits only after the journal's own commit. It may fall behind (a crash between the
-/// two commits, or the index's commit failing): it records up to which journal sequence it
-/// is complete, and catches up from the journal's rows past that before it is used again. A
-/// missing or unreadable index file, or one that is not this journal's, is rebuilt from the
-/// journal at start.
+/// Nor are they written by the commit thread: a batch's new ids wait in memory (`pending`)
+/// and a thread of its own writes them, sorted, about once a second. Written per commit,
+/// each id still cost the commit thread a random leaf page (two `pwrite`s and a checkpoint
+/// copy), and the index cost more than the journal itself; in one transaction a second,
+/// ids sharing a leaf share its write (bench/RESULTS.md, ninth session). A batch is checked
+/// against `pending` first and then the index: an id leaves `pending` only once the index
+/// has it, so no id is ever in neither.
+///
+/// The index never gets ahead of the journal: ids are written only after the journal has
+/// committed their rows. It may fall behind (a crash loses `pending`, or a write fails): it
+/// records up to which journal sequence it is complete, and catches up from the journal's
+/// rows past that before it is used again. A missing or unreadable index file, or one that
+/// is not this journal's, is rebuilt from the journal at start.
 final class EventIDIndex: Sendable {
     private let database: SQLiteDatabase
+    /// The commit thread's own read-only connection for the duplicate check: the pool's
+    /// readers cost more to check out per batch than the lookups themselves.
+    private let lookups: DatabaseQueue
     /// The journal, read to catch up.
     private let journal: DatabasePool
     /// Set when the index may lack rows the journal has (a failed commit, or rows journaled
     /// by someone else): catch up before the next batch.
     private let behind = Atomic<Bool>(false)
+    private let pending = Mutex(Pending())
+    /// One write of `pending` at a time (the writer thread, a catch-up, a prune, close).
+    private let writing = NSLock()
+    private let writer: PeriodicThread
+    let limits: Limits
+
+    /// Ids journaled and not yet in the index, in journal order.
+    private struct Pending {
+        var ids: Set<String> = []
+        var rows: [(sequence: Int64, id: String)] = []
+        /// The sequence of the last row the index or `pending` covers: the next batch's rows
+        /// must follow it, or some were journaled behind this index's back.
+        var last: Int64 = 0
+    }
+
+    struct Limits: Sendable {
+        /// How often `pending` is written while ids arrive.
+        var interval: Duration = .seconds(1)
+        /// Written at once past this many.
+        var flushAt = 50_000
+        /// Past this many (the index cannot be written), appends fail: a webhook answered 503
+        /// is retried, one whose duplicate check cannot be kept would be stored twice.
+        var most = 1_000_000
+    }
 
     /// The index of the journal at `journalPath`, opened (created, or recreated if SQLite
     /// cannot open it) and caught up with `journal`. Damage SQLite only finds later (a bad page
     /// inside) fails appends until the file is deleted; it is rebuilt at the next start.
-    init(journalPath: String, journal: DatabasePool) throws {
+    init(journalPath: String, journal: DatabasePool, limits: Limits = Limits()) throws {
         let path = Self.path(journalPath: journalPath)
         do {
             database = try SQLiteDatabase.open(path: path, durability: .normal, migrator: Self.migrator)
@@ -41,6 +75,12 @@ final class EventIDIndex: Sendable {
             database = try SQLiteDatabase.open(path: path, durability: .normal, migrator: Self.migrator)
         }
         self.journal = journal
+        var readOnly = Configuration()
+        readOnly.readonly = true
+        readOnly.busyMode = .timeout(5)
+        lookups = try DatabaseQueue(path: path, configuration: readOnly)
+        self.limits = limits
+        writer = PeriodicThread(name: "tw-event-ids")
         // Start over from an index that is not this journal's as it is now: one built from
         // another journal (the file was replaced), or one ahead of it, holding ids of
         // transactions the journal does not have (restored from a backup, or lost on power
@@ -62,6 +102,12 @@ final class EventIDIndex: Sendable {
             }
         }
         try catchUp()
+        writer.start { [weak self, interval = limits.interval] in
+            // What cannot be written stays in `pending` for the next turn; appends fail past
+            // `limits.most`.
+            try? self?.write()
+            return interval
+        }
     }
 
     /// Adds an id; a duplicate changes nothing (`changesCount` 0).
@@ -94,40 +140,74 @@ final class EventIDIndex: Sendable {
     /// thread, one batch at a time.
     func record(_ ids: [String], journaling: ([Bool]) throws -> [Int64?]) throws -> [Int64?] {
         if behind.load(ordering: .relaxed) { try catchUp() }
-        var sequences: [Int64?] = []
-        var journalCommitted = false
-        do {
-            try database.pool.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
-                    let insert = try db.cachedStatement(sql: Self.insertID)
-                    let fresh = try ids.map { id in
-                        try insert.run([.text(id)])
-                        return db.changesCount > 0
-                    }
-                    sequences = try journaling(fresh)
-                    journalCommitted = true
-                    let stored = sequences.compactMap { $0 }
-                    if let first = stored.first, let last = stored.last {
-                        // Only ever over rows the index holds: from right before this batch.
-                        // Otherwise rows were journaled that it has not seen (a catch-up still
-                        // going on in another process, say): look before the next batch.
-                        try db.cachedStatement(sql: "UPDATE complete_through SET seq = ? WHERE seq = ?")
-                            .run([.integer(last), .integer(first - 1)])
-                        if db.changesCount == 0 { behind.store(true, ordering: .relaxed) }
-                    }
-                    return .commit
-                }
-            }
-        } catch {
-            // The index is rolled back, and behind the journal either way: the journal's commit
-            // failed (and an fsync error is ambiguous: it may have reached the disk), or it
-            // succeeded and only the index's failed. Look before the next batch.
-            behind.store(true, ordering: .relaxed)
-            // Once the journal has committed, the batch is stored.
-            guard journalCommitted else { throw error }
-            return sequences
+        // `pending` before the index: an id leaves `pending` after the index has it, so
+        // the read below, which starts later, sees every id not found here.
+        let (inPending, waiting) = pending.withLock { pending in (ids.map(pending.ids.contains), pending.rows.count) }
+        guard waiting < limits.most else {
+            throw JournalUnavailable(reason: "the event id index cannot be written (\(waiting) ids waiting)")
         }
+        let known = try lookups.read { db in
+            let lookup = try db.cachedStatement(sql: "SELECT 1 FROM event_ids WHERE event_id = ?")
+            return try zip(ids, inPending).map { id, inPending in
+                if inPending { return true }
+                var found = false
+                try lookup.run([.text(id)]) { _ in found = true }
+                return found
+            }
+        }
+        var seen = Set<String>()
+        let fresh = zip(ids, known).map { id, known in !known && seen.insert(id).inserted }
+        let sequences: [Int64?]
+        do {
+            sequences = try journaling(fresh)
+        } catch {
+            // A failed commit may still have reached the journal (an I/O error is ambiguous):
+            // look before the next batch.
+            behind.store(true, ordering: .relaxed)
+            throw error
+        }
+        let waitingNow = pending.withLock { pending in
+            for (id, sequence) in zip(ids, sequences) {
+                guard let sequence else { continue }
+                // Rows journaled by someone else (another process) since the last batch: the
+                // index would never see them.
+                if sequence != pending.last + 1 { behind.store(true, ordering: .relaxed) }
+                pending.last = sequence
+                pending.ids.insert(id)
+                pending.rows.append((sequence, id))
+            }
+            return pending.rows.count
+        }
+        if waitingNow >= limits.flushAt { writer.wake() }
         return sequences
+    }
+
+    /// Writes what `pending` holds into the index and moves `complete_through` over it.
+    func write() throws {
+        writing.lock()
+        defer { writing.unlock() }
+        let rows = pending.withLock { $0.rows }
+        guard let first = rows.first else { return }
+        // Only as far as the rows run without a gap (a gap: rows journaled by someone else);
+        // a catch-up fills it from the journal.
+        var end = first.sequence
+        for row in rows.dropFirst() {
+            guard row.sequence == end + 1 else { break }
+            end = row.sequence
+        }
+        try database.pool.write { db in
+            let insert = try db.cachedStatement(sql: Self.insertID)
+            // In key order: the inserts walk the tree's leaves once, each written once.
+            for id in rows.map(\.id).sorted() { try insert.run([.text(id)]) }
+            // Only ever over rows the index holds: from right before these.
+            try db.cachedStatement(sql: "UPDATE complete_through SET seq = ? WHERE seq = ?")
+                .run([.integer(end), .integer(first.sequence - 1)])
+            if db.changesCount == 0 || end != rows.last?.sequence { behind.store(true, ordering: .relaxed) }
+        }
+        pending.withLock { pending in
+            pending.rows.removeFirst(rows.count)
+            for row in rows { pending.ids.remove(row.id) }
+        }
     }
 
     /// Runs `pruning`, which deletes journal rows and returns their event ids, and forgets those
@@ -136,6 +216,8 @@ final class EventIDIndex: Sendable {
     /// retries as duplicates. (With `durability: normal` a power cut can keep the forgetting
     /// and lose the deletion: a late retry of those events is then journaled twice, never lost.)
     func forget(_ pruning: @Sendable () throws -> [String]) async throws {
+        // What waits to be written goes in first, or it would come back after the forgetting.
+        try write()
         try await database.pool.writeWithoutTransaction { db in
             try db.inTransaction(.immediate) {
                 let delete = try db.cachedStatement(sql: "DELETE FROM event_ids WHERE event_id = ?")
@@ -149,21 +231,33 @@ final class EventIDIndex: Sendable {
     /// The journal is read inside the index's transaction: a prune, which takes the index's
     /// writer first, cannot delete rows between the read and the insert.
     private func catchUp() throws {
+        try write()
         while try database.pool.write({ db -> Bool in
             let from = try Int64.fetchOne(db, sql: "SELECT seq FROM complete_through") ?? 0
             let rows = try journal.read { journal in
                 try Row.fetchAll(journal, sql: "SELECT seq, event_id FROM journal WHERE seq > ? ORDER BY seq LIMIT 10000", arguments: [from])
             }
-            guard let last = rows.last?["seq"] as Int64? else { return false }
+            guard let last = rows.last?["seq"] as Int64? else {
+                // Cleared inside the index's writer: a write that finds a gap after this
+                // sets it again.
+                behind.store(false, ordering: .relaxed)
+                pending.withLock { $0.last = max($0.last, from) }
+                return false
+            }
             let insert = try db.cachedStatement(sql: Self.insertID)
             for row in rows { try insert.run([.text(row["event_id"])]) }
             try db.execute(sql: "UPDATE complete_through SET seq = ?", arguments: [last])
             return true
         }) {}
-        behind.store(false, ordering: .relaxed)
     }
 
+    /// Writes what is pending (what cannot be written is caught up from the journal at the
+    /// next start) and closes the index.
     func close() throws {
+        writer.stop()
+        let written = Result { try write() }
+        try lookups.close()
         try database.close()
+        try written.get()
     }
 }

@@ -31,13 +31,23 @@ public final class SQLiteJournal: Journal {
         path: String, durability: Durability, recentEntries: Int = 8192, onCommit: (@Sendable (Int, Duration) -> Void)? = nil,
         onSync: (@Sendable (Duration) -> Void)? = nil
     ) throws {
+        try self.init(
+            path: path, durability: durability, recentEntries: recentEntries, eventIDLimits: EventIDIndex.Limits(), onCommit: onCommit,
+            onSync: onSync)
+    }
+
+    /// With the event id index's limits (tests).
+    convenience init(
+        path: String, durability: Durability, recentEntries: Int = 8192, eventIDLimits: EventIDIndex.Limits,
+        onCommit: (@Sendable (Int, Duration) -> Void)? = nil, onSync: (@Sendable (Duration) -> Void)? = nil
+    ) throws {
         // All the work that can fail happens before any stored property is set: a throwing
         // designated init with an Atomic property crashed the 6.3 optimizer.
         // `full` is SQLite's NORMAL plus an fsync of the WAL on a thread of its own (WALSync),
         // which the answers wait for and the next commit does not.
         let database = try SQLiteDatabase.open(path: path, durability: .normal, migrator: Self.migrator)
         let last = try database.pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM journal") ?? 0 }
-        let eventIDs = try EventIDIndex(journalPath: path, journal: database.pool)
+        let eventIDs = try EventIDIndex(journalPath: path, journal: database.pool, limits: eventIDLimits)
         let sync = durability == .full ? WALSync(walPath: path + "-wal", onSync: onSync) : nil
         self.init(
             database: database, sync: sync, eventIDs: eventIDs, lastSequence: last, recentEntries: recentEntries, durability: durability,
@@ -59,7 +69,7 @@ public final class SQLiteJournal: Journal {
         self.recent = recent
         self.commits = commits
         self.decoded = DecodedEvents(capacity: 2048)
-        self.writer = GroupCommit(name: "tickwire-journal", sync: sync) { events in
+        self.writer = GroupCommit(name: "tw-commit", sync: sync) { events in
             let start = ContinuousClock.now
             let sequences = try eventIDs.record(events.map(\.id)) { fresh in
                 try pool.writeBlocking { db in try Self.insert(events, fresh: fresh, db: db) }
@@ -237,6 +247,11 @@ public final class SQLiteJournal: Journal {
     }
 
     public var isWritable: Bool { writable.load(ordering: .relaxed) }
+
+    /// Writes the event ids waiting in memory into their index now (tests).
+    func writeEventIDs() throws {
+        try eventIDs.write()
+    }
 
     public func entries(org: String, after sequence: Int64, limit: Int) async throws -> [JournalEntry] {
         if let entries = recent.entries(org: org, after: sequence, limit: limit) { return entries }

@@ -138,20 +138,57 @@ struct EventIDIndexTests {
         try await journal.close()
     }
 
-    /// The index's own commit failing after the journal's: the batch is stored and
-    /// acknowledged, and the index catches up before the next batch (a retry stays a no-op).
-    @Test func aFailedIndexCommitAfterTheJournalsStillAcknowledges() async throws {
-        let journal = try SQLiteJournal(path: path, durability: .full)
+    /// The ids the index holds, read apart from the journal.
+    func indexedIDs() throws -> Set<String> {
+        let ids = try DatabaseQueue(path: indexPath)
+        defer { try? ids.close() }
+        return try Set(ids.read { try String.fetchAll($0, sql: "SELECT event_id FROM event_ids") })
+    }
+
+    /// Ids wait in memory and are written about once a second (`Limits.interval`, an hour
+    /// here): a retry is a no-op while its id waits, and after it is written.
+    @Test func retriesAreNoOpsWhileTheirIDsWaitAndOnceWritten() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .full, eventIDLimits: .init(interval: .seconds(3600)))
+        try await journal.append(events(0..<2))
+        try await journal.append(events(0..<3))
+        #expect(try await journal.count() == 3)
+        #expect(try indexedIDs().isEmpty, "still waiting in memory")
+        try journal.writeEventIDs()
+        #expect(try indexedIDs() == Set(events(0..<3).map(\.id)))
+        try await journal.append(events(0..<4))
+        #expect(try await journal.count() == 4, "m0..m2 found in the index, m3 added")
+        try await journal.close()
+        #expect(try indexedIDs() == Set(events(0..<4).map(\.id)), "closing writes what waits")
+    }
+
+    @Test func manyWaitingIDsAreWrittenAtOnce() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .full, eventIDLimits: .init(interval: .seconds(3600), flushAt: 3))
+        try await journal.append(events(0..<3))
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try indexedIDs().count < 3, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(try indexedIDs().count == 3)
+        try await journal.close()
+    }
+
+    /// An index that cannot be written keeps its ids in memory (retries stay no-ops) up to
+    /// `Limits.most`; past that appends fail (503, the provider retries) rather than let
+    /// duplicates through later.
+    @Test func anIndexThatCannotBeWrittenKeepsItsIDsThenRefusesAppends() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .full, eventIDLimits: .init(interval: .seconds(3600), most: 3))
         try await journal.append(events(0..<2))
         let ids = try DatabaseQueue(path: indexPath)
         try await ids.write { db in
             try db.execute(sql: "CREATE TRIGGER refuse BEFORE UPDATE ON complete_through BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
         }
-        try await journal.append(events(2..<3))
+        #expect(throws: DatabaseError.self) { try journal.writeEventIDs() }
+        try await journal.append(events(0..<3))
+        #expect(try await journal.count() == 3, "m0 and m1 still waiting: not stored twice")
+        await #expect(throws: JournalUnavailable.self) { try await journal.append(events(3..<4)) }
         try await ids.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
         try ids.close()
+        try journal.writeEventIDs()
         try await journal.append(events(0..<4))
-        #expect(try await journal.count() == 4, "m2 journaled once, m3 added")
+        #expect(try await journal.count() == 4, "m3 stored once the ids were written")
         try await journal.close()
     }
 
