@@ -84,7 +84,7 @@ final class EventIDIndex: Sendable {
         // Start over from an index that is not this journal's as it is now: one built from
         // another journal (the file was replaced), or one ahead of it, holding ids of
         // transactions the journal does not have (restored from a backup, or lost on power
-        // with `durability: normal`, where neither file is synced at commit). Such an index
+        // before their fsync: neither file is synced by its commit). Such an index
         // would refuse those events' retries, and hand out their sequences' ids again.
         try database.pool.write { db in
             // Read under the index's writer: a daemon committing meanwhile (this may be
