@@ -86,7 +86,7 @@ final class EventIDIndex: Sendable {
         // transactions the journal does not have (restored from a backup, or lost on power
         // before their fsync: neither file is synced by its commit). Such an index
         // would refuse those events' retries, and hand out their sequences' ids again.
-        try database.pool.write { db in
+        let highWater = try database.pool.write { db -> Int64 in
             // Read under the index's writer: a daemon committing meanwhile (this may be
             // `tickwire replay` in another process) cannot move the journal past what is read.
             let (identity, highWater) = try journal.read { journal in
@@ -100,8 +100,12 @@ final class EventIDIndex: Sendable {
                 try db.execute(sql: "DELETE FROM event_ids")
                 try db.execute(sql: "UPDATE complete_through SET journal = ?, seq = 0", arguments: [identity])
             }
+            return highWater
         }
         try catchUp()
+        // The next row journaled follows the highest sequence ever handed out, which is past
+        // the last row when the newest were pruned.
+        pending.withLock { $0.last = max($0.last, highWater) }
         writer.start { [weak self, interval = limits.interval] in
             // What cannot be written stays in `pending` for the next turn; appends fail past
             // `limits.most`.
@@ -186,27 +190,39 @@ final class EventIDIndex: Sendable {
     func write() throws {
         writing.lock()
         defer { writing.unlock() }
-        let rows = pending.withLock { $0.rows }
-        guard let first = rows.first else { return }
-        // Only as far as the rows run without a gap (a gap: rows journaled by someone else);
-        // a catch-up fills it from the journal.
-        var end = first.sequence
-        for row in rows.dropFirst() {
-            guard row.sequence == end + 1 else { break }
-            end = row.sequence
-        }
-        try database.pool.write { db in
+        let waiting = pending.withLock { $0.rows }
+        guard let first = waiting.first else { return }
+        // Only as far as the rows run without a gap (a gap: rows journaled by someone else),
+        // and only from right before them, so that no id is ever in the index past
+        // `complete_through`: then a journal that lost its newest rows (a power cut before
+        // their fsync, a backup) shows as one behind the index at start, and the index is
+        // rebuilt. Rows not written wait for a catch-up, which fills the gap from the journal.
+        var count = 1
+        while count < waiting.count, waiting[count].sequence == waiting[count - 1].sequence + 1 { count += 1 }
+        let rows = waiting.prefix(count)
+        let written = try database.pool.write { db -> Int in
+            try db.cachedStatement(sql: "UPDATE complete_through SET seq = ? WHERE seq = ?")
+                .run([.integer(rows.last!.sequence), .integer(first.sequence - 1)])
+            guard db.changesCount > 0 else { return 0 }
             let insert = try db.cachedStatement(sql: Self.insertID)
             // In key order: the inserts walk the tree's leaves once, each written once.
             for id in rows.map(\.id).sorted() { try insert.run([.text(id)]) }
-            // Only ever over rows the index holds: from right before these.
-            try db.cachedStatement(sql: "UPDATE complete_through SET seq = ? WHERE seq = ?")
-                .run([.integer(end), .integer(first.sequence - 1)])
-            if db.changesCount == 0 || end != rows.last?.sequence { behind.store(true, ordering: .relaxed) }
+            return rows.count
         }
+        if written < waiting.count { behind.store(true, ordering: .relaxed) }
         pending.withLock { pending in
-            pending.rows.removeFirst(rows.count)
-            for row in rows { pending.ids.remove(row.id) }
+            pending.rows.removeFirst(written)
+            for row in rows.prefix(written) { pending.ids.remove(row.id) }
+        }
+    }
+
+    /// Forgets the waiting rows the index holds through a catch-up (it read them from the
+    /// journal).
+    private func dropWaiting(through sequence: Int64) {
+        pending.withLock { pending in
+            let covered = pending.rows.prefix { $0.sequence <= sequence }
+            for row in covered { pending.ids.remove(row.id) }
+            pending.rows.removeFirst(covered.count)
         }
     }
 
@@ -242,6 +258,7 @@ final class EventIDIndex: Sendable {
                 // sets it again.
                 behind.store(false, ordering: .relaxed)
                 pending.withLock { $0.last = max($0.last, from) }
+                dropWaiting(through: from)
                 return false
             }
             let insert = try db.cachedStatement(sql: Self.insertID)

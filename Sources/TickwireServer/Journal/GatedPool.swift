@@ -33,6 +33,7 @@ final class GatedPool: Sendable {
     }
 
     func write<T: Sendable>(_ updates: @Sendable (Database) throws -> T) async throws -> T {
+        if let failure = sync?.failure { throw failure }
         try enter()
         defer { leave() }
         let value = try await pool.write(updates)
@@ -49,6 +50,7 @@ final class GatedPool: Sendable {
     }
 
     func writeWithoutTransaction<T: Sendable>(_ updates: @Sendable (Database) throws -> T) async throws -> T {
+        if let failure = sync?.failure { throw failure }
         try enter()
         defer { leave() }
         let value = try await pool.writeWithoutTransaction(updates)

@@ -24,6 +24,7 @@ final class GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
     }
 
     private let state = Mutex(State())
+    private let finished = DispatchSemaphore(value: 0)
     /// Signalled when work arrives; the thread sleeps on it while there is none.
     private let wakeup = NSCondition()
     private let commit: @Sendable ([Item]) throws -> [Outcome]
@@ -56,12 +57,17 @@ final class GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
         wakeup.unlock()
     }
 
-    /// Ends the thread once what is waiting is committed; later submits fail.
+    /// Ends the thread once what is waiting is committed, and returns then (what is closed
+    /// next, the databases, must not be in use); later submits fail.
     func stop() {
-        state.withLock { $0.stopped = true }
+        let first = state.withLock { state in
+            defer { state.stopped = true }
+            return !state.stopped
+        }
         wakeup.lock()
         wakeup.signal()
         wakeup.unlock()
+        if first { finished.wait() }
     }
 
     /// Commits whatever is waiting, again and again; sleeps while nothing is.
@@ -73,7 +79,10 @@ final class GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
                 return (batch, state.stopped)
             }
             if batch.isEmpty {
-                if stopped { return }
+                if stopped {
+                    finished.signal()
+                    return
+                }
                 wakeup.lock()
                 // Checked under the condition's lock, which submit takes to signal: no lost wakeup.
                 if state.withLock({ $0.waiting.isEmpty && !$0.stopped }) { wakeup.wait() }

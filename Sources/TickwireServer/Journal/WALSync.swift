@@ -66,6 +66,13 @@ final class WALSync: Sendable {
         wakeup.unlock()
     }
 
+    /// The failure that ended syncing, if one did: nothing more may be committed, since
+    /// nothing more can be answered (and the dispatchers would deliver what providers were
+    /// told failed).
+    var failure: (any Error)? {
+        wal.withLock { $0.failed }
+    }
+
     /// Waits for the next fdatasync of the WAL; throws its error.
     func synced() async throws {
         let error = await withCheckedContinuation { continuation in

@@ -161,6 +161,31 @@ struct EventIDIndexTests {
         #expect(try indexedIDs() == Set(events(0..<4).map(\.id)), "closing writes what waits")
     }
 
+    /// No id goes into the index past `complete_through`: ids past a gap (rows journaled by
+    /// another process) wait for the catch-up. Otherwise an index holding ids of rows a
+    /// journal later lost (a power cut before their fsync, a backup) would not look ahead of
+    /// it at start, and those events' retries would be refused.
+    @Test func noIDIsWrittenPastWhatTheIndexIsCompleteThrough() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .full, eventIDLimits: .init(interval: .seconds(3600)))
+        try await journal.append(events(0..<2))
+        try journal.writeEventIDs()
+        let sneaked = TestEvents.status(.delivered, message: "sneaked")
+        let other = try DatabaseQueue(path: path)
+        try await other.write { db in try Self.journalBehindTheIndex(sneaked, db: db) }
+        try other.close()
+        try await journal.append(events(2..<3))
+        try journal.writeEventIDs()
+        #expect(try indexedIDs() == Set(events(0..<2).map(\.id)), "m2 is past the sneaked row the index lacks")
+        let ids = try DatabaseQueue(path: indexPath)
+        let complete = try await ids.read { try Int64.fetchOne($0, sql: "SELECT seq FROM complete_through") }
+        #expect(complete == 2)
+        try ids.close()
+        try await journal.append([sneaked] + events(0..<4))
+        #expect(try await journal.count() == 5, "m0..m3 and the sneaked row, each once")
+        try await journal.close()
+        #expect(try indexedIDs() == Set((events(0..<4) + [sneaked]).map(\.id)))
+    }
+
     @Test func manyWaitingIDsAreWrittenAtOnce() async throws {
         let journal = try SQLiteJournal(path: path, durability: .full, eventIDLimits: .init(interval: .seconds(3600), flushAt: 3))
         try await journal.append(events(0..<3))

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import TickwireCore
 @testable import TickwireServer
 
 /// `durability: full`: a commit is answered only after an fsync of the WAL, done on a
@@ -51,6 +52,39 @@ struct WALSyncTests {
         #expect(sync.syncs.load(ordering: .relaxed) == 0)
         grouped.stop()
         sync.stop()
+    }
+
+    /// After a failed sync nothing more is committed: it could not be answered, and the
+    /// dispatchers would deliver what providers were told failed.
+    @Test func aJournalWhoseSyncFailedCommitsNothingMore() async throws {
+        let path = directory.path + "/journal.sqlite"
+        let journal = try SQLiteJournal(path: path, durability: .full)
+        try await journal.append([TestEvents.status(.sent, message: "m0")])
+        // The WAL's path no longer names a file: the next sync fails.
+        try FileManager.default.moveItem(atPath: path + "-wal", toPath: path + "-wal.moved")
+        await #expect(throws: JournalUnavailable.self) { try await journal.append([TestEvents.status(.sent, message: "m1")]) }
+        let commits = journal.stats.commits.load(ordering: .relaxed)
+        await #expect(throws: JournalUnavailable.self) { try await journal.append([TestEvents.status(.sent, message: "m2")]) }
+        await #expect(throws: JournalUnavailable.self) { try await journal.setCursor(1, subscription: "s") }
+        #expect(journal.stats.commits.load(ordering: .relaxed) == commits)
+        try FileManager.default.moveItem(atPath: path + "-wal.moved", toPath: path + "-wal")
+        try await journal.close()
+    }
+
+    /// Stopping group commit returns once the batch in hand is committed: the databases are
+    /// closed next.
+    @Test func stoppingWaitsForTheCommitInHand() async throws {
+        let committed = Atomic<Bool>(false)
+        let grouped = GroupCommit<Int, Int>(name: "test") { items in
+            Thread.sleep(forTimeInterval: 0.2)
+            committed.store(true, ordering: .relaxed)
+            return items
+        }
+        grouped.submit([1]) { _ in }
+        try await Task.sleep(for: .milliseconds(50))
+        grouped.stop()
+        let done = committed.load(ordering: .relaxed)
+        #expect(done)
     }
 
     @Test func commitsAreAnsweredAfterTheirSync() async throws {
