@@ -34,7 +34,11 @@ final class WALSync: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Held for a whole fdatasync.
     private let wal: Mutex<WALFile>
+    /// The first failure; once set, nothing is synced any more. Apart from `wal`, so that
+    /// the commit thread's check never waits for a sync in progress.
+    private let failed = Mutex<(any Error)?>(nil)
     /// Signalled when work arrives; the thread sleeps on it while there is none.
     private let wakeup = NSCondition()
     private let finished = DispatchSemaphore(value: 0)
@@ -70,7 +74,7 @@ final class WALSync: Sendable {
     /// nothing more can be answered (and the dispatchers would deliver what providers were
     /// told failed).
     var failure: (any Error)? {
-        wal.withLock { $0.failed }
+        failed.withLock { $0 }
     }
 
     /// Waits for the next fdatasync of the WAL; throws its error.
@@ -121,11 +125,11 @@ final class WALSync: Sendable {
     func syncNow() throws {
         let start = ContinuousClock.now
         try wal.withLock { wal in
-            if let failed = wal.failed { throw failed }
+            if let failure { throw failure }
             do {
                 try wal.sync()
             } catch {
-                wal.failed = error
+                failed.withLock { $0 = error }
                 throw error
             }
         }
@@ -139,8 +143,6 @@ final class WALSync: Sendable {
 /// open here (another inode) is opened anew.
 private struct WALFile {
     let path: String
-    /// The first failure; once set, nothing is synced any more.
-    var failed: (any Error)?
     private var descriptor: Int32 = -1
     private var inode: ino_t = 0
 
