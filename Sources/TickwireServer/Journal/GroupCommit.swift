@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TickwireSinks
 
 /// Batches concurrent submissions into one commit: callers that arrive while a commit is in
 /// flight share the next one, and each is told the outcome of its own items.
@@ -35,9 +36,7 @@ final class GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
     init(name: String, sync: WALSync? = nil, commit: @escaping @Sendable ([Item]) throws -> [Outcome]) {
         self.commit = commit
         self.sync = sync
-        let thread = Thread { [self] in run() }
-        thread.name = name
-        thread.start()
+        Thread.start(named: name) { [self] in run() }
     }
 
     /// Queues `items` for the next commit; `completion` runs on the commit (or sync) thread

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import TickwireCore
+import TickwireSinks
 
 #if canImport(Glibc)
 import Glibc
@@ -51,9 +52,7 @@ final class WALSync: Sendable {
     init(walPath: String, onSync: (@Sendable (Duration) -> Void)? = nil) {
         wal = Mutex(WALFile(path: walPath))
         self.onSync = onSync
-        let thread = Thread { [self] in run() }
-        thread.name = "tw-wal-sync"
-        thread.start()
+        Thread.start(named: "tw-wal-sync") { [self] in run() }
     }
 
     /// Runs `work` after the next fdatasync of the WAL, with its error if it failed. Once

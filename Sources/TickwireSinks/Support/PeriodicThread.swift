@@ -11,9 +11,8 @@ public final class PeriodicThread: Sendable {
     private nonisolated(unsafe) var flags = (started: false, stopped: false, woken: false)
     private let finished = DispatchSemaphore(value: 0)
 
-    /// `name` shows in `top -H` and profiles; at most 15 bytes, or Linux refuses it.
+    /// `name` shows in `top -H` and profiles.
     public init(name: String) {
-        precondition(name.utf8.count <= 15, "thread names are at most 15 bytes")
         self.name = name
     }
 
@@ -29,7 +28,7 @@ public final class PeriodicThread: Sendable {
         defer { condition.unlock() }
         guard !flags.started, !flags.stopped else { return }
         flags.started = true
-        let thread = Thread { [self] in
+        Thread.start(named: name) { [self] in
             var state = state
             repeat {
                 let interval = body(&state)
@@ -37,8 +36,6 @@ public final class PeriodicThread: Sendable {
             } while true
             finished.signal()
         }
-        thread.name = name
-        thread.start()
     }
 
     /// Ends a sleep now: the next turn runs at once.
@@ -72,5 +69,18 @@ public final class PeriodicThread: Sendable {
         }
         flags.woken = false
         return !flags.stopped
+    }
+}
+
+extension Thread {
+    /// Starts a thread that runs `body`, named `name` (at most 15 bytes, or Linux refuses it)
+    /// so that `top -H` and profiles tell it apart. Set from outside before the start, the
+    /// name never reached the kernel here: the thread kept its creator's.
+    public static func start(named name: String, _ body: @escaping @Sendable () -> Void) {
+        precondition(name.utf8.count <= 15, "thread names are at most 15 bytes")
+        Thread {
+            Thread.current.name = name
+            body()
+        }.start()
     }
 }
