@@ -1,7 +1,3 @@
-import Foundation
-import Synchronization
-import TickwireSinks
-
 /// Batches concurrent submissions into one commit: callers that arrive while a commit is in
 /// flight share the next one, and each is told the outcome of its own items.
 ///
@@ -19,75 +15,13 @@ final class GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
         var completion: Completion
     }
 
-    private struct State {
-        var waiting: [Waiter] = []
-        var stopped = false
-    }
-
-    private let state = Mutex(State())
-    private let finished = DispatchSemaphore(value: 0)
-    /// Signalled when work arrives; the thread sleeps on it while there is none.
-    private let wakeup = NSCondition()
-    private let commit: @Sendable ([Item]) throws -> [Outcome]
-    private let sync: WALSync?
+    private let thread: BatchThread<Waiter>
 
     /// `commit` handles one batch, blocking, and returns one outcome per item, in order; it
     /// is never called concurrently. With `sync`, a commit counts once `sync` has synced it.
     init(name: String, sync: WALSync? = nil, commit: @escaping @Sendable ([Item]) throws -> [Outcome]) {
-        self.commit = commit
-        self.sync = sync
-        Thread.start(named: name) { [self] in run() }
-    }
-
-    /// Queues `items` for the next commit; `completion` runs on the commit (or sync) thread
-    /// with the outcomes of these items once they are committed (or the commit failed).
-    func submit(_ items: [Item], completion: @escaping Completion) {
-        let accepted = state.withLock { state in
-            guard !state.stopped else { return false }
-            state.waiting.append(Waiter(items: items, completion: completion))
-            return true
-        }
-        guard accepted else {
-            completion(.failure(GroupCommitStopped()))
-            return
-        }
-        wakeup.lock()
-        wakeup.signal()
-        wakeup.unlock()
-    }
-
-    /// Ends the thread once what is waiting is committed, and returns then (what is closed
-    /// next, the databases, must not be in use); later submits fail.
-    func stop() {
-        let first = state.withLock { state in
-            defer { state.stopped = true }
-            return !state.stopped
-        }
-        wakeup.lock()
-        wakeup.signal()
-        wakeup.unlock()
-        if first { finished.wait() }
-    }
-
-    /// Commits whatever is waiting, again and again; sleeps while nothing is.
-    private func run() {
-        while true {
-            let (batch, stopped) = state.withLock { state in
-                let batch = state.waiting
-                state.waiting.removeAll(keepingCapacity: true)
-                return (batch, state.stopped)
-            }
-            if batch.isEmpty {
-                if stopped {
-                    finished.signal()
-                    return
-                }
-                wakeup.lock()
-                // Checked under the condition's lock, which submit takes to signal: no lost wakeup.
-                if state.withLock({ $0.waiting.isEmpty && !$0.stopped }) { wakeup.wait() }
-                wakeup.unlock()
-                continue
-            }
+        thread = BatchThread(name: name)
+        thread.start { batch in
             let outcomes = Result { try commit(batch.flatMap(\.items)) }
             if let sync, case .success = outcomes {
                 sync.afterSync { error in Self.complete(batch, error.map { .failure($0) } ?? outcomes) }
@@ -95,6 +29,20 @@ final class GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
                 Self.complete(batch, outcomes)
             }
         }
+    }
+
+    /// Queues `items` for the next commit; `completion` runs on the commit (or sync) thread
+    /// with the outcomes of these items once they are committed (or the commit failed).
+    func submit(_ items: [Item], completion: @escaping Completion) {
+        guard thread.submit(Waiter(items: items, completion: completion)) else {
+            return completion(.failure(GroupCommitStopped()))
+        }
+    }
+
+    /// Ends the thread once what is waiting is committed, and returns then (what is closed
+    /// next, the databases, must not be in use); later submits fail.
+    func stop() {
+        thread.stop()
     }
 
     private static func complete(_ batch: [Waiter], _ outcomes: Result<[Outcome], Error>) {

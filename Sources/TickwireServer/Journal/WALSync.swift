@@ -1,7 +1,6 @@
 import Foundation
 import Synchronization
 import TickwireCore
-import TickwireSinks
 
 #if canImport(Glibc)
 import Glibc
@@ -29,20 +28,12 @@ import Glibc
 final class WALSync: Sendable {
     typealias Work = @Sendable ((any Error)?) -> Void
 
-    private struct State {
-        var pending: [Work] = []
-        var stopped = false
-    }
-
-    private let state = Mutex(State())
+    private let thread: BatchThread<Work>
     /// Held for a whole fdatasync.
     private let wal: Mutex<WALFile>
     /// The first failure; once set, nothing is synced any more. Apart from `wal`, so that
     /// the commit thread's check never waits for a sync in progress.
     private let failed = Mutex<(any Error)?>(nil)
-    /// Signalled when work arrives; the thread sleeps on it while there is none.
-    private let wakeup = NSCondition()
-    private let finished = DispatchSemaphore(value: 0)
     /// fdatasync calls that returned, for metrics and tests.
     let syncs = Atomic<Int>(0)
     private let onSync: (@Sendable (Duration) -> Void)?
@@ -52,21 +43,17 @@ final class WALSync: Sendable {
     init(walPath: String, onSync: (@Sendable (Duration) -> Void)? = nil) {
         wal = Mutex(WALFile(path: walPath))
         self.onSync = onSync
-        Thread.start(named: "tw-wal-sync") { [self] in run() }
+        thread = BatchThread(name: "tw-wal-sync")
+        thread.start { [self] batch in
+            let error = Result { try syncNow() }.error
+            for work in batch { work(error) }
+        }
     }
 
     /// Runs `work` after the next fdatasync of the WAL, with its error if it failed. Once
     /// stopped, syncs on the calling thread.
     func afterSync(_ work: @escaping Work) {
-        let queued = state.withLock { state in
-            guard !state.stopped else { return false }
-            state.pending.append(work)
-            return true
-        }
-        guard queued else { return work(Result { try syncNow() }.error) }
-        wakeup.lock()
-        wakeup.signal()
-        wakeup.unlock()
+        guard thread.submit(work) else { return work(Result { try syncNow() }.error) }
     }
 
     /// The failure that ended syncing, if one did: nothing more may be committed, since
@@ -86,37 +73,8 @@ final class WALSync: Sendable {
 
     /// Ends the thread once what is pending is synced; later work syncs on its caller's thread.
     func stop() {
-        let first = state.withLock { state in
-            defer { state.stopped = true }
-            return !state.stopped
-        }
-        guard first else { return }
-        wakeup.lock()
-        wakeup.signal()
-        wakeup.unlock()
-        finished.wait()
+        guard thread.stop() else { return }
         wal.withLock { $0.close() }
-    }
-
-    private func run() {
-        while true {
-            let (batch, stopped) = state.withLock { state in
-                let batch = state.pending
-                state.pending.removeAll(keepingCapacity: true)
-                return (batch, state.stopped)
-            }
-            if batch.isEmpty {
-                if stopped { break }
-                wakeup.lock()
-                // Checked under the condition's lock, which afterSync takes to signal: no lost wakeup.
-                if state.withLock({ $0.pending.isEmpty && !$0.stopped }) { wakeup.wait() }
-                wakeup.unlock()
-                continue
-            }
-            let error = Result { try syncNow() }.error
-            for work in batch { work(error) }
-        }
-        finished.signal()
     }
 
     /// Syncs on the calling thread, for a caller that must not go on before its commit is
