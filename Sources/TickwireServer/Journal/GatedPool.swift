@@ -33,27 +33,26 @@ final class GatedPool: Sendable {
     }
 
     func write<T: Sendable>(_ updates: @Sendable (Database) throws -> T) async throws -> T {
-        if let failure = sync?.failure { throw failure }
-        try enter()
-        defer { leave() }
-        let value = try await pool.write(updates)
-        try await sync?.synced()
-        return value
+        try await synced { try await pool.write(updates) }
     }
 
     /// A write on the calling thread, for a thread of its own (the journal's group commit):
     /// no hop to GRDB's queue and back.
     func writeBlocking<T>(_ updates: (Database) throws -> T) throws -> T {
-        try enter()
+        try enter(writing: true)
         defer { leave() }
         return try pool.write(updates)
     }
 
     func writeWithoutTransaction<T: Sendable>(_ updates: @Sendable (Database) throws -> T) async throws -> T {
-        if let failure = sync?.failure { throw failure }
-        try enter()
+        try await synced { try await pool.writeWithoutTransaction(updates) }
+    }
+
+    /// `write`, then the fsync that makes it durable.
+    private func synced<T>(_ write: () async throws -> T) async throws -> T {
+        try enter(writing: true)
         defer { leave() }
-        let value = try await pool.writeWithoutTransaction(updates)
+        let value = try await write()
         try await sync?.synced()
         return value
     }
@@ -67,7 +66,10 @@ final class GatedPool: Sendable {
         try database.close()
     }
 
-    private func enter() throws {
+    /// Once a sync has failed nothing more is written: it could not be answered, and the
+    /// dispatchers would deliver what providers were told failed.
+    private func enter(writing: Bool = false) throws {
+        if writing, let failure = sync?.failure { throw failure }
         try gate.withLock { gate in
             guard !gate.closed else { throw JournalUnavailable(reason: "the journal is closed") }
             gate.inFlight += 1

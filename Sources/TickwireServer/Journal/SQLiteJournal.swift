@@ -70,7 +70,6 @@ public final class SQLiteJournal: Journal {
         self.commits = commits
         self.decoded = DecodedEvents(capacity: 2048)
         self.writer = GroupCommit(name: "tw-commit", sync: sync) { events in
-            if let failure = sync?.failure { throw failure }
             let start = ContinuousClock.now
             let sequences = try eventIDs.record(events.map(\.id)) { fresh in
                 try pool.writeBlocking { db in try Self.insert(events, fresh: fresh, db: db) }
