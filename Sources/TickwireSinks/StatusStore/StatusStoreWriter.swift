@@ -129,14 +129,15 @@ enum StatusStoreWriter {
     /// those merged into the oldest.
     /// Returns the message and the ids already pointing at it; nil for a new message.
     private static func resolve(ids: [String], event: Event, db: Database) throws -> (message: Int64, known: Set<String>)? {
-        let placeholders = databaseQuestionMarks(count: ids.count)
+        // One point lookup per id: `alias IN (…) ORDER BY message` built an ephemeral table
+        // for the list and a sorter for the order on every event, and its SQL text per count.
         var rows: [(alias: String, message: Int64)] = []
-        try db.run(
-            "SELECT alias, message FROM message_ids WHERE org = ? AND alias IN (\(placeholders)) ORDER BY message",
-            [.text(event.org)] + ids.map(SQLiteValue.text)
-        ) { row in rows.append((row.text(0) ?? "", row.integer(1))) }
-        var found: [Int64] = []
-        for row in rows where !found.contains(row.message) { found.append(row.message) }
+        for alias in ids {
+            try db.run("SELECT message FROM message_ids WHERE org = ? AND alias = ?", [.text(event.org), .text(alias)]) { row in
+                rows.append((alias, row.integer(0)))
+            }
+        }
+        let found = Set(rows.map(\.message)).sorted()
         guard let keep = found.first else { return nil }
         for other in found.dropFirst() {
             let pair: [SQLiteValue] = [.integer(keep), .integer(other)]
