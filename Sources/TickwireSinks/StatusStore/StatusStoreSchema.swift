@@ -122,6 +122,14 @@ enum StatusStoreSchema {
                 ALTER TABLE history_v3 RENAME TO history;
                 """)
         }
+        migrator.registerMigration("v4-reference-index-partial") { db in
+            // Most events carry no reference id, and each new message still put a NULL entry
+            // into this index. `reference_id = ?` implies NOT NULL, so lookups use it as before.
+            try db.execute(sql: """
+                DROP INDEX messages_reference;
+                CREATE INDEX messages_reference ON messages(org, reference_id) WHERE reference_id IS NOT NULL;
+                """)
+        }
         return migrator
     }
 }

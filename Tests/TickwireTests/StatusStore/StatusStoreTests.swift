@@ -243,6 +243,37 @@ struct StatusStoreTests {
         await store.shutdown()
     }
 
+    /// Stores written with the v3 schema get a reference index without the NULL entries
+    /// of messages that have no reference id; lookups by reference id still find them.
+    @Test func partialReferenceIndexMigrationKeepsLookups() async throws {
+        let path = directory.path + "/store.sqlite"
+        var referenced = try GupshupSequence.events(["sent"], gupshupID: "gs-r", whatsappID: "wamid.r")[0]
+        referenced.data["reference_id"] = "order-1"
+        let first = [referenced] + (try GupshupSequence.events(["sent"], gupshupID: "gs-p", whatsappID: "wamid.p"))
+        do {
+            let pool = try DatabasePool(path: path)
+            try StatusStoreSchema.migrator.migrate(pool, upTo: "v3-rowids")
+            try await pool.write { db in for event in first { try StatusStoreWriter.apply(event, db: db) } }
+            try pool.close()
+        }
+        let store = try store()
+        var later = try GupshupSequence.events(["sent"], gupshupID: "gs-n", whatsappID: "wamid.n")[0]
+        later.data["reference_id"] = "order-1"
+        await deliver(store, [later])
+        let found = try await store.messages(org: "acme", ids: ["order-1", "order-2"], byReference: true)
+        #expect(found.found.map { $0["id"]?.stringValue } == ["gs-r", "gs-n"])
+        #expect(found.notFound == ["order-2"])
+        let (entries, definition) = try await store.pool.read { db in
+            (
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages INDEXED BY messages_reference WHERE org = 'acme' AND reference_id IS NOT NULL"),
+                try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'messages_reference'")
+            )
+        }
+        #expect(entries == 2)
+        #expect(definition?.hasSuffix("WHERE reference_id IS NOT NULL") == true)
+        await store.shutdown()
+    }
+
     @Test func currentStatusRuleIsOrderIndependent() {
         #expect(StatusStoreWriter.currentStatus([.failed, .delivered]) == .delivered)
         #expect(StatusStoreWriter.currentStatus([.sent, .failed]) == .failed)
