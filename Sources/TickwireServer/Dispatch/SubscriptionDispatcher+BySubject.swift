@@ -156,7 +156,8 @@ extension SubscriptionDispatcher {
         let started = ContinuousClock.now
         let report = await sink.deliver(events)
         let latency = ContinuousClock.now - started
-        sink.circuitBreaker?.record(failed: report.failedEntirely)
+        // A delivery cut short by a stop (shutdown, reload) says nothing of the destination.
+        if !Task.isCancelled { sink.circuitBreaker?.record(failed: report.failedEntirely) }
         let outcomes = Self.padded(report, count: events.count)
         let delivered = outcomes.filter { $0 == .delivered }.count
         metrics.delivered(subscription: subscription.id, sink: subscription.sink, count: delivered, duration: latency)

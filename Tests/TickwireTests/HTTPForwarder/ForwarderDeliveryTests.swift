@@ -191,10 +191,31 @@ struct ForwarderDeliveryTests {
                 #expect(whileDown <= 12, "\(whileDown) requests while the console was down")
                 #expect(sink.circuitBreaker?.isOpen == true)
                 healthy.withLock { $0 = true }
+                // Settled too: a stop while a 200 is on its way back cuts that delivery short.
                 let recovered = await eventually(timeout: .seconds(10)) {
-                    Set(receiver.received.filter { $0.status == 200 }.compactMap { Self.describe($0)?.message }).count == events.count
+                    let queue = (try? await journal.queued(subscription: subscription.id, limit: 100)) ?? []
+                    return Set(receiver.received.filter { $0.status == 200 }.compactMap { Self.describe($0)?.message }).count == events.count
+                        && queue.isEmpty
                 }
                 #expect(recovered, "the circuit closes after a successful probe and the backlog drains")
+            }
+            #expect(sink.circuitBreaker?.isOpen == false)
+            try await journal.close()
+        }
+    }
+
+    /// A delivery cut short by a stop (shutdown, reload) says nothing of the console: it
+    /// must not count toward opening the circuit, or the next start would hold a healthy
+    /// console back for a probe interval.
+    @Test func aDeliveryCutShortByAStopDoesNotOpenTheCircuit() async throws {
+        let receiver = Receiver()
+        receiver.answer { _ in .init(status: 200, delay: .seconds(3)) }
+        try await receiver.run { url in
+            let journal = try SQLiteJournal(path: journalPath, durability: .normal)
+            let sink = try await sink(url, options: "timeout: 10s, circuit_breaker: { failures: 1, probe_interval: 1m }")
+            try await dispatching(sink, journal: journal) {
+                try await journal.append([TestEvents.status(.sent, message: "m0")])
+                #expect(await eventually { !receiver.received.isEmpty }, "the delivery is in flight")
             }
             #expect(sink.circuitBreaker?.isOpen == false)
             try await journal.close()
@@ -221,7 +242,12 @@ struct ForwarderDeliveryTests {
                 refusing.withLock { $0 = false }
                 #expect(try await Replay(deadOnly: true).run(journal: journal, subscription: subscription) == 3)
                 #expect(try await Replay(deadOnly: true).run(journal: journal, subscription: subscription) == 0, "nothing twice")
-                let replayed = await eventually { receiver.received.filter { $0.status == 200 }.count == 3 }
+                // Settled too: the receiver answers before the dispatcher takes the events
+                // out of the retry queue, and a range replay skips events still queued.
+                let replayed = await eventually {
+                    let queue = (try? await journal.queued(subscription: subscription.id, limit: 100)) ?? []
+                    return receiver.received.filter { $0.status == 200 }.count == 3 && queue.isEmpty
+                }
                 #expect(replayed)
                 #expect(try await journal.deadLetters(subscription: subscription.id, limit: 100).isEmpty)
 
