@@ -8,7 +8,7 @@
 #   CONFIG=path bench/cpu.sh BIN      # another configuration (e.g. without subscriptions)
 set -euo pipefail
 cd "$(dirname "$0")"
-[ $# -gt 0 ] || { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,9p' "${0##*/}" | sed 's/^# \{0,1\}//'; exit 2; }
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 export HMAC_SECRET=${HMAC_SECRET:-bench-app-secret} BODIES=both VARY=1
 export META_PATH=/v1/webhooks/bench/meta GUPSHUP_PATH="/v1/webhooks/bench/gupshup?token=bench-token-0123456789"
