@@ -37,11 +37,11 @@ final class GatedPool: Sendable {
     }
 
     /// A write on the calling thread, for a thread of its own (the journal's group commit):
-    /// no hop to GRDB's queue and back.
+    /// no hop to GRDB's queue and back, and no statements compiled per transaction.
     func writeBlocking<T>(_ updates: (Database) throws -> T) throws -> T {
         try enter(writing: true)
         defer { leave() }
-        return try pool.write(updates)
+        return try pool.writeWithoutTransaction { db in try db.immediateTransaction(updates) }
     }
 
     func writeWithoutTransaction<T: Sendable>(_ updates: @Sendable (Database) throws -> T) async throws -> T {

@@ -67,4 +67,39 @@ struct SQLiteBindingTests {
         }
         #expect(try queue.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t") } == 2)
     }
+
+    /// The journal's commits: what the block wrote is committed, a throwing block leaves
+    /// nothing behind, and the connection is out of the transaction either way, with its
+    /// cached BEGIN and COMMIT reusable.
+    @Test func immediateTransactionCommitsOrRollsBack() throws {
+        let queue = try Self.database()
+        let count = { try queue.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t") } }
+        try queue.writeWithoutTransaction { db in
+            let id = try db.immediateTransaction { db in
+                try db.run("INSERT INTO t (s) VALUES (?)", [.text("kept")])
+                #expect(db.isInsideTransaction)
+                return db.lastInsertedRowID
+            }
+            #expect(id == 1 && !db.isInsideTransaction)
+            // A failing statement after a successful one: both are gone.
+            #expect(throws: DatabaseError.self) {
+                try db.immediateTransaction { db in
+                    try db.run("INSERT INTO t (s) VALUES (?)", [.text("dropped")])
+                    try db.run("INSERT INTO t (s) VALUES (?)", [.text("kept")])
+                }
+            }
+            #expect(!db.isInsideTransaction)
+            struct Refused: Error {}
+            #expect(throws: Refused.self) {
+                try db.immediateTransaction { db in
+                    try db.run("INSERT INTO t (s) VALUES (?)", [.text("dropped")])
+                    throw Refused()
+                }
+            }
+            #expect(!db.isInsideTransaction)
+            try db.immediateTransaction { db in try db.run("INSERT INTO t (s) VALUES (?)", [.text("again")]) }
+        }
+        #expect(try count() == 2)
+        #expect(try queue.read { db in try String.fetchAll(db, sql: "SELECT s FROM t ORDER BY id") } == ["kept", "again"])
+    }
 }
