@@ -53,6 +53,13 @@ public final class CircuitBreaker: Sendable {
         return false
     }
 
+    /// Tells the breaker a permitted delivery was cut short (its task cancelled): that says
+    /// nothing of the destination, but a probe cut short must let the next probe go, or
+    /// every later `permit` would wait for a verdict that never comes.
+    public func abandon() {
+        state.withLock { $0.probing = false }
+    }
+
     /// Tells the breaker how a permitted delivery went.
     public func record(failed: Bool) {
         state.withLock { state in

@@ -156,8 +156,13 @@ extension SubscriptionDispatcher {
         let started = ContinuousClock.now
         let report = await sink.deliver(events)
         let latency = ContinuousClock.now - started
-        // A delivery cut short by a stop (shutdown, reload) says nothing of the destination.
-        if !Task.isCancelled { sink.circuitBreaker?.record(failed: report.failedEntirely) }
+        // A delivery cancelled (a shutdown's grace period ran out) says nothing of the
+        // destination; a reload or a graceful stop lets deliveries finish.
+        if Task.isCancelled {
+            sink.circuitBreaker?.abandon()
+        } else {
+            sink.circuitBreaker?.record(failed: report.failedEntirely)
+        }
         let outcomes = Self.padded(report, count: events.count)
         let delivered = outcomes.filter { $0 == .delivered }.count
         metrics.delivered(subscription: subscription.id, sink: subscription.sink, count: delivered, duration: latency)

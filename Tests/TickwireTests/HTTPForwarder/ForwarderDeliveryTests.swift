@@ -204,10 +204,10 @@ struct ForwarderDeliveryTests {
         }
     }
 
-    /// A delivery cut short by a stop (shutdown, reload) says nothing of the console: it
-    /// must not count toward opening the circuit, or the next start would hold a healthy
-    /// console back for a probe interval.
-    @Test func aDeliveryCutShortByAStopDoesNotOpenTheCircuit() async throws {
+    /// A delivery cancelled (the dispatcher's task is, when a shutdown's grace period runs
+    /// out, and here) says nothing of the console: it must not count toward opening the
+    /// circuit, which the sink keeps across a reload.
+    @Test func aCancelledDeliveryDoesNotOpenTheCircuit() async throws {
         let receiver = Receiver()
         receiver.answer { _ in .init(status: 200, delay: .seconds(3)) }
         try await receiver.run { url in
