@@ -39,6 +39,12 @@ extension Database {
         try cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
         do {
             let value = try updates(self)
+            // As GRDB's `inTransaction`: if SQLite rolled the transaction back (disk full, an
+            // I/O error) under an error `updates` caught, what ran after it committed on its
+            // own; say so rather than "no transaction is active".
+            guard isInsideTransaction else {
+                throw DatabaseError(resultCode: .SQLITE_ABORT, message: "Transaction was aborted")
+            }
             try cachedStatement(sql: "COMMIT TRANSACTION").execute()
             return value
         } catch {

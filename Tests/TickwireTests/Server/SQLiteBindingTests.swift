@@ -98,8 +98,41 @@ struct SQLiteBindingTests {
             }
             #expect(!db.isInsideTransaction)
             try db.immediateTransaction { db in try db.run("INSERT INTO t (s) VALUES (?)", [.text("again")]) }
+            // A transaction SQLite ended under a caught error is reported, not committed.
+            let aborted = #expect(throws: DatabaseError.self) {
+                try db.immediateTransaction { db in
+                    try db.run("INSERT INTO t (s) VALUES (?)", [.text("dropped")])
+                    try db.execute(sql: "ROLLBACK")
+                }
+            }
+            #expect(aborted?.resultCode == .SQLITE_ABORT)
+            #expect(!db.isInsideTransaction)
         }
         #expect(try count() == 2)
         #expect(try queue.read { db in try String.fetchAll(db, sql: "SELECT s FROM t ORDER BY id") } == ["kept", "again"])
+    }
+
+    /// A COMMIT that fails (a deferred constraint) leaves SQLite inside the transaction:
+    /// it is rolled back, and the cached BEGIN and COMMIT work again.
+    @Test func immediateTransactionRollsBackAFailedCommit() throws {
+        let queue = try DatabaseQueue()
+        try queue.writeWithoutTransaction { db in
+            try db.execute(sql: """
+                PRAGMA foreign_keys = ON;
+                CREATE TABLE parent (id INTEGER PRIMARY KEY);
+                CREATE TABLE child (id INTEGER PRIMARY KEY,
+                    parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);
+                """)
+            let failed = #expect(throws: DatabaseError.self) {
+                try db.immediateTransaction { db in try db.run("INSERT INTO child (parent) VALUES (?)", [.integer(7)]) }
+            }
+            #expect(failed?.resultCode == .SQLITE_CONSTRAINT)
+            #expect(!db.isInsideTransaction)
+            try db.immediateTransaction { db in
+                try db.run("INSERT INTO parent (id) VALUES (?)", [.integer(7)])
+                try db.run("INSERT INTO child (parent) VALUES (?)", [.integer(7)])
+            }
+            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM child") == 1)
+        }
     }
 }

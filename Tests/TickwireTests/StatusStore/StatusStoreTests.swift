@@ -271,6 +271,14 @@ struct StatusStoreTests {
         }
         #expect(entries == 2)
         #expect(definition?.hasSuffix("WHERE reference_id IS NOT NULL") == true)
+        // The org API's lookup by reference id still searches the index, not the table.
+        let plan = try await store.pool.read { db in
+            try Row.fetchAll(
+                db, sql: "EXPLAIN QUERY PLAN SELECT id FROM messages WHERE org = ? AND reference_id = ? ORDER BY id",
+                arguments: ["acme", "order-1"]
+            ).map { $0["detail"] as String }
+        }
+        #expect(plan.contains { $0.contains("USING COVERING INDEX messages_reference") }, "\(plan)")
         await store.shutdown()
     }
 
