@@ -45,14 +45,28 @@ struct StatusStoreTests {
         directory = try TemporaryDirectory()
     }
 
+    var storePath: String { directory.path + "/store.sqlite" }
+
     func store() throws -> StatusStoreSink {
-        try StatusStoreSink.open(path: directory.path + "/store.sqlite", durability: .full)
+        try StatusStoreSink.open(path: storePath, durability: .full)
     }
 
     func statuses(_ document: JSONValue?) -> [String] {
         (document?["statuses"]?.arrayValue ?? []).map { item in
             (item["status"]?.stringValue ?? "") + (item["inferred"] == true ? "*" : "")
         }
+    }
+
+    /// What an older Tickwire left: the store's file with the schema up to `migration`,
+    /// holding `events`. Returns the message ids it holds.
+    @discardableResult
+    func olderStore(upTo migration: String, holding events: [Event]) async throws -> [Int64] {
+        let pool = try DatabasePool(path: storePath)
+        try StatusStoreSchema.migrator.migrate(pool, upTo: migration)
+        try await pool.write { db in for event in events { try StatusStoreWriter.apply(event, db: db) } }
+        let ids = try await pool.read { db in try Int64.fetchAll(db, sql: "SELECT id FROM messages ORDER BY id") }
+        try pool.close()
+        return ids
     }
 
     func deliver(_ store: StatusStoreSink, _ events: [Event]) async {
@@ -176,14 +190,8 @@ struct StatusStoreTests {
     /// A store written with the first schema is migrated in place: same documents, same
     /// duplicate refusal, and history rows unique per message from then on.
     @Test func historyMigrationKeepsRowsAndDeduplication() async throws {
-        let path = directory.path + "/store.sqlite"
         let before = try GupshupSequence.events(["enqueued", "sent", "read"], gupshupID: "gs-1", whatsappID: "wamid.1")
-        do {
-            let pool = try DatabasePool(path: path)
-            try StatusStoreSchema.migrator.migrate(pool, upTo: "v1")
-            try await pool.write { db in for event in before { try StatusStoreWriter.apply(event, db: db) } }
-            try pool.close()
-        }
+        try await olderStore(upTo: "v1", holding: before)
         let store = try store()
         let document = try await store.message(org: "acme", id: "gs-1")
         #expect(statuses(document) == ["enqueued", "sent", "delivered*", "read"])
@@ -201,7 +209,6 @@ struct StatusStoreTests {
     /// Stores written with the v2 schema (AUTOINCREMENT ids, a second history index) keep
     /// their ids, documents and merges; new messages get fresh ids after the old ones.
     @Test func rowidMigrationKeepsIdsAndDocuments() async throws {
-        let path = directory.path + "/store.sqlite"
         // Two records created apart (one id each), merged by `enqueued`, which names both.
         func only(_ id: String, _ type: String) throws -> Event {
             var event = try GupshupSequence.events([type], gupshupID: "gs-m", whatsappID: "wamid.m")[0]
@@ -213,14 +220,7 @@ struct StatusStoreTests {
         let events = try [only("wamid.m", "read"), only("gs-m", "sent")]
             + GupshupSequence.events(["enqueued"], gupshupID: "gs-m", whatsappID: "wamid.m")
             + GupshupSequence.events(["enqueued", "failed"], gupshupID: "gs-f", whatsappID: "wamid.f")
-        let idsBefore: [Int64]
-        do {
-            let pool = try DatabasePool(path: path)
-            try StatusStoreSchema.migrator.migrate(pool, upTo: "v2-history-unique-per-message")
-            try await pool.write { db in for event in events { try StatusStoreWriter.apply(event, db: db) } }
-            idsBefore = try await pool.read { db in try Int64.fetchAll(db, sql: "SELECT id FROM messages ORDER BY id") }
-            try pool.close()
-        }
+        let idsBefore = try await olderStore(upTo: "v2-history-unique-per-message", holding: events)
         let store = try store()
         #expect(statuses(try await store.message(org: "acme", id: "wamid.m")) == ["enqueued", "sent", "delivered*", "read"])
         #expect(try await store.message(org: "acme", id: "gs-f")?["status"] == "failed")
@@ -246,16 +246,10 @@ struct StatusStoreTests {
     /// Stores written with the v3 schema get a reference index without the NULL entries
     /// of messages that have no reference id; lookups by reference id still find them.
     @Test func partialReferenceIndexMigrationKeepsLookups() async throws {
-        let path = directory.path + "/store.sqlite"
         var referenced = try GupshupSequence.events(["sent"], gupshupID: "gs-r", whatsappID: "wamid.r")[0]
         referenced.data["reference_id"] = "order-1"
         let first = [referenced] + (try GupshupSequence.events(["sent"], gupshupID: "gs-p", whatsappID: "wamid.p"))
-        do {
-            let pool = try DatabasePool(path: path)
-            try StatusStoreSchema.migrator.migrate(pool, upTo: "v3-rowids")
-            try await pool.write { db in for event in first { try StatusStoreWriter.apply(event, db: db) } }
-            try pool.close()
-        }
+        try await olderStore(upTo: "v3-rowids", holding: first)
         let store = try store()
         var later = try GupshupSequence.events(["sent"], gupshupID: "gs-n", whatsappID: "wamid.n")[0]
         later.data["reference_id"] = "order-1"
