@@ -237,12 +237,9 @@ final class EventIDIndex: Sendable {
     func forget(_ pruning: @Sendable () throws -> [String]) async throws {
         // What waits to be written goes in first, or it would come back after the forgetting.
         try write()
-        try await database.pool.writeWithoutTransaction { db in
-            try db.inTransaction(.immediate) {
-                let delete = try db.cachedStatement(sql: "DELETE FROM event_ids WHERE event_id = ?")
-                for id in try pruning() { try delete.run([.text(id)]) }
-                return .commit
-            }
+        try await database.pool.write { db in
+            let delete = try db.cachedStatement(sql: "DELETE FROM event_ids WHERE event_id = ?")
+            for id in try pruning() { try delete.run([.text(id)]) }
         }
     }
 
