@@ -40,6 +40,11 @@ struct ForwarderDeliveryTests {
         _ = await task.result
     }
 
+    /// The subscription's retry queue, empty if it cannot be read (for polling).
+    func queue(_ journal: SQLiteJournal) async -> [QueuedDelivery] {
+        (try? await journal.queued(subscription: subscription.id, limit: 100)) ?? []
+    }
+
     /// The message (subject) and status of a structured CloudEvents request.
     static func describe(_ received: Receiver.Received) -> (message: String, status: String, time: Date)? {
         guard let event = try? Event(cloudEventJSON: received.body), let status = event.status else { return nil }
@@ -145,7 +150,7 @@ struct ForwarderDeliveryTests {
         try await dispatching(try await sink(url, options: options), journal: journal) {
             try await journal.append(events)
             let parked = await eventually {
-                ((try? await journal.queued(subscription: subscription.id, limit: 100)) ?? []).count == events.count
+                await queue(journal).count == events.count
             }
             #expect(parked, "failed events and those behind them wait in the retry queue")
         }
@@ -160,8 +165,8 @@ struct ForwarderDeliveryTests {
             let reopened = try SQLiteJournal(path: journalPath, durability: .full)
             try await dispatching(try await sink(url, options: options), journal: reopened) {
                 let done = await eventually {
-                    let queue = (try? await reopened.queued(subscription: subscription.id, limit: 100)) ?? []
-                    return receiver.received.count == events.count && queue.isEmpty
+                    let empty = await queue(reopened).isEmpty
+                    return receiver.received.count == events.count && empty
                 }
                 #expect(done, "every event arrives after the restart")
             }
@@ -193,9 +198,9 @@ struct ForwarderDeliveryTests {
                 healthy.withLock { $0 = true }
                 // Settled too: a stop while a 200 is on its way back cuts that delivery short.
                 let recovered = await eventually(timeout: .seconds(10)) {
-                    let queue = (try? await journal.queued(subscription: subscription.id, limit: 100)) ?? []
+                    let empty = await queue(journal).isEmpty
                     return Set(receiver.received.filter { $0.status == 200 }.compactMap { Self.describe($0)?.message }).count == events.count
-                        && queue.isEmpty
+                        && empty
                 }
                 #expect(recovered, "the circuit closes after a successful probe and the backlog drains")
             }
@@ -245,8 +250,8 @@ struct ForwarderDeliveryTests {
                 // Settled too: the receiver answers before the dispatcher takes the events
                 // out of the retry queue, and a range replay skips events still queued.
                 let replayed = await eventually {
-                    let queue = (try? await journal.queued(subscription: subscription.id, limit: 100)) ?? []
-                    return receiver.received.filter { $0.status == 200 }.count == 3 && queue.isEmpty
+                    let empty = await queue(journal).isEmpty
+                    return receiver.received.filter { $0.status == 200 }.count == 3 && empty
                 }
                 #expect(replayed)
                 #expect(try await journal.deadLetters(subscription: subscription.id, limit: 100).isEmpty)
