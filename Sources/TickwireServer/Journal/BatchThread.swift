@@ -1,32 +1,32 @@
-import Foundation
 import Synchronization
 import TickwireSinks
 
 /// A thread of its own that takes everything queued since its last turn and handles it as
 /// one batch: what arrives while a batch is handled goes in the next. Group commit (one
-/// transaction per batch) and the WAL sync (one fsync per batch) are both this.
+/// transaction per batch) and the WAL sync (one fsync per batch) are both this: a
+/// `PeriodicThread` that each submit wakes.
 final class BatchThread<Item: Sendable>: Sendable {
     private struct State {
         var queued: [Item] = []
         var stopped = false
+        var handle: (@Sendable ([Item]) -> Void)?
     }
 
     private let state = Mutex(State())
-    /// Signalled when items arrive; the thread sleeps on it while there are none.
-    private let wakeup = NSCondition()
-    private let finished = DispatchSemaphore(value: 0)
-
-    private let name: String
+    private let thread: PeriodicThread
 
     init(name: String) {
-        self.name = name
+        thread = PeriodicThread(name: name)
     }
 
     /// Starts the thread (once); `handle` gets each batch, in order, never concurrently.
     func start(_ handle: @escaping @Sendable ([Item]) -> Void) {
-        Thread.start(named: name) { [self] in
-            while let batch = next() { handle(batch) }
-            finished.signal()
+        state.withLock { $0.handle = handle }
+        thread.start { [self] in
+            let batch = take()
+            if !batch.isEmpty { handle(batch) }
+            // Until the next submit wakes it.
+            return .seconds(3600)
         }
     }
 
@@ -37,15 +37,12 @@ final class BatchThread<Item: Sendable>: Sendable {
             state.queued.append(item)
             return true
         }
-        guard queued else { return false }
-        wakeup.lock()
-        wakeup.signal()
-        wakeup.unlock()
-        return true
+        if queued { thread.wake() }
+        return queued
     }
 
-    /// Ends the thread once what is queued is handled, and returns then; true for the call
-    /// that stopped it.
+    /// Ends the thread once what is queued is handled (what came after its last turn is
+    /// handled here), and returns then; true for the call that stopped it.
     @discardableResult
     func stop() -> Bool {
         let first = state.withLock { state in
@@ -53,27 +50,19 @@ final class BatchThread<Item: Sendable>: Sendable {
             return !state.stopped
         }
         guard first else { return false }
-        wakeup.lock()
-        wakeup.signal()
-        wakeup.unlock()
-        finished.wait()
+        thread.stop()
+        let (rest, handle) = state.withLock { state in
+            defer { state.queued = [] }
+            return (state.queued, state.handle)
+        }
+        if !rest.isEmpty { handle?(rest) }
         return true
     }
 
-    /// What is queued, waiting while nothing is; nil once stopped and drained.
-    private func next() -> [Item]? {
-        while true {
-            let (batch, stopped) = state.withLock { state in
-                let batch = state.queued
-                state.queued.removeAll(keepingCapacity: true)
-                return (batch, state.stopped)
-            }
-            if !batch.isEmpty { return batch }
-            if stopped { return nil }
-            wakeup.lock()
-            // Checked under the condition's lock, which submit takes to signal: no lost wakeup.
-            if state.withLock({ $0.queued.isEmpty && !$0.stopped }) { wakeup.wait() }
-            wakeup.unlock()
+    private func take() -> [Item] {
+        state.withLock { state in
+            defer { state.queued.removeAll(keepingCapacity: true) }
+            return state.queued
         }
     }
 }
