@@ -3,6 +3,11 @@ import GRDB
 /// The store's tables. One message has many ids (`message_ids`: Gupshup's id, WhatsApp's id,
 /// …) and a history of every status event; everything is scoped by org.
 enum StatusStoreSchema {
+    /// The message an id (`alias`) of an org names: a point lookup on `message_ids`' key.
+    static let messageByAlias = "SELECT message FROM message_ids WHERE org = ? AND alias = ?"
+    /// The messages of an org with a reference id, oldest first (`messages_reference`).
+    static let messagesByReference = "SELECT id FROM messages WHERE org = ? AND reference_id = ? ORDER BY id"
+
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in

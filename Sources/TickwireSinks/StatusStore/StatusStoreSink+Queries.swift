@@ -11,7 +11,7 @@ extension StatusStoreSink {
     public func message(org: String, id: String) async throws -> JSONValue? {
         try await pool.read { db in
             guard let message = try Int64.fetchOne(
-                db.cachedStatement(sql: "SELECT message FROM message_ids WHERE org = ? AND alias = ?"), arguments: [org, id])
+                db.cachedStatement(sql: StatusStoreSchema.messageByAlias), arguments: [org, id])
             else { return nil }
             return try Self.document(message, org: org, db: db)
         }
@@ -22,9 +22,7 @@ extension StatusStoreSink {
         try await pool.read { db in
             var found: [JSONValue] = []
             var notFound: [String] = []
-            let sql = byReference
-                ? "SELECT id FROM messages WHERE org = ? AND reference_id = ? ORDER BY id"
-                : "SELECT message FROM message_ids WHERE org = ? AND alias = ?"
+            let sql = byReference ? StatusStoreSchema.messagesByReference : StatusStoreSchema.messageByAlias
             for id in ids {
                 let messages = try Int64.fetchAll(db.cachedStatement(sql: sql), arguments: [org, id])
                 if messages.isEmpty { notFound.append(id) }

@@ -133,7 +133,7 @@ enum StatusStoreWriter {
         // for the list and a sorter for the order on every event, and its SQL text per count.
         var rows: [(alias: String, message: Int64)] = []
         for alias in ids {
-            try db.run("SELECT message FROM message_ids WHERE org = ? AND alias = ?", [.text(event.org), .text(alias)]) { row in
+            try db.run(StatusStoreSchema.messageByAlias, [.text(event.org), .text(alias)]) { row in
                 rows.append((alias, row.integer(0)))
             }
         }

@@ -268,7 +268,7 @@ struct StatusStoreTests {
         // The org API's lookup by reference id still searches the index, not the table.
         let plan = try await store.pool.read { db in
             try Row.fetchAll(
-                db, sql: "EXPLAIN QUERY PLAN SELECT id FROM messages WHERE org = ? AND reference_id = ? ORDER BY id",
+                db, sql: "EXPLAIN QUERY PLAN " + StatusStoreSchema.messagesByReference,
                 arguments: ["acme", "order-1"]
             ).map { $0["detail"] as String }
         }
