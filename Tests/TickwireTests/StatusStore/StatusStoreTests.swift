@@ -238,7 +238,7 @@ struct StatusStoreTests {
         let newID = try await store.pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM messages") }
         #expect((newID ?? 0) > (idsBefore.max() ?? 0))
         #expect(try await store.message(org: "acme", id: "wamid.new")?["status"] == "sent")
-        let violations = try await store.pool.read { db in try Row.fetchAll(db, sql: "PRAGMA foreign_key_check") }
+        let violations = try store.pool.read { db in try Row.fetchAll(db, sql: "PRAGMA foreign_key_check") }
         #expect(violations.isEmpty)
         await store.shutdown()
     }
