@@ -44,7 +44,10 @@ public struct TwilioSignatureAuthenticator: ChannelAuthenticator {
             throw .unauthorized("missing X-Twilio-Signature header")
         }
         var parameters: [(name: String, value: String)] = []
-        if request.mediaType == "application/x-www-form-urlencoded" {
+        // Without a Content-Type the adapter still reads the body as form fields: they must be
+        // signed too, or a signature over the bare URL would carry any body.
+        let mediaType = request.mediaType
+        if mediaType == "application/x-www-form-urlencoded" || (mediaType == nil && !request.body.isEmpty) {
             guard let form = FormBody(request.body) else { throw .unauthorized("X-Twilio-Signature does not match the request") }
             parameters = form.pairs
         } else if let bodyHash = request.query["bodySHA256"] {

@@ -84,6 +84,21 @@ extension Providers {
             try authenticator().authenticate(post(fields, signature: distinct))
         }
 
+        /// The adapter reads a body without a Content-Type as form fields, so the signature
+        /// must cover them: one over the URL alone does not vouch for that body.
+        @Test func aBodyWithoutContentTypeIsSignedAsAForm() throws {
+            func request(signature: String) -> WebhookRequest {
+                WebhookRequest(
+                    method: .post, uri: "/v1/webhooks/acme/twilio", headers: ["X-Twilio-Signature": signature],
+                    body: Array(FormFixture.encode(Self.statusFields).utf8))
+            }
+            let urlOnly = TwilioSignature.compute(url: Self.publicURL, parameters: [], authToken: "12345")
+            let error = #expect(throws: WebhookRejection.self) { try authenticator().authenticate(request(signature: urlOnly)) }
+            #expect(error?.status == 401)
+            let withFields = TwilioSignature.compute(url: Self.publicURL, parameters: Self.statusFields, authToken: "12345")
+            try authenticator().authenticate(request(signature: withFields))
+        }
+
         @Test func jsonBodiesAreCheckedThroughBodySHA256() throws {
             let body = Array(#"{"a":1}"#.utf8)
             let hash = "015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862"
