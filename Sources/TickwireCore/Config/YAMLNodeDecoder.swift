@@ -187,7 +187,13 @@ private struct KeyedNodeContainer<Key: CodingKey>: KeyedDecodingContainerProtoco
         return mapping.keys.compactMap { $0.string.flatMap(Key.init(stringValue:)) }
     }
 
-    func contains(_ key: Key) -> Bool { value(for: key) != nil }
+    /// Asking counts as knowing the key: Foundation's `decodeIfPresent` for `String`, `Int`
+    /// and `Bool` checks `contains` first, and an absent optional key must still be listed in
+    /// an unknown key's "expected one of".
+    func contains(_ key: Key) -> Bool {
+        decoder.state.request(key.stringValue, in: trackIndex)
+        return value(for: key) != nil
+    }
 
     private func value(for key: Key) -> Node? {
         mapping.first(where: { $0.key.string == key.stringValue })?.value

@@ -155,6 +155,8 @@ struct ConfigLoaderTests {
         let all = errors(text).map(\.description).joined()
         #expect(!all.contains("gs-secret-token-1234"))
         #expect(all.contains("unknown key \"extra\""))
+        // The optional `header`, absent here, is listed with the keys the auth type takes.
+        #expect(all.contains("(expected one of: header, token, type)"))
     }
 
     @Test func yamlSyntaxErrorHasALine() throws {
