@@ -83,23 +83,31 @@ struct WebhookIngest: Sendable {
                 duration: ContinuousClock.now - call.started)
             reply(response)
         }
+        // Refusals before the body is read are logged at info, with the answer's own message
+        // as the reason: those never hold a secret (README, Logs).
+        func refuse(_ rejection: WebhookRejection) {
+            logger.info("webhook refused", metadata: [
+                "org": "\(Self.printable(call.org))", "channel": "\(Self.printable(call.channel))",
+                "code": "\(rejection.code)", "reason": "\(rejection.message)",
+            ])
+            reply(rejection.response)
+        }
         guard let org, let channel else {
-            return reply(Self.unknownChannel(call.org, call.channel).response)
+            return refuse(Self.unknownChannel(call.org, call.channel))
         }
         let contentType = call.headers["content-type"]
         if let mediaType = WebhookRequest.mediaType(of: contentType), !channel.mediaTypes.contains(mediaType) {
-            return reply(WebhookRejection.unsupportedMediaType(mediaType, expected: channel.mediaTypes).response)
+            return refuse(.unsupportedMediaType(mediaType, expected: channel.mediaTypes))
         }
         guard let body = call.body else {
-            return reply(Self.tooLarge(config.server.maxBodyBytes).response)
+            return refuse(Self.tooLarge(config.server.maxBodyBytes))
         }
         let webhook = call.webhookRequest(method: .post)
         let channelContext = ChannelContext(org: org.name, channel: channel.name, provider: channel.provider)
         do {
             try channel.authenticator.authenticate(webhook)
         } catch {
-            logger.info("webhook refused", metadata: ["org": "\(org.name)", "channel": "\(channel.name)", "code": "\(error.code)"])
-            return reply(error.response)
+            return refuse(error)
         }
         var events: [Event]
         do {
@@ -121,11 +129,15 @@ struct WebhookIngest: Sendable {
             let raw = RawPayload(contentType: contentType, body: body)
             for index in events.indices { events[index].raw = raw }
         }
-        let acknowledgement = channel.adapter.acknowledgement(for: webhook, eventIDs: events.map(\.id))
+        let ids = events.map(\.id)
+        let acknowledgement = channel.adapter.acknowledgement(for: webhook, eventIDs: ids)
         gateway.journal.append(events) { [events, metrics, logger] result in
             switch result {
             case .success:
                 metrics.accepted(events)
+                logger.debug("webhook accepted", metadata: [
+                    "org": "\(org.name)", "channel": "\(channel.name)", "event_id": "\(ids.joined(separator: ","))",
+                ])
                 reply(acknowledgement)
             case .failure(let error):
                 logger.error("journal append failed", metadata: ["org": "\(org.name)", "channel": "\(channel.name)", "error": "\(error)"])

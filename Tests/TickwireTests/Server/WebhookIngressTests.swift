@@ -25,7 +25,8 @@ struct WebhookIngressTests {
     }
 
     @Test func deliveredEventIsJournaledAnsweredAndArchivedOnce() async throws {
-        let daemon = try await TestDaemon.open(in: directory)
+        let log = LogRecorder()
+        let daemon = try await TestDaemon.open(in: directory, logger: log.logger())
         let body = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_delivered.json")
         let other = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_read.json")
         try await daemon.application().test(.live) { client in
@@ -50,13 +51,21 @@ struct WebhookIngressTests {
             #expect(event["source"] == "/orgs/demo/channels/gupshup")
             let ids = event["data"]?["provider_message_ids"]?.arrayValue ?? []
             #expect(ids.contains("gBEGkYaYVSEEAgnZxQ3JmKK6Wvg") && ids.contains("ee4a68a0-1203-4c85-8dc3-49d0b3226a35"))
+            // Each accepted request is logged at debug with its event ids, the repost too.
+            let accepted = log.records.filter { $0.message == "webhook accepted" }
+            #expect(accepted.count == 3)
+            #expect(accepted.first?.level == .debug)
+            #expect(accepted.first?.metadata["event_id"] == id)
+            #expect(accepted.first?.metadata["org"] == "demo" && accepted.first?.metadata["channel"] == "gupshup")
+            #expect(!log.text.contains(TestDaemon.token))
         }
         #expect(try await daemon.journal.count() == 2)
         await daemon.close()
     }
 
     @Test func refusalsAnswerWithAJSONErrorAndStoreNothing() async throws {
-        let daemon = try await TestDaemon.open(in: directory)
+        let log = LogRecorder()
+        let daemon = try await TestDaemon.open(in: directory, logger: log.logger(level: .info))
         let body = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_delivered.json")
         let token = "?token=\(TestDaemon.token)"
         try await daemon.application().test(.live) { client in
@@ -77,6 +86,12 @@ struct WebhookIngressTests {
                 #expect(error?["message"]?.stringValue?.isEmpty == false)
                 #expect(!String(buffer: response.body).contains(TestDaemon.token))
             }
+            // Every refusal is logged once, with its code, at info (400: warning, it is quarantined).
+            let refusals = log.records.filter { $0.message == "webhook refused" || $0.message == "webhook body refused" }
+            #expect(refusals.map { $0.metadata["code"] ?? "" } == cases.map(\.4))
+            #expect(refusals.allSatisfy { $0.level == ($0.metadata["code"] == "invalid_body" ? .warning : .info) })
+            #expect(refusals[2].metadata["org"] == "nobody" && refusals[2].metadata["channel"] == "gupshup")
+            #expect(!log.text.contains(TestDaemon.token) && !log.text.contains("token="))
         }
         #expect(try await daemon.journal.count() == 0)
         let quarantined = try await daemon.journal.quarantined()

@@ -33,10 +33,14 @@ enum TestDaemon {
         return try ConfigLoader(registry: .standard, environment: [:]).load(path: path)
     }
 
-    static func open(in directory: TemporaryDirectory, durability: Durability = .full, idleTimeout: String = "30s") async throws -> Daemon {
-        var logger = Logger(label: "test")
-        logger.logLevel = .warning
-        return try await Daemon.open(config: try config(in: directory, durability: durability, idleTimeout: idleTimeout), logger: logger)
+    /// `logger` defaults to one that prints warnings and worse.
+    static func open(
+        in directory: TemporaryDirectory, durability: Durability = .full, idleTimeout: String = "30s", logger: Logger? = nil
+    ) async throws -> Daemon {
+        var warnings = Logger(label: "test")
+        warnings.logLevel = .warning
+        return try await Daemon.open(
+            config: try config(in: directory, durability: durability, idleTimeout: idleTimeout), logger: logger ?? warnings)
     }
 }
 
