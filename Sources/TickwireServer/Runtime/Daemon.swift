@@ -120,11 +120,9 @@ public final class Daemon: Sendable {
     /// configuration. On error nothing changes and the error is thrown.
     public func reload(_ config: Config) async throws {
         try await reloads.serialize { [self] in
-            let current = gateway.config
-            if config.server.listen != current.server.listen || config.storage.directory != current.storage.directory
-                || config.storage.durability != current.storage.durability
-            {
-                logger.warning("server.listen and storage changes take effect at the next restart")
+            let waiting = Self.settingsReadAtStart(changedFrom: gateway.config, to: config)
+            if !waiting.isEmpty {
+                logger.warning("these changes take effect at the next restart", metadata: ["settings": "\(waiting.joined(separator: ","))"])
             }
             let previous = pipeline.withLock { $0 }
             let (next, retired) = try await Pipeline.build(
@@ -134,6 +132,22 @@ public final class Daemon: Sendable {
             await dispatchService.replace(with: next.dispatchers)
             for sink in retired { await sink.shutdown() }
         }
+    }
+
+    /// The settings that changed and are read once, when the daemon starts: the listener,
+    /// the journal, the retention service, the shutdown grace and the log handler.
+    static func settingsReadAtStart(changedFrom old: Config, to new: Config) -> [String] {
+        let settings: [(String, Bool)] = [
+            ("server.listen", old.server.listen != new.server.listen),
+            ("server.idle_timeout", old.server.idleTimeout.duration != new.server.idleTimeout.duration),
+            ("server.shutdown_grace", old.server.shutdownGrace.duration != new.server.shutdownGrace.duration),
+            ("storage.directory", old.storage.directory != new.storage.directory),
+            ("storage.durability", old.storage.durability != new.storage.durability),
+            ("storage.retention", old.storage.retention.duration != new.storage.retention.duration),
+            ("logging.level", old.logging.level != new.logging.level),
+            ("logging.format", old.logging.format != new.logging.format),
+        ]
+        return settings.filter(\.1).map(\.0)
     }
 
     /// Releases sinks and the journal.

@@ -51,6 +51,25 @@ struct ReloadTests {
         await daemon.close()
     }
 
+    /// Settings read once at start are named in a warning, not silently ignored.
+    @Test func settingsReadAtStartAreNamedInAWarning() async throws {
+        let log = LogRecorder()
+        let daemon = try await TestDaemon.open(in: directory, logger: log.logger(level: .info))
+        var next = try TestDaemon.config(in: directory)
+        next.storage.retention = ConfigDuration(duration: .seconds(3600), description: "1h")
+        next.logging.level = .debug
+        next.server.maxBodyBytes = 1024
+        try await daemon.reload(next)
+        let warning = log.records.first { $0.message.contains("next restart") }
+        #expect(warning?.level == .warning)
+        #expect(warning?.metadata["settings"] == "storage.retention,logging.level", "max_body_bytes applies at once")
+        // The same durations written another way are no change.
+        var same = next
+        same.storage.retention = ConfigDuration(duration: .seconds(3600), description: "60m")
+        #expect(Daemon.settingsReadAtStart(changedFrom: next, to: same).isEmpty)
+        await daemon.close()
+    }
+
     @Test func unchangedSinksAndDispatchersSurviveAReload() async throws {
         let daemon = try await TestDaemon.open(in: directory)
         let before = daemon.dispatchers.map(ObjectIdentifier.init)
