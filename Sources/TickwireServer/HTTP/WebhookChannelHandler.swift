@@ -94,25 +94,15 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
             context.fireChannelRead(wrapInboundOut(part))
         case (.forwarding, _):
             context.fireChannelRead(wrapInboundOut(part))
-        case (.collecting, .body(var chunk)):
+        case (.collecting(let call, let config, _), .body(var chunk)):
             if !body.add(&chunk) {
-                state = .answering(closeAfter: true)
-                write(WebhookIngest.tooLarge(body.limit).response, closing: true, context: context)
+                // So much that reading stops: refused (413, or 404 for an unknown channel)
+                // like any other, and the connection is closed.
+                receive(call, config: config, closeAfter: true, context: context)
             }
         case (.collecting(var call, let config, let closeAfter), .end):
             call.body = body.bytes
-            body = WebhookIngest.Body(limit: 0)
-            state = .answering(closeAfter: closeAfter)
-            let loop = context.eventLoop
-            let handler = NIOLoopBound(self, eventLoop: loop)
-            let context = NIOLoopBound(context, eventLoop: loop)
-            ingest.receive(call, config: config) { response in
-                if loop.inEventLoop {
-                    handler.value.answer(response, closeAfter: closeAfter, context: context.value)
-                } else {
-                    loop.execute { handler.value.answer(response, closeAfter: closeAfter, context: context.value) }
-                }
-            }
+            receive(call, config: config, closeAfter: closeAfter, context: context)
         case (.closing, _):
             break
         default:
@@ -121,6 +111,21 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
             state = .forwarding
             routerAnswersPending += 1
             context.fireChannelRead(wrapInboundOut(part))
+        }
+    }
+
+    private func receive(_ call: WebhookIngest.Call, config: Config, closeAfter: Bool, context: ChannelHandlerContext) {
+        body = WebhookIngest.Body(limit: 0)
+        state = .answering(closeAfter: closeAfter)
+        let loop = context.eventLoop
+        let handler = NIOLoopBound(self, eventLoop: loop)
+        let context = NIOLoopBound(context, eventLoop: loop)
+        ingest.receive(call, config: config) { response in
+            if loop.inEventLoop {
+                handler.value.answer(response, closeAfter: closeAfter, context: context.value)
+            } else {
+                loop.execute { handler.value.answer(response, closeAfter: closeAfter, context: context.value) }
+            }
         }
     }
 

@@ -124,6 +124,46 @@ struct WebhookChannelHandlerTests {
         await daemon.close()
     }
 
+    /// A body so large that the handler stops reading it is refused like any other (404 for
+    /// an unknown channel, 413 counted in the metrics) and the connection is closed.
+    @Test func aBodyTooLargeToReadIsRefusedAndCounted() async throws {
+        let daemon = try await TestDaemon.open(in: directory)
+        let limit = daemon.gateway.config.server.maxBodyBytes
+        // One byte past what is read and thrown away; the declared length is longer still,
+        // so the server stops before the end. Nothing more is sent: the server has read all
+        // of it when it closes, and the answer is not lost to a reset.
+        let sent = limit + WebhookIngest.Body.maxDiscardBytes + 1
+        // Returns the status lines read until the server closed the connection.
+        @Sendable func send(_ path: String, port: Int) async throws -> [Int] {
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port) {
+                channel in
+                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            }
+            return try await channel.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(string:
+                    "POST \(path) HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: \(sent + 1000)\r\n\r\n"))
+                let chunk = ByteBuffer(repeating: UInt8(ascii: " "), count: 1 << 20)
+                var left = sent
+                while left > 0 {
+                    try await outbound.write(chunk.getSlice(at: 0, length: min(left, chunk.readableBytes))!)
+                    left -= min(left, chunk.readableBytes)
+                }
+                var received = ""
+                for try await part in inbound { received += String(buffer: part) }
+                return Self.statusLines(received)
+            }
+        }
+        try await daemon.application().test(.live) { client in
+            let port = try #require(client.port)
+            #expect(try await send("/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)", port: port) == [413])
+            #expect(try await send("/v1/webhooks/demo/nothing", port: port) == [404])
+        }
+        let metrics = String(decoding: daemon.metrics.exposition(), as: UTF8.self)
+        #expect(metrics.contains(#"tickwire_http_requests_total{org="demo",channel="gupshup",code="413"} 1"#), "\(metrics)")
+        #expect(try await daemon.journal.count() == 0)
+        await daemon.close()
+    }
+
     /// The idle timeout is this handler's (Hummingbird's state handler never sees webhooks):
     /// a silent connection and a stalled body are closed, one that keeps sending is not.
     @Test func idleConnectionsCloseBusyOnesStayOpen() async throws {
