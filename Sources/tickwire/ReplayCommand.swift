@@ -41,10 +41,11 @@ struct ReplayCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("no subscription \"\(subscription)\" in \(options.config) (known: \(known))\n".utf8))
             throw ExitCode(1)
         }
+        let replay = try Replay(since: since, until: until, deadOnly: deadOnly)
         let journal = try SQLiteJournal(path: config.storage.journalPath, durability: config.storage.durability)
         let count: Int
         do {
-            count = try await Replay(since: since, until: until, deadOnly: deadOnly).run(journal: journal, subscription: target)
+            count = try await replay.run(journal: journal, subscription: target)
         } catch {
             try? await journal.close()
             throw error

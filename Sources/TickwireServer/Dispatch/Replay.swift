@@ -9,7 +9,13 @@ public struct Replay: Sendable {
     /// Only the subscription's dead letters (the usual case after a console outage).
     public var deadOnly: Bool
 
-    public init(since: Date? = nil, until: Date? = nil, deadOnly: Bool = false) {
+    /// A range that ends before it starts.
+    public struct InvalidRange: Error, CustomStringConvertible {
+        public var description: String { "since must not be after until" }
+    }
+
+    public init(since: Date? = nil, until: Date? = nil, deadOnly: Bool = false) throws(InvalidRange) {
+        if let since, let until, since > until { throw InvalidRange() }
         self.since = since
         self.until = until
         self.deadOnly = deadOnly
@@ -22,7 +28,9 @@ public struct Replay: Sendable {
     /// replayed.
     public func run(journal: any Journal, subscription: Subscription) async throws -> Int {
         let cursor = try await journal.cursor(subscription: subscription.id) ?? 0
-        let range = (since ?? .distantPast)...(until ?? .distantFuture)
+        // A `since` past `distantFuture` with no `until` is an empty range, not a trap.
+        let lower = since ?? .distantPast
+        let range = lower...max(until ?? .distantFuture, lower)
         return try await journal.requeue(
             subscription: subscription.id, org: subscription.org, cursor: cursor, range: range, deadOnly: deadOnly
         ) { channel, type in

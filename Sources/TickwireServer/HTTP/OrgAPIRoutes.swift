@@ -87,7 +87,12 @@ struct OrgAPIRoutes: Sendable {
                 case "true", "1", "": deadOnly = true
                 default: throw WebhookRejection.badRequest("dead_only must be true or false", code: "invalid_query")
                 }
-                let replay = Replay(since: try query.date("since"), until: try query.date("until"), deadOnly: deadOnly)
+                let replay: Replay
+                do {
+                    replay = try Replay(since: try query.date("since"), until: try query.date("until"), deadOnly: deadOnly)
+                } catch let error as Replay.InvalidRange {
+                    throw WebhookRejection.badRequest(error.description, code: "invalid_query")
+                }
                 let count = try await replay.run(journal: gateway.journal, subscription: subscription)
                 return ["subscription": .string(subscription.id), "requeued": .int(Int64(count))]
             }

@@ -257,7 +257,7 @@ struct ForwarderDeliveryTests {
                 #expect(try await journal.deadLetters(subscription: subscription.id, limit: 100).isEmpty)
 
                 // A replay of everything in a time range sends delivered events again, once.
-                let range = Replay(since: Date().addingTimeInterval(-60), until: Date().addingTimeInterval(60))
+                let range = try Replay(since: Date().addingTimeInterval(-60), until: Date().addingTimeInterval(60))
                 #expect(try await range.run(journal: journal, subscription: subscription) == 3)
                 #expect(try await Replay(since: Date().addingTimeInterval(-3600), until: Date().addingTimeInterval(-1800))
                     .run(journal: journal, subscription: subscription) == 0, "nothing received then")
