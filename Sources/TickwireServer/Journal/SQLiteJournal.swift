@@ -203,10 +203,15 @@ public final class SQLiteJournal: Journal {
                 INSERT INTO identity (id, journal) VALUES (1, lower(hex(randomblob(16))));
                 """)
         }
+        // The quarantine's bound is per org (one org's bad bodies must not push out
+        // another's): its trim and the org API read by org, newest first.
+        migrator.registerMigration("v5-quarantine-by-org") { db in
+            try db.execute(sql: "CREATE INDEX quarantine_org ON quarantine(org, id)")
+        }
         return migrator
     }
 
-    /// The most bodies the quarantine keeps, and the most bytes of each.
+    /// The most bodies the quarantine keeps per org, and the most bytes of each.
     public static let quarantineLimit = 1000
     public static let quarantineBodyLimit = 64 * 1024
 
@@ -373,8 +378,11 @@ public final class SQLiteJournal: Journal {
                 sql: "INSERT INTO quarantine (org, channel, reason, content_type, body, received_at) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [org, channel, reason, contentType, Data(body.prefix(Self.quarantineBodyLimit)), Date().timeIntervalSince1970])
             try db.execute(
-                sql: "DELETE FROM quarantine WHERE id <= (SELECT MAX(id) FROM quarantine) - ?",
-                arguments: [Self.quarantineLimit])
+                sql: """
+                    DELETE FROM quarantine WHERE org = ?1
+                        AND id <= (SELECT id FROM quarantine WHERE org = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)
+                    """,
+                arguments: [org, Self.quarantineLimit])
         }
     }
 

@@ -178,14 +178,18 @@ struct JournalTests {
         try await journal.close()
     }
 
-    @Test func quarantineIsBounded() async throws {
+    /// Bounded per org: one org's bad bodies never push out another's.
+    @Test func quarantineIsBoundedPerOrg() async throws {
         let journal = try SQLiteJournal(path: path, durability: .normal)
+        try await journal.quarantine(org: "other", channel: "gs", reason: "kept", contentType: nil, body: Array("{".utf8))
         for i in 0..<(SQLiteJournal.quarantineLimit + 5) {
             try await journal.quarantine(org: "acme", channel: "gs", reason: "bad \(i)", contentType: "application/json", body: Array("{".utf8))
         }
-        let kept = try await journal.quarantined(limit: 5000)
+        let kept = try await journal.quarantined(org: "acme", limit: 5000)
         #expect(kept.count == SQLiteJournal.quarantineLimit)
         #expect(kept.first?.reason == "bad \(SQLiteJournal.quarantineLimit + 4)", "the newest are kept")
+        #expect(kept.last?.reason == "bad 5")
+        #expect(try await journal.quarantined(org: "other", limit: 10).map(\.reason) == ["kept"])
         try await journal.close()
     }
 }
