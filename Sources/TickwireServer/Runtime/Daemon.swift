@@ -48,6 +48,7 @@ public final class Daemon: Sendable {
         do {
             let (pipeline, _) = try await Pipeline.build(
                 config: config, previous: Pipeline(), journal: journal, metrics: metrics, logger: logger)
+            try await Pipeline.forgetRemovedCursors(config: config, journal: journal)
             return Daemon(config: config, journal: journal, metrics: metrics, pipeline: pipeline, logger: logger)
         } catch {
             try? await journal.close()
@@ -131,6 +132,13 @@ public final class Daemon: Sendable {
             gateway.replaceConfig(config)
             await dispatchService.replace(with: next.dispatchers)
             for sink in retired { await sink.shutdown() }
+            do {
+                try await Pipeline.forgetRemovedCursors(config: config, journal: journal)
+            } catch {
+                // The new configuration runs; a leftover cursor only holds retention back
+                // until the next reload or restart removes it.
+                logger.error("removed subscriptions' cursors could not be deleted", metadata: ["error": "\(error)"])
+            }
         }
     }
 

@@ -70,6 +70,23 @@ struct ReloadTests {
         await daemon.close()
     }
 
+    /// A dispatcher saves its cursor as it stops; a removed subscription's cursor is deleted
+    /// after that, or it would hold retention back (and a re-added one would resume there).
+    @Test func aRemovedSubscriptionsCursorIsForgottenAfterItsLastBatch() async throws {
+        let daemon = try await TestDaemon.open(in: directory)
+        let body = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_read.json")
+        try await daemon.application().test(.live) { client in
+            #expect(try await post(client, "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)", body) == .ok)
+            #expect(await eventually { directory.lines("out/demo/events.jsonl").count == 1 })
+            // At once: the dispatcher still holds its settlement (saved every 250 ms).
+            var next = try TestDaemon.config(in: directory)
+            next.orgs["demo"]?.subscriptions = []
+            try await daemon.reload(next)
+            #expect(try await daemon.journal.cursor(subscription: "demo/archive") == nil)
+        }
+        await daemon.close()
+    }
+
     @Test func unchangedSinksAndDispatchersSurviveAReload() async throws {
         let daemon = try await TestDaemon.open(in: directory)
         let before = daemon.dispatchers.map(ObjectIdentifier.init)
