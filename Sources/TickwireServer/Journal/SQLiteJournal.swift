@@ -411,30 +411,60 @@ public final class SQLiteJournal: Journal {
         defer { if let last = deleted.withLock({ $0.max() }) { recent.forget(through: last) } }
         // The index's writer first, then the journal's: the order the commit thread takes them.
         try await eventIDs.forget {
-            let rows = try pool.writeBlocking { db -> [Row] in
-                // Only entries every subscription's cursor is past; with no cursors, nothing is
-                // known to be delivered, so nothing goes.
-                guard let done = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM cursors") else { return [] }
-                // Events waiting in a retry queue or kept as dead letters stay for replay.
-                return try Row.fetchAll(
-                    db,
-                    sql: """
-                        DELETE FROM journal WHERE seq IN (
-                            SELECT seq FROM journal WHERE seq <= ? AND received_at < ?
-                            AND seq NOT IN (SELECT seq FROM delivery_queue) AND seq NOT IN (SELECT seq FROM dead_letters)
-                            ORDER BY seq LIMIT ?)
-                        RETURNING seq, event_id
-                        """,
-                    arguments: [done, cutoff, batchSize])
-            }
-            deleted.withLock { $0 = rows.map { $0["seq"] } }
+            let rows = try pool.writeBlocking { db in try Self.deleteTaken(db, olderThan: cutoff, limit: batchSize) }
+            deleted.withLock { $0 = rows.map(\.sequence) }
             // The deletion reaches the disk before the index forgets: the other way round, a
             // power cut could keep the forgetting and lose the deletion, and a late retry of
             // an event still in the journal would be journaled twice.
             if !rows.isEmpty { try pool.sync?.syncNow() }
-            return rows.map { $0["event_id"] }
+            return rows.map(\.eventID)
         }
         return deleted.withLock { $0.count }
+    }
+
+    /// Deletes up to `limit` entries received before `cutoff` that every subscription of
+    /// their org has taken, oldest first, and returns them.
+    ///
+    /// Each org waits only for its own subscriptions' cursors (an org with none waits for
+    /// nobody): with one bound for all, an org that received nothing kept its cursor at the
+    /// start and nothing was ever pruned. Each org is read through its `(org, seq)` index
+    /// from its oldest entry and stops at the first one too young, so a pass reads about
+    /// `limit` rows; filtering on `received_at` instead scanned the whole retention window
+    /// (every row newer than the cutoff) on every pass, holding the writer.
+    static func deleteTaken(_ db: Database, olderThan cutoff: Double, limit: Int) throws -> [(sequence: Int64, eventID: String)] {
+        var bounds: [String: Int64] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT subscription, seq FROM cursors") {
+            // Subscription ids are `org/name`; org names have no `/`.
+            let org = String((row["subscription"] as String).prefix { $0 != "/" })
+            bounds[org] = min(bounds[org] ?? .max, row["seq"])
+        }
+        // The orgs that have entries, one index seek each.
+        let orgs = try String.fetchAll(
+            db,
+            sql: """
+                WITH RECURSIVE orgs(org) AS (
+                    SELECT (SELECT org FROM journal ORDER BY org LIMIT 1)
+                    UNION ALL
+                    SELECT (SELECT org FROM journal WHERE org > orgs.org ORDER BY org LIMIT 1) FROM orgs WHERE orgs.org IS NOT NULL)
+                SELECT org FROM orgs WHERE org IS NOT NULL
+                """)
+        // Events waiting in a retry queue or kept as dead letters stay for replay.
+        let kept = "seq NOT IN (SELECT seq FROM delivery_queue) AND seq NOT IN (SELECT seq FROM dead_letters)"
+        var deleted: [(sequence: Int64, eventID: String)] = []
+        for org in orgs where deleted.count < limit {
+            let candidates = try Row.fetchAll(
+                db,
+                sql: "SELECT seq, event_id, received_at FROM journal WHERE org = ?1 AND seq <= ?2 AND \(kept) ORDER BY seq LIMIT ?3",
+                arguments: [org, bounds[org] ?? .max, limit - deleted.count])
+            // Entries are received in about sequence order: the first too young ends the run.
+            let old = candidates.prefix { ($0["received_at"] as Double) < cutoff }
+            guard let first = old.first, let last = old.last else { continue }
+            try db.execute(
+                sql: "DELETE FROM journal WHERE org = ?1 AND seq BETWEEN ?2 AND ?3 AND \(kept)",
+                arguments: [org, first["seq"], last["seq"]])
+            deleted += old.map { ($0["seq"], $0["event_id"]) }
+        }
+        return deleted
     }
 
     public func pruneAttempts(olderThan age: Duration, batchSize: Int) async throws -> Int {

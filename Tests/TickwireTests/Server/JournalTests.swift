@@ -147,18 +147,42 @@ struct JournalTests {
         #expect(await wakeups.next() == nil)
     }
 
-    @Test func pruningDeletesOnlyOldEventsEverySubscriptionHasTaken() async throws {
+    @Test func pruningDeletesOnlyOldEventsEverySubscriptionOfTheirOrgHasTaken() async throws {
         let journal = try SQLiteJournal(path: path, durability: .normal)
-        try await journal.append((0..<10).map { TestEvents.status(.sent, message: "p\($0)") })
-        #expect(try await journal.prune(olderThan: .zero, batchSize: 100) == 0, "no cursor: nothing is known delivered")
+        try await journal.setCursor(0, subscription: "acme/a")
+        try await journal.setCursor(0, subscription: "acme/b")
+        // An org that never receives anything: its cursor stays at the start, and must not
+        // hold back anyone else's entries.
+        try await journal.setCursor(0, subscription: "idle/a")
+        try await journal.append((0..<10).map { TestEvents.status(.sent, message: "p\($0)") })  // 1...10
+        try await journal.append((0..<3).map { TestEvents.status(.sent, message: "o\($0)", org: "beta") })  // 11...13
         try await journal.setCursor(6, subscription: "acme/a")
         try await journal.setCursor(4, subscription: "acme/b")
         #expect(try await journal.prune(olderThan: .seconds(3600), batchSize: 100) == 0, "too young")
         #expect(try await journal.prune(olderThan: .zero, batchSize: 3) == 3, "small batches")
-        #expect(try await journal.prune(olderThan: .zero, batchSize: 100) == 1, "up to the slowest cursor")
-        try await journal.removeCursors(except: ["acme/a"])
+        // acme up to its slowest cursor; beta has no subscription, so nothing to wait for.
+        #expect(try await journal.prune(olderThan: .zero, batchSize: 100) == 4)
+        #expect(try await journal.entries(org: "beta", after: 0, limit: 100).isEmpty)
+        try await journal.removeCursors(except: ["acme/a", "idle/a"])
         #expect(try await journal.prune(olderThan: .zero, batchSize: 100) == 2)
         #expect(try await journal.entries(org: "acme", after: 0, limit: 100).map(\.sequence) == [7, 8, 9, 10])
+        try await journal.close()
+    }
+
+    /// A pass reads from each org's oldest entry and stops at the first too young: entries
+    /// in a retry queue are skipped, not a reason to stop, and entries after a young one
+    /// wait for a later pass.
+    @Test func pruningStopsAtTheFirstEntryTooYoung() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .normal)
+        try await journal.setCursor(0, subscription: "acme/a")
+        try await journal.append((0..<4).map { TestEvents.status(.sent, message: "q\($0)") })  // 1...4
+        try await journal.setCursor(4, subscription: "acme/a")
+        try await journal.pool.write { db in
+            try db.execute(sql: "UPDATE journal SET received_at = 0 WHERE seq IN (1, 2, 4)")
+            try db.execute(sql: "INSERT INTO delivery_queue (subscription, seq, key, attempts, next_attempt_at) VALUES ('acme/a', 1, 'q0', 1, 0)")
+        }
+        #expect(try await journal.prune(olderThan: .seconds(3600), batchSize: 100) == 1, "2 goes; 1 is queued; 3 is young")
+        #expect(try await journal.entries(org: "acme", after: 0, limit: 100).map(\.sequence) == [1, 3, 4])
         try await journal.close()
     }
 
