@@ -470,9 +470,11 @@ public final class SQLiteJournal: Journal {
     public func pruneAttempts(olderThan age: Duration, batchSize: Int) async throws -> Int {
         let cutoff = Date().timeIntervalSince1970 - Double(age.components.seconds)
         return try await pool.write { db in
-            try db.execute(
-                sql: "DELETE FROM delivery_attempts WHERE id IN (SELECT id FROM delivery_attempts WHERE attempted_at < ? ORDER BY id LIMIT ?)",
-                arguments: [cutoff, batchSize])
+            // Oldest first, stopping at the first too young (attempts are recorded in about
+            // time order): filtering on the time scanned every younger row on each pass.
+            let rows = try Row.fetchAll(db, sql: "SELECT id, attempted_at FROM delivery_attempts ORDER BY id LIMIT ?", arguments: [batchSize])
+            guard let last = rows.prefix(while: { ($0["attempted_at"] as Double) < cutoff }).last else { return 0 }
+            try db.execute(sql: "DELETE FROM delivery_attempts WHERE id <= ?", arguments: [last["id"]])
             return db.changesCount
         }
     }
