@@ -7,8 +7,8 @@ import TickwireCore
 /// config reload.
 ///
 /// On graceful shutdown (or when a reload removes a subscription) a dispatcher finishes the
-/// batch in hand and stops; the service group cancels what still runs when the grace period
-/// ends.
+/// batch in hand and stops; a batch waiting to be retried is left for the next start. The
+/// service group cancels what still runs when the grace period ends.
 final class DispatchService: Service {
     private struct Running {
         var dispatcher: SubscriptionDispatcher
@@ -16,10 +16,19 @@ final class DispatchService: Service {
         var task: Task<Void, Never>
     }
 
+    private struct State {
+        var running: [String: Running] = [:]
+        /// Dispatchers told to stop whose task has not ended yet, so that cancellation
+        /// reaches them too.
+        var stopping: [Int: Task<Void, Never>] = [:]
+        var nextStopping = 0
+        /// Once shut down, a reload starts nothing.
+        var shutDown = false
+    }
+
     private let journal: any Journal
     private let logger: Logger
-    private let running = Mutex<[String: Running]>([:])
-    private let shutDown = Mutex(false)
+    private let state = Mutex(State())
     private let initial: [SubscriptionDispatcher]
 
     init(dispatchers: [SubscriptionDispatcher], journal: any Journal, logger: Logger) {
@@ -32,43 +41,52 @@ final class DispatchService: Service {
         await replace(with: initial)
         await withTaskCancellationHandler {
             try? await gracefulShutdown()
+            logger.info("dispatchers stopping")
+            state.withLock { $0.shutDown = true }
+            await replace(with: [])
         } onCancel: { [self] in
-            running.withLock { for entry in $0.values { entry.task.cancel() } }
+            state.withLock { state in
+                for entry in state.running.values { entry.task.cancel() }
+                for task in state.stopping.values { task.cancel() }
+            }
         }
-        logger.info("dispatchers stopping")
-        // A reload that runs meanwhile must not start new ones behind this.
-        shutDown.withLock { $0 = true }
-        await replace(with: [])
     }
 
     /// Keeps dispatchers whose route is unchanged, stops the others (after their current
     /// batch) and then starts the new ones: a subscription whose filters or sink changed
-    /// never has two dispatchers on its cursor at once. Once shut down, starts nothing.
+    /// never has two dispatchers on its cursor at once.
     func replace(with dispatchers: [SubscriptionDispatcher]) async {
         let wanted = Dictionary(dispatchers.map { ($0.routeKey, $0) }, uniquingKeysWith: { first, _ in first })
-        let stopping: [Running] = running.withLock { running in
-            let gone = running.filter { wanted[$0.key] == nil }
-            for key in gone.keys { running[key] = nil }
-            return Array(gone.values)
+        let stopping: [(Int, Running)] = state.withLock { state in
+            let gone = state.running.filter { wanted[$0.key] == nil }
+            return gone.map { key, entry in
+                state.running[key] = nil
+                state.nextStopping += 1
+                state.stopping[state.nextStopping] = entry.task
+                return (state.nextStopping, entry)
+            }
         }
-        for entry in stopping {
+        for (_, entry) in stopping {
             entry.dispatcher.stop()
             entry.wakeup.finish()
         }
-        for entry in stopping { await entry.task.value }
-        running.withLock { running in
-            guard !shutDown.withLock({ $0 }) else { return }
-            for (key, dispatcher) in wanted where running[key] == nil {
+        for (id, entry) in stopping {
+            await entry.task.value
+            _ = state.withLock { $0.stopping.removeValue(forKey: id) }
+        }
+        state.withLock { state in
+            guard !state.shutDown else { return }
+            for (key, dispatcher) in wanted where state.running[key] == nil {
                 let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
                 journal.wakeOnCommit(continuation)
                 let task = Task { await dispatcher.run(commits: stream, wake: continuation) }
-                running[key] = Running(dispatcher: dispatcher, wakeup: continuation, task: task)
+                state.running[key] = Running(dispatcher: dispatcher, wakeup: continuation, task: task)
             }
         }
     }
 
     /// The dispatchers currently running.
     var dispatchers: [SubscriptionDispatcher] {
-        running.withLock { $0.values.map(\.dispatcher) }
+        state.withLock { $0.running.values.map(\.dispatcher) }
     }
 }

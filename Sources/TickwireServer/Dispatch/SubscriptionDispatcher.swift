@@ -203,9 +203,23 @@ final class SubscriptionDispatcher: Sendable {
                 "subscription": "\(subscription.id)", "events": "\(pending.count)", "attempt": "\(attempts)",
                 "retry_in": "\(wait)", "reason": "\(lastReason)",
             ])
-            try await Task.sleep(for: wait)
+            try await backOff(wait)
         }
         return dead
+    }
+
+    /// Waits `duration` before a retry; throws once the dispatcher is told to stop, so that
+    /// a sink that keeps failing holds up neither a reload nor a shutdown. The batch is left
+    /// unsettled: delivered again after the restart, from the cursor.
+    private func backOff(_ duration: Duration) async throws {
+        var left = duration
+        while left > .zero {
+            guard !isStopping else { throw CancellationError() }
+            let step = min(left, .milliseconds(100))
+            try await Task.sleep(for: step)
+            left -= step
+        }
+        guard !isStopping else { throw CancellationError() }
     }
 
     /// The dead letter for an event given up on, logged and counted; the journal gets it

@@ -145,6 +145,55 @@ struct DispatcherTests {
         try await journal.close()
     }
 
+    /// A local sink that keeps failing is retried in place; told to stop (a reload removed
+    /// it, or a shutdown), its dispatcher leaves the batch for the next start instead of
+    /// retrying forever, and its cursor stays before it.
+    @Test(.timeLimit(.minutes(1)))
+    func aStopEndsTheRetriesOfASinkThatKeepsFailing() async throws {
+        let journal = try journal()
+        let broken = RecordingSink(retryPolicy: .init(maxAttempts: nil, maxAge: nil, initialBackoff: .seconds(2), maxBackoff: .seconds(30)))
+        await broken.failing(.max)
+        let dispatcher = SubscriptionDispatcher(
+            subscription: Subscription(name: "broken", org: "acme", sink: "broken", from: .beginning), sink: broken, journal: journal,
+            logger: logger)
+        try await dispatcher.prepareCursor()
+        try await journal.append([TestEvents.status(.sent, message: "stuck")])
+        let service = DispatchService(dispatchers: [dispatcher], journal: journal, logger: logger)
+        await service.replace(with: [dispatcher])
+        #expect(await eventually { await broken.calls >= 2 }, "retried in place")
+        let started = ContinuousClock.now
+        await service.replace(with: [])
+        #expect(ContinuousClock.now - started < .seconds(1), "the stop does not wait out the backoff")
+        #expect(try await journal.cursor(subscription: "acme/broken") == 0, "the undelivered event is delivered after a restart")
+        try await journal.close()
+    }
+
+    /// When the grace period runs out, the service group cancels what is still delivering.
+    @Test(.timeLimit(.minutes(1)))
+    func cancellationReachesDispatchersBeingStopped() async throws {
+        let journal = try journal()
+        let hanging = RecordingSink()
+        await hanging.slow(.seconds(3600))
+        let dispatcher = SubscriptionDispatcher(
+            subscription: Subscription(name: "hanging", org: "acme", sink: "hanging", from: .beginning), sink: hanging, journal: journal,
+            logger: logger)
+        try await dispatcher.prepareCursor()
+        try await journal.append([TestEvents.status(.sent, message: "slow")])
+        let service = DispatchService(dispatchers: [dispatcher], journal: journal, logger: logger)
+        let task = Task { try await service.run() }
+        #expect(await eventually { await hanging.calls >= 1 })
+        // Stopping waits for the batch in hand ...
+        let stopping = Task { await service.replace(with: []) }
+        try await Task.sleep(for: .milliseconds(200))
+        // ... until cancellation, which also reaches the dispatcher being stopped.
+        let cancelled = ContinuousClock.now
+        task.cancel()
+        _ = await task.result
+        await stopping.value
+        #expect(ContinuousClock.now - cancelled < .seconds(2))
+        try await journal.close()
+    }
+
     @Test func rejectedAndExhaustedEventsGoToTheDeadLetter() async throws {
         let journal = try journal()
         let sink = RecordingSink(retryPolicy: RetryPolicy(maxAttempts: 2, maxAge: nil, initialBackoff: .milliseconds(1), maxBackoff: .milliseconds(2)))
