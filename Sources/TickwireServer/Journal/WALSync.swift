@@ -24,7 +24,8 @@ import Glibc
 /// A failed fdatasync is final: Linux may drop the pages it could not write and report
 /// success to the next call, so a later sync proves nothing about the commits before it.
 /// Every later sync fails with the first error, the journal answers 503, and the operator
-/// restarts the daemon (the README's failure table).
+/// reboots before restarting the daemon (the README's failure table: the page cache may still
+/// hold what the disk never took).
 final class WALSync: Sendable {
     typealias Work = @Sendable ((any Error)?) -> Void
 
