@@ -20,7 +20,10 @@ struct OrgAPIRoutes: Sendable {
         router.get("/v1/orgs/:org/messages/:id") { request, context in
             await answer {
                 let (org, store) = try authorize(request, context)
-                let id = context.parameters.get("id") ?? ""
+                // Path parameters arrive as sent: clients encode ids (wamids end in "=").
+                guard let id = (context.parameters.get("id") ?? "").removingPercentEncoding else {
+                    throw WebhookRejection.badRequest("the message id is not valid percent-encoded UTF-8", code: "invalid_path")
+                }
                 guard let document = try await store.message(org: org.name, id: id) else {
                     throw WebhookRejection.notFound("no message with id \"\(WebhookIngest.printable(id))\"")
                 }

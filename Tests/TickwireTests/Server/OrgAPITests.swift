@@ -78,6 +78,9 @@ struct OrgAPITests {
 
             // Meta: read, with an inferred delivered, found by wamid and by reference id.
             #expect(await eventually { (try? await get(client, "/v1/orgs/demo/messages/wamid.xyzxyz"))?.1?["status"] == "read" })
+            // An id in the path is percent-decoded, as clients encode it (wamids end in "=").
+            #expect(try await get(client, "/v1/orgs/demo/messages/wamid%2Exyzxyz").1?["id"] == "wamid.xyzxyz")
+            #expect(try await get(client, "/v1/orgs/demo/messages/wamid%E0").0 == .badRequest)
             var byReference: JSONValue?
             #expect(await eventually {
                 byReference = (try? await get(client, "/v1/orgs/demo/messages?reference_ids=some%20data,unknown-ref"))?.1
