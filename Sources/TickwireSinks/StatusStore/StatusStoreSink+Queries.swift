@@ -76,12 +76,15 @@ extension StatusStoreSink {
             if let native: String = item["native"] { entry["native"] = .string(native) }
             return .object(entry)
         }
-        let error: String? = row["error"]
+        // The column keeps the failure's error; the document shows it only while the message
+        // stands failed (a `failed` after `delivered` is history, not the message's state).
+        let status: String? = row["status"]
+        let error: String? = status == MessageStatus.failed.rawValue ? row["error"] : nil
         return .object([
             "id": .string(row["canonical_id"]), "org": .string(org), "channel": JSONValue(row["channel"] as String?),
             "provider": JSONValue(row["provider"] as String?), "direction": .string(row["direction"]),
             "recipient": JSONValue(row["recipient"] as String?), "sender": JSONValue(row["sender"] as String?),
-            "reference_id": JSONValue(row["reference_id"] as String?), "status": JSONValue(row["status"] as String?),
+            "reference_id": JSONValue(row["reference_id"] as String?), "status": JSONValue(status),
             "type": JSONValue(row["message_type"] as String?),
             "error": error.flatMap { try? JSONValue.parse($0) } ?? .null,
             "updated_at": .string(Timestamp.format(Date(timeIntervalSince1970: row["updated_at"]))),

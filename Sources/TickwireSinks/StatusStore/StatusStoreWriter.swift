@@ -71,7 +71,8 @@ enum StatusStoreWriter {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [.text(event.org), .text(ids[0])] + details(of: event) + [
-                .text(event.type == .messageReceived ? "inbound" : "outbound"),
+                // A deletion is the user's ("deleted for everyone"): its message came in.
+                .text(event.type == .messageReceived || event.type == .messageDeleted ? "inbound" : "outbound"),
                 SQLiteValue(currentStatus(status.flatMap(MessageStatus.init(rawValue:)).map { [$0] } ?? [])?.rawValue),
                 SQLiteValue(event.status == .failed ? errorText(event) : nil), .real(time), .real(time),
             ])
@@ -172,10 +173,11 @@ enum StatusStoreWriter {
         }
         let real = rows.filter { !$0.inferred }
         let statuses = real.compactMap { MessageStatus(rawValue: $0.status) }
-        let inferred = rows.first { $0.inferred }?.at
+        // A merge of two records that each had one brings two: that is a change too.
+        let inferred = rows.filter(\.inferred).map(\.at)
         let readAt = statuses.contains(.delivered) ? nil : real.filter { $0.status == "read" }.map(\.at).min()
-        if inferred != readAt {
-            if inferred != nil {
+        if inferred != (readAt.map { [$0] } ?? []) {
+            if !inferred.isEmpty {
                 try db.run("DELETE FROM history WHERE message = ? AND inferred = 1", [.integer(message)])
             }
             if let readAt {

@@ -110,6 +110,17 @@ struct StatusStoreTests {
         let document = try await store.message(org: "acme", id: "gs-1")
         #expect(document?["status"] == "delivered")
         #expect(statuses(document) == ["sent", "delivered", "failed"])
+        #expect(document?["error"] == .null, "the message did not fail: its failure is history")
+    }
+
+    @Test func aDeliveredAfterAFailureClearsTheShownError() async throws {
+        let store = try store()
+        await deliver(store, try GupshupSequence.events(["failed"]))
+        #expect(try await store.message(org: "acme", id: "wamid.1")?["error"]?["code"] == "131026")
+        await deliver(store, try GupshupSequence.events(["delivered"]))
+        let document = try await store.message(org: "acme", id: "wamid.1")
+        #expect(document?["status"] == "delivered")
+        #expect(document?["error"] == .null)
     }
 
     @Test func failedBeforeDeliveryIsTerminalWithItsError() async throws {
@@ -141,6 +152,36 @@ struct StatusStoreTests {
         #expect(try await store.message(org: "acme", id: "wamid.1") == merged)
         let count = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages") }
         #expect(count == 1)
+    }
+
+    /// Two records that each inferred a `delivered` from their `read` keep one once merged.
+    @Test func aMergeKeepsOneInferredDelivered() async throws {
+        let store = try store()
+        func only(_ id: String, _ type: String) throws -> Event {
+            var event = try GupshupSequence.events([type]).first!
+            event.data["provider_message_ids"] = [.string(id)]
+            event.data["message_id"] = .string(id)
+            event.subject = id
+            return event
+        }
+        await deliver(store, [try only("wamid.1", "read"), try only("gs-1", "read")])
+        #expect(statuses(try await store.message(org: "acme", id: "gs-1")) == ["delivered*", "read"], "two records so far")
+        await deliver(store, try GupshupSequence.events(["enqueued"]))
+        let merged = try await store.message(org: "acme", id: "wamid.1")
+        #expect(merged?["status"] == "read")
+        #expect(statuses(merged).filter { $0 == "delivered*" }.count == 1)
+    }
+
+    /// A deletion is the user's: a message first seen through its deletion came in.
+    @Test func aMessageFirstSeenDeletedIsInbound() async throws {
+        let store = try store()
+        let body = try RepositoryFiles.corpusFile("meta/pywa_message_revoke.json")
+        let events = try MetaAdapter(config: NoOptions()).normalize(
+            WebhookRequest(method: .post, uri: "/", headers: [:], body: body), channel: ChannelContext(org: "acme", channel: "meta", provider: "meta"))
+        #expect(events.map(\.type) == [.messageDeleted])
+        await deliver(store, events)
+        let document = try await store.message(org: "acme", id: "<ORIGINAL_WHATSAPP_MESSAGE_ID>")
+        #expect(document?["direction"] == "inbound")
     }
 
     @Test func orgsAreIsolated() async throws {
