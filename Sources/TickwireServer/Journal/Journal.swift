@@ -27,9 +27,10 @@ public protocol Journal: Sendable {
     func cursor(subscription: String) async throws -> Int64?
     func setCursor(_ sequence: Int64, subscription: String) async throws
 
-    /// Forgets the cursors of subscriptions that are no longer configured, so that they do
-    /// not hold back retention.
-    func removeCursors(except subscriptions: Set<String>) async throws
+    /// Forgets subscriptions that are no longer configured: their cursors, retry queues and
+    /// dead letters, so that they do not hold back retention (nothing can deliver or
+    /// replay them any more).
+    func forgetSubscriptions(except subscriptions: Set<String>) async throws
 
     /// Dead letters of a subscription, oldest first.
     func deadLetters(subscription: String, limit: Int) async throws -> [DeadLetter]

@@ -345,11 +345,14 @@ public final class SQLiteJournal: Journal {
         }
     }
 
-    public func removeCursors(except subscriptions: Set<String>) async throws {
+    public func forgetSubscriptions(except subscriptions: Set<String>) async throws {
         try await pool.write { db in
-            let known = try String.fetchAll(db, sql: "SELECT subscription FROM cursors")
-            for subscription in known where !subscriptions.contains(subscription) {
-                try db.execute(sql: "DELETE FROM cursors WHERE subscription = ?", arguments: [subscription])
+            let known = try String.fetchSet(
+                db, sql: "SELECT subscription FROM cursors UNION SELECT subscription FROM delivery_queue UNION SELECT subscription FROM dead_letters")
+            for subscription in known.subtracting(subscriptions) {
+                for table in ["cursors", "delivery_queue", "dead_letters"] {
+                    try db.execute(sql: "DELETE FROM \(table) WHERE subscription = ?", arguments: [subscription])
+                }
             }
         }
     }

@@ -48,7 +48,7 @@ public final class Daemon: Sendable {
         do {
             let (pipeline, _) = try await Pipeline.build(
                 config: config, previous: Pipeline(), journal: journal, metrics: metrics, logger: logger)
-            try await Pipeline.forgetRemovedCursors(config: config, journal: journal)
+            try await Pipeline.forgetRemovedSubscriptions(config: config, journal: journal)
             return Daemon(config: config, journal: journal, metrics: metrics, pipeline: pipeline, logger: logger)
         } catch {
             try? await journal.close()
@@ -133,11 +133,11 @@ public final class Daemon: Sendable {
             await dispatchService.replace(with: next.dispatchers)
             for sink in retired { await sink.shutdown() }
             do {
-                try await Pipeline.forgetRemovedCursors(config: config, journal: journal)
+                try await Pipeline.forgetRemovedSubscriptions(config: config, journal: journal)
             } catch {
-                // The new configuration runs; a leftover cursor only holds retention back
+                // The new configuration runs; what is left over only holds retention back
                 // until the next reload or restart removes it.
-                logger.error("removed subscriptions' cursors could not be deleted", metadata: ["error": "\(error)"])
+                logger.error("removed subscriptions could not be forgotten", metadata: ["error": "\(error)"])
             }
         }
     }

@@ -18,8 +18,8 @@ struct Pipeline: Sendable {
     /// Opens what `config` needs that `previous` does not have. Returns the new pipeline and
     /// the sinks of `previous` it no longer uses (close them once their dispatchers stopped).
     /// On failure, sinks opened here are closed again and `previous` is untouched. The
-    /// cursors of removed subscriptions are the caller's to forget, once their dispatchers
-    /// stopped (`forgetRemovedCursors`): a stopping dispatcher saves its cursor last.
+    /// removed subscriptions are the caller's to forget, once their dispatchers stopped
+    /// (`forgetRemovedSubscriptions`): a stopping dispatcher saves its cursor last.
     static func build(
         config: Config, previous: Pipeline, journal: any Journal, metrics: GatewayMetrics, logger: Logger
     ) async throws -> (pipeline: Pipeline, retired: [any Sink]) {
@@ -57,9 +57,9 @@ struct Pipeline: Sendable {
         return (next, retired)
     }
 
-    /// Deletes the cursors of subscriptions `config` no longer has, so that retention is not
-    /// held back by them and one added again starts afresh.
-    static func forgetRemovedCursors(config: Config, journal: any Journal) async throws {
-        try await journal.removeCursors(except: Set(config.subscriptions.map(\.id)))
+    /// Forgets the subscriptions `config` no longer has (cursor, retry queue, dead letters),
+    /// so that retention is not held back by them and one added again starts afresh.
+    static func forgetRemovedSubscriptions(config: Config, journal: any Journal) async throws {
+        try await journal.forgetSubscriptions(except: Set(config.subscriptions.map(\.id)))
     }
 }

@@ -163,7 +163,7 @@ struct JournalTests {
         // acme up to its slowest cursor; beta has no subscription, so nothing to wait for.
         #expect(try await journal.prune(olderThan: .zero, batchSize: 100) == 4)
         #expect(try await journal.entries(org: "beta", after: 0, limit: 100).isEmpty)
-        try await journal.removeCursors(except: ["acme/a", "idle/a"])
+        try await journal.forgetSubscriptions(except: ["acme/a", "idle/a"])
         #expect(try await journal.prune(olderThan: .zero, batchSize: 100) == 2)
         #expect(try await journal.entries(org: "acme", after: 0, limit: 100).map(\.sequence) == [7, 8, 9, 10])
         try await journal.close()

@@ -70,19 +70,24 @@ struct ReloadTests {
         await daemon.close()
     }
 
-    /// A dispatcher saves its cursor as it stops; a removed subscription's cursor is deleted
-    /// after that, or it would hold retention back (and a re-added one would resume there).
+    /// A dispatcher saves its cursor as it stops; a removed subscription's cursor (and its
+    /// dead letters) are deleted after that, or they would hold retention back (and a
+    /// re-added one would resume there).
     @Test func aRemovedSubscriptionsCursorIsForgottenAfterItsLastBatch() async throws {
         let daemon = try await TestDaemon.open(in: directory)
         let body = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_read.json")
         try await daemon.application().test(.live) { client in
             #expect(try await post(client, "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)", body) == .ok)
             #expect(await eventually { directory.lines("out/demo/events.jsonl").count == 1 })
+            var dead = DeliverySettlement()
+            dead.deadLetters = [DeadLetter(sequence: 1, eventID: "e", attempts: 1, reason: "refused")]
+            try await daemon.journal.settle(dead, subscription: "demo/archive")
             // At once: the dispatcher still holds its settlement (saved every 250 ms).
             var next = try TestDaemon.config(in: directory)
             next.orgs["demo"]?.subscriptions = []
             try await daemon.reload(next)
             #expect(try await daemon.journal.cursor(subscription: "demo/archive") == nil)
+            #expect(try await daemon.journal.deadLetters(subscription: "demo/archive").isEmpty, "nothing can replay them now")
         }
         await daemon.close()
     }
