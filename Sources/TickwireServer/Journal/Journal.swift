@@ -25,6 +25,8 @@ public protocol Journal: Sendable {
 
     /// A subscription's cursor: the last sequence its sink has taken; nil if never set.
     func cursor(subscription: String) async throws -> Int64?
+    /// Saves the cursor; the first one saved for a subscription is where it began (a replay
+    /// leaves out what came before).
     func setCursor(_ sequence: Int64, subscription: String) async throws
 
     /// Forgets subscriptions that are no longer configured: their cursors, retry queues and

@@ -42,12 +42,8 @@ extension SQLiteJournal {
                 ])
             }
             if let cursor = settlement.cursor {
-                try db.execute(
-                    sql: """
-                        INSERT INTO cursors (subscription, seq, updated_at) VALUES (?, ?, ?)
-                        ON CONFLICT(subscription) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
-                        """,
-                    arguments: [subscription, cursor, Date().timeIntervalSince1970])
+                // A cursor saved here without one before has an unknown start: 0.
+                try db.execute(sql: Self.saveCursor, arguments: [subscription, cursor, 0, Date().timeIntervalSince1970])
             }
         }
     }
@@ -177,6 +173,7 @@ extension SQLiteJournal {
                     SELECT j.seq, j.channel, j.type, COALESCE(j.subject, j.event_id) AS key
                     FROM journal j
                     WHERE j.org = ?2 AND j.seq <= ?3 AND j.received_at BETWEEN ?4 AND ?5
+                        AND j.seq > COALESCE((SELECT start FROM cursors WHERE subscription = ?1), 0)
                     ORDER BY j.seq
                     """,
                 arguments: [

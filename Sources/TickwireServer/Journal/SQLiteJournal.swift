@@ -208,6 +208,11 @@ public final class SQLiteJournal: Journal {
         migrator.registerMigration("v5-quarantine-by-org") { db in
             try db.execute(sql: "CREATE INDEX quarantine_org ON quarantine(org, id)")
         }
+        // Where each subscription began (its first cursor): a replay of a `from: end`
+        // subscription leaves out what it never took. Unknown for older cursors: 0.
+        migrator.registerMigration("v6-cursor-start") { db in
+            try db.execute(sql: "ALTER TABLE cursors ADD COLUMN start INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
@@ -336,14 +341,16 @@ public final class SQLiteJournal: Journal {
 
     public func setCursor(_ sequence: Int64, subscription: String) async throws {
         try await pool.write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO cursors (subscription, seq, updated_at) VALUES (?, ?, ?)
-                    ON CONFLICT(subscription) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
-                    """,
-                arguments: [subscription, sequence, Date().timeIntervalSince1970])
+            try db.execute(sql: Self.saveCursor, arguments: [subscription, sequence, sequence, Date().timeIntervalSince1970])
         }
     }
+
+    /// Saves a cursor (subscription, seq, start, updated_at). `start` is written only with a
+    /// new row: where the subscription began, so that a replay leaves out what came before.
+    static let saveCursor = """
+        INSERT INTO cursors (subscription, seq, start, updated_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT(subscription) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
+        """
 
     public func forgetSubscriptions(except subscriptions: Set<String>) async throws {
         try await pool.write { db in

@@ -203,6 +203,24 @@ struct JournalTests {
         try await journal.close()
     }
 
+    /// A subscription that starts at the journal's end never took what came before: a
+    /// replay of everything it took leaves that out.
+    @Test func replayLeavesOutWhatCameBeforeASubscriptionBegan() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .normal)
+        try await journal.append([TestEvents.status(.sent, message: "before1"), TestEvents.status(.sent, message: "before2")])
+        let late = Subscription(name: "late", org: "acme", sink: "late")
+        let early = Subscription(name: "early", org: "acme", sink: "early", from: .beginning)
+        for subscription in [late, early] {
+            try await SubscriptionDispatcher(subscription: subscription, sink: RecordingSink(), journal: journal, logger: .quiet).prepareCursor()
+        }
+        try await journal.append([TestEvents.status(.sent, message: "after")])
+        try await journal.setCursor(3, subscription: late.id)
+        try await journal.setCursor(3, subscription: early.id)
+        #expect(try await Replay().run(journal: journal, subscription: late) == 1)
+        #expect(try await Replay().run(journal: journal, subscription: early) == 3)
+        try await journal.close()
+    }
+
     /// Bounded per org: one org's bad bodies never push out another's.
     @Test func quarantineIsBoundedPerOrg() async throws {
         let journal = try SQLiteJournal(path: path, durability: .normal)
