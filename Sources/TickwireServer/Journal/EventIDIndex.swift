@@ -106,7 +106,13 @@ final class EventIDIndex: Sendable {
         // The next row journaled follows the highest sequence ever handed out, which is past
         // the last row when the newest were pruned.
         pending.withLock { $0.last = max($0.last, highWater) }
-        writer.start { [weak self, interval = limits.interval] in
+        // The first turn is one interval after the catch-up, not as the thread starts (when
+        // nothing waits yet, or, on a busy machine, whatever the first appends left).
+        writer.start(true) { [weak self, interval = limits.interval] first in
+            guard !first else {
+                first = false
+                return interval
+            }
             // What cannot be written stays in `pending` for the next turn; appends fail past
             // `limits.most`.
             try? self?.write()
