@@ -33,7 +33,17 @@ public struct ConfigLoader: Sendable {
         let directory = (path as NSString).deletingLastPathComponent
         for pattern in main.include ?? Self.defaultIncludes {
             let absolute = pattern.hasPrefix("/") ? pattern : (directory.isEmpty ? pattern : directory + "/" + pattern)
-            for match in Self.glob(absolute) where match != path {
+            let matches: [String]
+            switch Self.glob(absolute) {
+            case .success(let found):
+                matches = found
+            case .failure(let problem):
+                // A file the main config names that is not there would drop its orgs, and a
+                // reload would then forget their subscriptions' state: an error, not nothing.
+                errors.append(ConfigError(file: path, line: nil, path: "include", message: "\"\(pattern)\": \(problem.message)"))
+                continue
+            }
+            for match in matches where match != path {
                 do {
                     let file = try decodeFile(match)
                     if file.include != nil {
@@ -148,11 +158,25 @@ public struct ConfigLoader: Sendable {
         return errors
     }
 
-    static func glob(_ pattern: String) -> [String] {
+    struct GlobProblem: Error {
+        var message: String
+    }
+
+    /// The files `pattern` names, sorted. A pattern with wildcards may name none (an empty
+    /// `plugins.d`); one without names a file that must exist.
+    static func glob(_ pattern: String) -> Result<[String], GlobProblem> {
         var result = glob_t()
         defer { globfree(&result) }
-        guard Glibc.glob(pattern, 0, nil, &result) == 0 else { return [] }
-        return (0..<Int(result.gl_pathc)).compactMap { result.gl_pathv[$0].map { String(cString: $0) } }.sorted()
+        switch Glibc.glob(pattern, 0, nil, &result) {
+        case 0:
+            return .success((0..<Int(result.gl_pathc)).compactMap { result.gl_pathv[$0].map { String(cString: $0) } }.sorted())
+        case GLOB_NOMATCH where pattern.contains(where: { "*?[".contains($0) }):
+            return .success([])
+        case GLOB_NOMATCH:
+            return .failure(GlobProblem(message: "no such file"))
+        default:
+            return .failure(GlobProblem(message: "cannot list the files it names"))
+        }
     }
 
     static func syntaxError(_ error: YamlError, file: String) -> ConfigError {

@@ -113,6 +113,15 @@ struct ConfigLoaderTests {
         #expect(config.files.count == 2)
     }
 
+    /// A file named outright must exist (a typo would drop its orgs, and a reload would
+    /// forget their subscriptions); a wildcard may match nothing (an empty plugins.d).
+    @Test func aMissingIncludedFileIsAnError() throws {
+        let named = errors("include: [ \"orgs/acme.yaml\" ]\n")
+        #expect(named.first?.path == "include")
+        #expect(named.first?.message.contains("\"orgs/acme.yaml\": no such file") == true)
+        #expect(try load("include: [ \"orgs/*.yaml\", \"nowhere/*.yaml\" ]\n").files.count == 1)
+    }
+
     @Test func nameDefinedInTwoFilesNamesBoth() throws {
         let main = "sinks:\n  dup: { type: file, path: a.jsonl }\n"
         let errors = errors(main, files: ["plugins.d/other.yaml": "\n\nsinks:\n  dup: { type: file, path: b.jsonl }\n"])
