@@ -19,7 +19,7 @@ public final class HTTPForwarderSink: Sink, Sendable {
     private let logger: Logger
     public let circuitBreaker: CircuitBreaker?
 
-    init(config: HTTPForwarderConfig, client: HTTPClient = .shared, logger: Logger) {
+    init(config: HTTPForwarderConfig, client: HTTPClient = HTTPForwarderSink.client, logger: Logger) {
         self.config = config
         self.signer = WebhookSigner(secrets: config.secrets)
         self.client = client
@@ -66,8 +66,11 @@ public final class HTTPForwarderSink: Sink, Sendable {
         let started = ContinuousClock.now
         do {
             let response = try await client.execute(request, timeout: .nanoseconds(config.timeout.duration.nanosecondsValue))
-            // Drain (and bound) the answer so the connection goes back to the pool.
-            _ = try? await response.body.collect(upTo: 64 * 1024)
+            // Drain (and bound) the answer so the connection goes back to the pool, within
+            // what is left of `timeout`: the client's own deadline ends with the head, and a
+            // console that trickles its body must not hold the request (or a probe) for days.
+            let body = response.body
+            _ = try? await Self.within(started + config.timeout.duration) { try await body.collect(upTo: 64 * 1024) }
             let status = Int(response.status.code)
             return (
                 Self.outcome(status: status, retryAfter: response.headers.first(name: "retry-after")),
@@ -79,8 +82,32 @@ public final class HTTPForwarderSink: Sink, Sendable {
         }
     }
 
+    /// Every forwarder's client: AsyncHTTPClient's shared settings, except that redirects
+    /// are not followed. Followed, a 301 or 302 turns the POST into a GET without a body
+    /// (an event "delivered" that never arrived), and a 307 re-sends the signed body and the
+    /// configured headers to wherever the console points. A 3xx is an answer like a 4xx.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration.singletonConfiguration
+        configuration.redirectConfiguration = .disallow
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
+    /// `work`'s result, or an error once `deadline` has passed (`work` is cancelled).
+    static func within<T: Sendable>(_ deadline: ContinuousClock.Instant, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await work() }
+            group.addTask {
+                try await Task.sleep(until: deadline)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else { throw CancellationError() }
+            return value
+        }
+    }
+
     /// 2xx delivers; 408, 429 and 5xx are retried (after `Retry-After` when given); any
-    /// other answer will not change by retrying.
+    /// other answer (3xx included: redirects are not followed) will not change by retrying.
     static func outcome(status: Int, retryAfter: String?, now: Date = Date()) -> DeliveryOutcome {
         switch status {
         case 200..<300: return .delivered

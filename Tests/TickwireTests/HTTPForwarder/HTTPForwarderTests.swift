@@ -60,6 +60,15 @@ final class Receiver: Sendable {
             if let retryAfter = answer.headers["Retry-After"] { response.headers[.retryAfter] = retryAfter }
             return response
         }
+        // A console that moved, and one that sends its head and then hardly any body.
+        router.post("/moved") { _, _ in Response(status: .movedPermanently, headers: [.location: "/hooks"]) }
+        router.post("/trickle") { _, _ in
+            Response(status: .ok, body: ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: "{"))
+                try await Task.sleep(for: .seconds(30))
+                try await writer.finish(nil)
+            })
+        }
         let boundPort = Mutex<Int?>(nil)
         let app = Application(
             router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)),
@@ -185,6 +194,30 @@ struct HTTPForwarderTests {
         guard case .retry = report.outcomes.first else {
             Issue.record("expected a retry, got \(report)")
             return
+        }
+    }
+
+    /// A redirect is not followed: a 301 would turn the POST into a GET without the event,
+    /// and a 307 would send it and the headers elsewhere. It is an answer, like a 404.
+    @Test func redirectsAreNotFollowed() async throws {
+        let receiver = Receiver()
+        try await receiver.run { url in
+            let sink = try await sink(url.replacingOccurrences(of: "/hooks", with: "/moved"))
+            let report = await sink.deliver([TestEvents.status(.sent, message: "m")])
+            #expect(report.outcomes == [.reject(reason: "HTTP 301")])
+            #expect(receiver.received.isEmpty, "nothing reached /hooks")
+        }
+    }
+
+    /// `timeout` bounds the whole request, the answer's body included.
+    @Test func aTricklingAnswerEndsAtTheTimeout() async throws {
+        let receiver = Receiver()
+        try await receiver.run { url in
+            let sink = try await sink(url.replacingOccurrences(of: "/hooks", with: "/trickle"), extra: ", timeout: 500ms")
+            let started = ContinuousClock.now
+            let report = await sink.deliver([TestEvents.status(.sent, message: "m")])
+            #expect(ContinuousClock.now - started < .seconds(5))
+            #expect(report.outcomes == [.delivered], "the console answered 200")
         }
     }
 
