@@ -21,11 +21,18 @@ public struct ConfigDuration: Sendable, Equatable, Decodable, CustomStringConver
                 throw ConfigIssue("\"\(text)\" is not a duration: expected a number and a unit (ms, s, m, h, d), like 100ms, 5s, 10m or 24h")
             }
             rest = rest.dropFirst(unit.suffix.count)
+            // Past this the arithmetic overflows (nanoseconds in an Int64 last 292 years).
+            guard Double(number) * unit.value.secondsValue + total.secondsValue <= Self.maximum.secondsValue else {
+                throw ConfigIssue("\"\(text)\" is too long: at most 36500d (100 years)")
+            }
             total += unit.value * number
         }
         self.duration = total
         self.description = text
     }
+
+    /// The longest duration a config may give.
+    public static let maximum = Duration.seconds(36500 * 86400)
 
     public init(duration: Duration, description: String) {
         self.duration = duration

@@ -96,6 +96,11 @@ public struct HTTPForwarderConfig: Sendable, Decodable {
         case batchSize = "batch_size", batchWait = "batch_wait", circuitBreaker = "circuit_breaker"
     }
 
+    /// RFC 9110 `tchar`.
+    static func isTokenCharacter(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "!#$%&'*+-.^_`|~".unicodeScalars.contains(scalar))
+    }
+
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         url = try c.decode(String.self, forKey: .url)
@@ -111,6 +116,20 @@ public struct HTTPForwarderConfig: Sendable, Decodable {
         circuitBreaker = try c.decodeIfPresent(Breaker.self, forKey: .circuitBreaker) ?? circuitBreaker
         guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host != nil else {
             throw ConfigIssue("url must be an http:// or https:// URL")
+        }
+        // The HTTP client would drop them silently, and every event would meet a 401.
+        guard parsed.user == nil, parsed.password == nil else {
+            throw ConfigIssue("url must not hold a user or password (they are not sent): put them in headers, e.g. Authorization")
+        }
+        for (name, value) in headers {
+            guard !name.isEmpty, name.unicodeScalars.allSatisfy(Self.isTokenCharacter) else {
+                throw ConfigIssue("headers: \"\(name)\" is not a valid header name")
+            }
+            // The value is likely a secret: the client's error would quote it in logs and in
+            // every retry reason, so it is refused here, by name only.
+            guard value.unicodeScalars.allSatisfy({ $0 == "\t" || ($0.value >= 0x20 && $0.value != 0x7F) }) else {
+                throw ConfigIssue("headers: the value of \"\(name)\" holds a line break or another control character (a secret read with its trailing newline?)")
+            }
         }
         guard (1...1000).contains(batchSize) else { throw ConfigIssue("batch_size must be 1 to 1000") }
         guard (1...256).contains(concurrency) else { throw ConfigIssue("concurrency must be 1 to 256") }

@@ -237,5 +237,26 @@ struct HTTPForwarderTests {
         } catch {
             #expect(!"\(error)".contains("not-base64-secret"))
         }
+        /// The loader's errors for a sink with `url` and `options`; nil when it loads.
+        func refusal(url: String = "https://console.example/hooks", _ options: String = "", environment: [String: String] = [:]) throws -> String? {
+            let yaml = "sinks:\n  c: { type: http, url: \"\(url)\"\(options) }\n"
+            do {
+                _ = try ConfigLoader(registry: .standard, environment: environment).load(path: try directory.write("c.yaml", yaml))
+                return nil
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(try refusal() == nil)
+        // A secret read from a file with its newline would reach logs through the client's
+        // error; credentials in the URL would never be sent; a huge timeout overflows.
+        let newline = try refusal(", headers: { Authorization: \"${TOKEN}\" }", environment: ["TOKEN": "Bearer s3cret-token\n"])
+        #expect(newline?.contains("the value of \"Authorization\" holds a line break") == true)
+        #expect(newline?.contains("s3cret-token") == false)
+        #expect(try refusal(", headers: { \"X Bad\": v }")?.contains("\"X Bad\" is not a valid header name") == true)
+        let withUser = try refusal(url: "https://user:pa55@console.example/hooks")
+        #expect(withUser?.contains("must not hold a user or password") == true)
+        #expect(withUser?.contains("pa55") == false)
+        #expect(try refusal(", timeout: 3000000h")?.contains("too long") == true)
     }
 }
