@@ -164,6 +164,15 @@ public struct RetryPolicy: Sendable, Equatable {
         return capped * jitter
     }
 
+    /// When the next attempt goes: `wait` after `now`, but never after `maxAge` from the
+    /// first attempt, so that `maxAge` ends the retries in any case (the last one goes at the
+    /// deadline; failing, it is the last).
+    public func nextAttempt(after now: Date, wait: Duration, firstAttempt: Date) -> Date {
+        let next = now.addingTimeInterval(wait.secondsValue)
+        guard let maxAge else { return next }
+        return max(now, min(next, firstAttempt.addingTimeInterval(maxAge.secondsValue)))
+    }
+
     /// Whether another attempt is allowed after `attempts` failures over `age`.
     public func allowsRetry(attempts: Int, age: Duration) -> Bool {
         if let maxAttempts, attempts >= maxAttempts { return false }

@@ -208,7 +208,7 @@ extension SubscriptionDispatcher {
             settlement.queue.append(
                 QueuedDelivery(
                     entry: row.entry, key: row.key, attempts: attempt, firstAttemptAt: first,
-                    nextAttemptAt: result.at.addingTimeInterval(wait.secondsValue), lastError: reason))
+                    nextAttemptAt: policy.nextAttempt(after: result.at, wait: wait, firstAttempt: first), lastError: reason))
             metrics.retried(subscription: subscription.id, sink: subscription.sink, count: 1)
             return true
         }

@@ -127,6 +127,13 @@ struct CoreModelTests {
         #expect(policy.allowsRetry(attempts: 4, age: .seconds(1)))
         #expect(!policy.allowsRetry(attempts: 5, age: .seconds(1)))
         #expect(!policy.allowsRetry(attempts: 1, age: .seconds(61)))
+        // max_age ends the retries in any case: no attempt is scheduled past it, even when
+        // the backoff (or a Retry-After) would wait longer.
+        let first = Date(timeIntervalSince1970: 1_000)
+        #expect(policy.nextAttempt(after: first.addingTimeInterval(10), wait: .seconds(5), firstAttempt: first) == first.addingTimeInterval(15))
+        #expect(policy.nextAttempt(after: first.addingTimeInterval(50), wait: .seconds(3600), firstAttempt: first) == first.addingTimeInterval(60))
+        let unbounded = RetryPolicy(maxAttempts: nil, maxAge: nil, initialBackoff: .seconds(1), maxBackoff: .seconds(10))
+        #expect(unbounded.nextAttempt(after: first, wait: .seconds(3600), firstAttempt: first) == first.addingTimeInterval(3600))
     }
 }
 
