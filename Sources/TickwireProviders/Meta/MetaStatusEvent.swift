@@ -13,6 +13,11 @@ extension MetaChangeEvents {
             native: NativeNames(eventType: "messages.statuses", status: native),
             providerTime: Timestamp.fromEpoch(item["timestamp"]))
         if messageID == nil { draft.extraIdentity = [item.serializedString()] }
+        // A group message gets a status per participant, with the same id, status and time:
+        // the participant tells them apart (else all but the first would be duplicates).
+        if item["recipient_type"]?.stringValue == "group" {
+            draft.extraIdentity.append(item["recipient_participant_id"]?.nonEmptyString ?? item["recipient_participant_user_id"]?.nonEmptyString)
+        }
         draft.data = [
             "message_id": JSONValue(messageID),
             "provider_message_ids": .distinctStrings([wamid, gsID]),

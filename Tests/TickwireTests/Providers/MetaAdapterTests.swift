@@ -46,6 +46,22 @@ extension Providers {
             #expect(alone.first?.id == batch.first { $0.type == .messageDelivered }?.id)
         }
 
+        /// A group message's statuses come per participant with the same id, status and
+        /// time: each is its own event, not a duplicate of the first.
+        @Test func eachGroupParticipantsStatusIsItsOwnEvent() throws {
+            func status(_ participant: String) -> String {
+                #"{"id":"wamid.G","status":"read","timestamp":"1700000000","recipient_id":"group-1","recipient_type":"group","recipient_participant_id":""#
+                    + participant + #""}"#
+            }
+            let events = try normalize(Self.envelope(field: "messages", value: #"{"statuses":["# + status("15551110001") + "," + status("15551110002") + "]}"))
+            #expect(events.count == 2)
+            #expect(Set(events.map(\.id)).count == 2)
+            #expect(events.map { $0.data["recipient"]?.stringValue } == ["+15551110001", "+15551110002"])
+            // A retry of one participant's status is still that event.
+            let retry = try normalize(Self.envelope(field: "messages", value: #"{"statuses":["# + status("15551110002") + "]}"))
+            #expect(retry.map(\.id) == [events[1].id])
+        }
+
         @Test func templateAccountAndOtherFields() throws {
             let template = try normalize(Self.envelope(field: "message_template_status_update",
                 value: #"{"event":"APPROVED","message_template_id":12345,"message_template_name":"order_update","message_template_language":"en_US","reason":"NONE"}"#))
