@@ -32,13 +32,31 @@ struct HTTPForwarderRequest {
 
     /// CloudEvents binary mode: attributes as `ce-*` headers, `data` as the body.
     static func binary(_ event: Event) -> HTTPForwarderRequest {
-        var headers: [(String, String)] = [
-            ("content-type", "application/json"), ("ce-specversion", Event.specVersion), ("ce-id", event.id),
-            ("ce-source", event.source), ("ce-type", event.type.rawValue), ("ce-time", Timestamp.format(event.time)),
+        var attributes: [(String, String)] = [
+            ("ce-specversion", Event.specVersion), ("ce-id", event.id), ("ce-source", event.source),
+            ("ce-type", event.type.rawValue), ("ce-time", Timestamp.format(event.time)),
             ("ce-org", event.org), ("ce-channel", event.channel), ("ce-provider", event.provider),
         ]
-        if let subject = event.subject { headers.append(("ce-subject", subject.withoutControlCharacters)) }
+        if let subject = event.subject { attributes.append(("ce-subject", subject)) }
+        let headers = [("content-type", "application/json")] + attributes.map { ($0, Self.headerValue($1)) }
         return HTTPForwarderRequest(id: event.id, headers: headers, body: JSONValue.object(event.data).serializedBytes())
+    }
+
+    /// An attribute as a `ce-*` header value (HTTP binding §3.1.3.2): UTF-8, with every byte
+    /// outside printable ASCII, the space, `"` and `%` percent-encoded. A subject comes from
+    /// the provider's payload and may hold any of them.
+    static func headerValue(_ text: String) -> String {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        for byte in text.utf8 {
+            if (0x21...0x7E).contains(byte), byte != UInt8(ascii: "\""), byte != UInt8(ascii: "%") {
+                bytes.append(byte)
+            } else {
+                bytes += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The provider's request body, byte for byte, in its content type. Events journaled

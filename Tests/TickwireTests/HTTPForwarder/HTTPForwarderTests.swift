@@ -146,6 +146,9 @@ struct HTTPForwarderTests {
             #expect(binary.headers["ce-id"] == events[0].id)
             #expect(binary.headers["ce-type"] == "message.read")
             #expect(binary.headers["ce-specversion"] == "1.0")
+            // Header values are percent-encoded where the HTTP binding says so.
+            #expect(HTTPForwarderRequest.headerValue("+1 555 \"x\" 100% é\n") == "+1%20555%20%22x%22%20100%25%20%C3%A9%0A")
+            #expect(HTTPForwarderRequest.headerValue("wamid.HBgL=") == "wamid.HBgL=")
             #expect(try JSONValue.parse(binary.body)["message_id"] == "m0")
             #expect(Self.verify(binary))
             #expect(try await sink(url, format: "cloudevents-batch").deliver(events).outcomes == Array(repeating: .delivered, count: 3))
