@@ -213,6 +213,12 @@ public final class SQLiteJournal: Journal {
         migrator.registerMigration("v6-cursor-start") { db in
             try db.execute(sql: "ALTER TABLE cursors ADD COLUMN start INTEGER NOT NULL DEFAULT 0")
         }
+        // Retention skips entries waiting in a retry queue by sequence, whatever the
+        // subscription: without this index each pass copied the whole queue (millions of rows
+        // after a long console outage) into a temporary one, once per org.
+        migrator.registerMigration("v7-queue-by-seq") { db in
+            try db.execute(sql: "CREATE INDEX delivery_queue_seq ON delivery_queue(seq)")
+        }
         return migrator
     }
 
@@ -458,21 +464,29 @@ public final class SQLiteJournal: Journal {
                     SELECT (SELECT org FROM journal WHERE org > orgs.org ORDER BY org LIMIT 1) FROM orgs WHERE orgs.org IS NOT NULL)
                 SELECT org FROM orgs WHERE org IS NOT NULL
                 """)
-        // Events waiting in a retry queue or kept as dead letters stay for replay.
-        let kept = "seq NOT IN (SELECT seq FROM delivery_queue) AND seq NOT IN (SELECT seq FROM dead_letters)"
+        // Events waiting in a retry queue or kept as dead letters stay for replay. Probed per
+        // entry through the queues' seq indexes: `NOT IN (SELECT …)` copied both whole.
+        let kept = """
+            NOT EXISTS (SELECT 1 FROM delivery_queue q WHERE q.seq = journal.seq)
+            AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.seq = journal.seq)
+            """
         var deleted: [(sequence: Int64, eventID: String)] = []
         for org in orgs where deleted.count < limit {
-            let candidates = try Row.fetchAll(
+            let candidates = try Row.fetchCursor(
                 db,
                 sql: "SELECT seq, event_id, received_at FROM journal WHERE org = ?1 AND seq <= ?2 AND \(kept) ORDER BY seq LIMIT ?3",
                 arguments: [org, bounds[org] ?? .max, limit - deleted.count])
-            // Entries are received in about sequence order: the first too young ends the run.
-            let old = candidates.prefix { ($0["received_at"] as Double) < cutoff }
+            // Entries are received in about sequence order: the first too young ends the run
+            // (and the read: a cursor steps through the index, reading no further).
+            var old: [(sequence: Int64, eventID: String)] = []
+            while let row = try candidates.next(), (row["received_at"] as Double) < cutoff {
+                old.append((row["seq"], row["event_id"]))
+            }
             guard let first = old.first, let last = old.last else { continue }
             try db.execute(
                 sql: "DELETE FROM journal WHERE org = ?1 AND seq BETWEEN ?2 AND ?3 AND \(kept)",
-                arguments: [org, first["seq"], last["seq"]])
-            deleted += old.map { ($0["seq"], $0["event_id"]) }
+                arguments: [org, first.sequence, last.sequence])
+            deleted += old
         }
         return deleted
     }
