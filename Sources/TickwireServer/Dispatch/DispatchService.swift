@@ -24,6 +24,9 @@ final class DispatchService: Service {
         var nextStopping = 0
         /// Once shut down, a reload starts nothing.
         var shutDown = false
+        /// What the last `replace` asked for: `run` starts that, not the dispatchers it was
+        /// made with, when a reload came first (SIGHUP just after start).
+        var requested: [SubscriptionDispatcher]?
     }
 
     private let journal: any Journal
@@ -38,7 +41,7 @@ final class DispatchService: Service {
     }
 
     func run() async throws {
-        await replace(with: initial)
+        await replace(with: state.withLock { $0.requested } ?? initial)
         await withTaskCancellationHandler {
             try? await gracefulShutdown()
             logger.info("dispatchers stopping")
@@ -58,6 +61,7 @@ final class DispatchService: Service {
     func replace(with dispatchers: [SubscriptionDispatcher]) async {
         let wanted = Dictionary(dispatchers.map { ($0.routeKey, $0) }, uniquingKeysWith: { first, _ in first })
         let stopping: [(Int, Running)] = state.withLock { state in
+            if !state.shutDown { state.requested = dispatchers }
             let gone = state.running.filter { wanted[$0.key] == nil }
             return gone.map { key, entry in
                 state.running[key] = nil

@@ -168,6 +168,25 @@ struct DispatcherTests {
         try await journal.close()
     }
 
+    /// A reload that comes before the service runs (SIGHUP right after start) is not undone
+    /// when it does: the service starts what the reload asked for.
+    @Test func aReloadBeforeTheServiceRunsIsKept() async throws {
+        let journal = try journal()
+        func dispatcher(_ name: String) -> SubscriptionDispatcher {
+            SubscriptionDispatcher(subscription: Subscription(name: name, org: "acme", sink: name), sink: RecordingSink(), journal: journal, logger: logger)
+        }
+        let (old, new) = (dispatcher("old"), dispatcher("new"))
+        for each in [old, new] { try await each.prepareCursor() }
+        let service = DispatchService(dispatchers: [old], journal: journal, logger: logger)
+        await service.replace(with: [new])
+        let task = Task { try await service.run() }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(service.dispatchers.map(\.routeKey) == [new.routeKey])
+        task.cancel()
+        _ = await task.result
+        try await journal.close()
+    }
+
     /// When the grace period runs out, the service group cancels what is still delivering.
     @Test(.timeLimit(.minutes(1)))
     func cancellationReachesDispatchersBeingStopped() async throws {
