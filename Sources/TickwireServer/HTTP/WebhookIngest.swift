@@ -83,8 +83,8 @@ struct WebhookIngest: Sendable {
                 duration: ContinuousClock.now - call.started)
             reply(response)
         }
-        // Refusals before the body is read are logged at info, with the answer's own message
-        // as the reason: those never hold a secret (README, Logs).
+        // Refusals of the request (unknown channel, content type, size, credentials) are
+        // logged at info, with the answer's own fixed message as the reason: never a secret.
         func refuse(_ rejection: WebhookRejection) {
             logger.info("webhook refused", metadata: [
                 "org": "\(Self.printable(call.org))", "channel": "\(Self.printable(call.channel))",
