@@ -137,6 +137,30 @@ struct ForwarderDeliveryTests {
         }
     }
 
+    /// `max_age` ends the retries in any case: a Retry-After of an hour does not push the
+    /// next attempt past it, and that attempt, failing, is the last.
+    @Test func maxAgeCapsTheNextAttemptAndEndsTheRetries() async throws {
+        let receiver = Receiver()
+        receiver.answer { _ in Receiver.Answer(status: 503, headers: ["Retry-After": "3600"]) }
+        try await receiver.run { url in
+            let options = "timeout: 1s, retry: { max_age: 1s, initial_backoff: 100ms, max_backoff: 100ms }"
+            let journal = try SQLiteJournal(path: journalPath, durability: .normal)
+            try await dispatching(try await sink(url, options: options), journal: journal) {
+                try await journal.append([TestEvents.status(.sent, message: "m0")])
+                let tried = await eventually { await queue(journal).first?.attempts == 1 }
+                #expect(tried)
+                let parked = try #require(await queue(journal).first)
+                let firstAttempt = try #require(parked.firstAttemptAt)
+                #expect(parked.nextAttemptAt <= firstAttempt.addingTimeInterval(1.001), "not an hour later")
+                let dead = await eventually(timeout: .seconds(10)) {
+                    ((try? await journal.deadLetters(subscription: subscription.id, limit: 10)) ?? []).count == 1
+                }
+                #expect(dead, "the attempt at max_age was the last")
+            }
+            try await journal.close()
+        }
+    }
+
     @Test func aReceiverDownAcrossARestartLosesNothing() async throws {
         // Learn a free port, then leave nothing listening on it: the console is down.
         let address = Mutex<String?>(nil)
