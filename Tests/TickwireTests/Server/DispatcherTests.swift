@@ -8,6 +8,9 @@ import TickwireCore
 actor RecordingSink: Sink {
     private(set) var delivered: [Event] = []
     private(set) var calls = 0
+    /// The most `deliver` calls in progress at once (the actor lets a slow one be entered again).
+    private(set) var mostAtOnce = 0
+    private var inProgress = 0
     var failNext = 0
     var rejectSubjects: Set<String> = []
     var delay: Duration = .zero
@@ -25,6 +28,9 @@ actor RecordingSink: Sink {
 
     func deliver(_ batch: [Event]) async -> DeliveryReport {
         calls += 1
+        inProgress += 1
+        mostAtOnce = max(mostAtOnce, inProgress)
+        defer { inProgress -= 1 }
         if delay > .zero { try? await Task.sleep(for: delay) }
         if failNext > 0 {
             failNext -= 1
@@ -168,6 +174,31 @@ struct DispatcherTests {
         await service.replace(with: [])
         #expect(ContinuousClock.now - started < .seconds(5), "the stop does not wait out the backoff")
         #expect(try await journal.cursor(subscription: "acme/broken") == 0, "the undelivered event is delivered after a restart")
+        try await journal.close()
+    }
+
+    /// A reload that changes a subscription's route (its filters) replaces its dispatcher:
+    /// the old one finishes its batch before the new one starts, so one cursor never has two
+    /// dispatchers delivering at once.
+    @Test func aChangedRouteStopsTheOldDispatcherBeforeTheNewOneStarts() async throws {
+        let journal = try journal()
+        let sink = RecordingSink()
+        await sink.slow(.milliseconds(300))
+        let before = SubscriptionDispatcher(
+            subscription: Subscription(name: "s", org: "acme", sink: "s", from: .beginning), sink: sink, journal: journal, logger: logger)
+        let after = SubscriptionDispatcher(
+            subscription: Subscription(name: "s", org: "acme", sink: "s", events: [try EventPattern("message.*")], from: .beginning),
+            sink: sink, journal: journal, logger: logger)
+        #expect(before.routeKey != after.routeKey)
+        try await before.prepareCursor()
+        try await journal.append((0..<3).map { TestEvents.status(.sent, message: "r\($0)") })
+        let service = DispatchService(dispatchers: [before], journal: journal, logger: logger)
+        await service.replace(with: [before])
+        #expect(await eventually { await sink.calls >= 1 }, "the old dispatcher is delivering")
+        await service.replace(with: [after])
+        #expect(await eventually { await Set(sink.delivered.map(\.id)).count == 3 })
+        #expect(await sink.mostAtOnce == 1, "never two deliveries on one cursor at once")
+        await service.replace(with: [])
         try await journal.close()
     }
 
