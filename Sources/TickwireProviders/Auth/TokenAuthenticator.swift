@@ -26,7 +26,7 @@ public struct TokenAuthenticator: ChannelAuthenticator {
             header = try c.decodeIfPresent(String.self, forKey: .header)
             // The message must not echo the value: it is a secret.
             guard token.count >= 16 else { throw ConfigIssue("token: must be at least 16 characters long") }
-            if let header, header.isEmpty || header.contains(where: { $0 == ":" || $0 == " " }) {
+            if let header, !header.isHTTPToken {
                 throw ConfigIssue("header: \"\(header)\" is not a valid header name")
             }
         }

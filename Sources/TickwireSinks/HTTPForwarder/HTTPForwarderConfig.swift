@@ -96,11 +96,6 @@ public struct HTTPForwarderConfig: Sendable, Decodable {
         case batchSize = "batch_size", batchWait = "batch_wait", circuitBreaker = "circuit_breaker"
     }
 
-    /// RFC 9110 `tchar`.
-    static func isTokenCharacter(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "!#$%&'*+-.^_`|~".unicodeScalars.contains(scalar))
-    }
-
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         url = try c.decode(String.self, forKey: .url)
@@ -122,7 +117,7 @@ public struct HTTPForwarderConfig: Sendable, Decodable {
             throw ConfigIssue("url must not hold a user or password (they are not sent): put them in headers, e.g. Authorization")
         }
         for (name, value) in headers {
-            guard !name.isEmpty, name.unicodeScalars.allSatisfy(Self.isTokenCharacter) else {
+            guard name.isHTTPToken else {
                 throw ConfigIssue("headers: \"\(name)\" is not a valid header name")
             }
             // The value is likely a secret: the client's error would quote it in logs and in
