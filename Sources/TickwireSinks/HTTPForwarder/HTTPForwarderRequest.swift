@@ -46,18 +46,14 @@ struct HTTPForwarderRequest {
     /// outside printable ASCII, the space, `"` and `%` percent-encoded. A subject comes from
     /// the provider's payload and may hold any of them.
     static func headerValue(_ text: String) -> String {
-        let hex = Array("0123456789ABCDEF".utf8)
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count)
-        for byte in text.utf8 {
-            if (0x21...0x7E).contains(byte), byte != UInt8(ascii: "\""), byte != UInt8(ascii: "%") {
-                bytes.append(byte)
-            } else {
-                bytes += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        text.addingPercentEncoding(withAllowedCharacters: headerValueCharacters) ?? ""
     }
+
+    private static let headerValueCharacters: CharacterSet = {
+        var printable = CharacterSet(charactersIn: Unicode.Scalar(0x21)...Unicode.Scalar(0x7E))
+        printable.remove(charactersIn: "\"%")
+        return printable
+    }()
 
     /// The provider's request body, byte for byte, in its content type. Events journaled
     /// before bodies were kept get their payload re-encoded: JSON, or form fields for Twilio.
