@@ -24,24 +24,23 @@ final class DispatchService: Service {
         var nextStopping = 0
         /// Once shut down, a reload starts nothing.
         var shutDown = false
-        /// What the last `replace` asked for: `run` starts that, not the dispatchers it was
-        /// made with, when a reload came first (SIGHUP just after start).
-        var requested: [SubscriptionDispatcher]?
+        /// What the service was made with, then what the last `replace` asked for: `run`
+        /// starts that, so a reload that came first (SIGHUP just after start) stands.
+        var requested: [SubscriptionDispatcher]
     }
 
     private let journal: any Journal
     private let logger: Logger
-    private let state = Mutex(State())
-    private let initial: [SubscriptionDispatcher]
+    private let state: Mutex<State>
 
     init(dispatchers: [SubscriptionDispatcher], journal: any Journal, logger: Logger) {
-        self.initial = dispatchers
+        self.state = Mutex(State(requested: dispatchers))
         self.journal = journal
         self.logger = logger
     }
 
     func run() async throws {
-        await replace(with: state.withLock { $0.requested } ?? initial)
+        await replace(with: state.withLock { $0.requested })
         await withTaskCancellationHandler {
             try? await gracefulShutdown()
             logger.info("dispatchers stopping")
