@@ -48,7 +48,7 @@ public final class Daemon: Sendable {
         do {
             let (pipeline, _) = try await Pipeline.build(
                 config: config, previous: Pipeline(), journal: journal, metrics: metrics, logger: logger)
-            try await Pipeline.forgetRemovedSubscriptions(config: config, journal: journal)
+            try await journal.forgetSubscriptions(except: Set(config.subscriptions.map(\.id)))
             return Daemon(config: config, journal: journal, metrics: metrics, pipeline: pipeline, logger: logger)
         } catch {
             try? await journal.close()
@@ -133,7 +133,7 @@ public final class Daemon: Sendable {
             await dispatchService.replace(with: next.dispatchers)
             for sink in retired { await sink.shutdown() }
             do {
-                try await Pipeline.forgetRemovedSubscriptions(config: config, journal: journal)
+                try await journal.forgetSubscriptions(except: Set(config.subscriptions.map(\.id)))
             } catch {
                 // The new configuration runs; what is left over only holds retention back
                 // until the next reload or restart removes it.

@@ -19,7 +19,7 @@ struct Pipeline: Sendable {
     /// the sinks of `previous` it no longer uses (close them once their dispatchers stopped).
     /// On failure, sinks opened here are closed again and `previous` is untouched. The
     /// removed subscriptions are the caller's to forget, once their dispatchers stopped
-    /// (`forgetRemovedSubscriptions`): a stopping dispatcher saves its cursor last.
+    /// (`Journal.forgetSubscriptions`): a stopping dispatcher saves its cursor last.
     static func build(
         config: Config, previous: Pipeline, journal: any Journal, metrics: GatewayMetrics, logger: Logger
     ) async throws -> (pipeline: Pipeline, retired: [any Sink]) {
@@ -55,11 +55,5 @@ struct Pipeline: Sendable {
         }
         let retired = previous.sinks.filter { name, old in next.sinks[name]?.fingerprint != old.fingerprint }.map(\.value.sink)
         return (next, retired)
-    }
-
-    /// Forgets the subscriptions `config` no longer has (cursor, retry queue, dead letters),
-    /// so that retention is not held back by them and one added again starts afresh.
-    static func forgetRemovedSubscriptions(config: Config, journal: any Journal) async throws {
-        try await journal.forgetSubscriptions(except: Set(config.subscriptions.map(\.id)))
     }
 }
