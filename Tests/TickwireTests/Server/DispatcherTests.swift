@@ -151,6 +151,16 @@ struct DispatcherTests {
         try await journal.close()
     }
 
+    /// A service with one dispatcher for subscription `name` on `sink` (from the beginning,
+    /// its cursor set) and one event journaled for it; nothing is started yet.
+    func serviceWithOneEvent(for sink: RecordingSink, name: String, journal: SQLiteJournal) async throws -> (DispatchService, SubscriptionDispatcher) {
+        let dispatcher = SubscriptionDispatcher(
+            subscription: Subscription(name: name, org: "acme", sink: name, from: .beginning), sink: sink, journal: journal, logger: logger)
+        try await dispatcher.prepareCursor()
+        try await journal.append([TestEvents.status(.sent, message: name)])
+        return (DispatchService(dispatchers: [dispatcher], journal: journal, logger: logger), dispatcher)
+    }
+
     /// A local sink that keeps failing is retried in place; told to stop (a reload removed
     /// it, or a shutdown), its dispatcher leaves the batch for the next start instead of
     /// retrying forever, and its cursor stays before it.
@@ -161,12 +171,7 @@ struct DispatcherTests {
         // almost never come back within the seconds allowed below.
         let broken = RecordingSink(retryPolicy: .init(maxAttempts: nil, maxAge: nil, initialBackoff: .seconds(300), maxBackoff: .seconds(300)))
         await broken.failing(.max)
-        let dispatcher = SubscriptionDispatcher(
-            subscription: Subscription(name: "broken", org: "acme", sink: "broken", from: .beginning), sink: broken, journal: journal,
-            logger: logger)
-        try await dispatcher.prepareCursor()
-        try await journal.append([TestEvents.status(.sent, message: "stuck")])
-        let service = DispatchService(dispatchers: [dispatcher], journal: journal, logger: logger)
+        let (service, dispatcher) = try await serviceWithOneEvent(for: broken, name: "broken", journal: journal)
         await service.replace(with: [dispatcher])
         #expect(await eventually { await broken.calls >= 1 })
         try await Task.sleep(for: .milliseconds(100))
@@ -227,12 +232,7 @@ struct DispatcherTests {
         let journal = try journal()
         let hanging = RecordingSink()
         await hanging.slow(.seconds(3600))
-        let dispatcher = SubscriptionDispatcher(
-            subscription: Subscription(name: "hanging", org: "acme", sink: "hanging", from: .beginning), sink: hanging, journal: journal,
-            logger: logger)
-        try await dispatcher.prepareCursor()
-        try await journal.append([TestEvents.status(.sent, message: "slow")])
-        let service = DispatchService(dispatchers: [dispatcher], journal: journal, logger: logger)
+        let (service, _) = try await serviceWithOneEvent(for: hanging, name: "hanging", journal: journal)
         let task = Task { try await service.run() }
         #expect(await eventually { await hanging.calls >= 1 })
         // Stopping waits for the batch in hand ...
