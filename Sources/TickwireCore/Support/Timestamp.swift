@@ -77,9 +77,13 @@ public enum Timestamp {
 
     /// Days since 1970-01-01 and milliseconds into that day, UTC.
     private static func daysAndMilliseconds(_ date: Date) -> (days: Int64, inDay: Int64) {
+        // Within the years 0000–9999 that four digits can write (and an Int64 can hold): a
+        // date from outside must not trap the process that formats it.
+        let seconds = date.timeIntervalSince1970
+        let bounded = seconds.isFinite ? min(max(seconds, -62_167_219_200), 253_402_300_799.999) : 0
         // Rounded to the nearest millisecond: an epoch in ms divided by 1000 is often a hair
         // below the intended millisecond (1580227766370 ms → …26.3699999 s).
-        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        let milliseconds = Int64((bounded * 1000).rounded())
         return floorDivision(milliseconds, 86_400_000)
     }
 
@@ -102,18 +106,25 @@ public enum Timestamp {
         return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
+    /// An RFC 3339 time from 1970 to 3000 (as `fromEpoch`); nil for anything else. Foundation's
+    /// parser takes month 00 and year 0000, which roll back into year −1.
     public static func parse(_ text: String) -> Date? {
-        if let date = parseCanonical(text) { return date }
-        if let date = try? style.parse(text) { return date }
-        return try? Date.ISO8601FormatStyle(includingFractionalSeconds: false).parse(text)
+        let date = parseCanonical(text)
+            ?? (try? style.parse(text))
+            ?? (try? Date.ISO8601FormatStyle(includingFractionalSeconds: false).parse(text))
+        guard let date, (0..<latestEpochSeconds).contains(date.timeIntervalSince1970) else { return nil }
+        return date
     }
+
+    /// 3000-01-01: later than any real event.
+    private static let latestEpochSeconds: TimeInterval = 32_503_680_000
 
     /// A provider's epoch time given in seconds or milliseconds, as a number or a numeric
     /// string: values above 10^11 are read as milliseconds (10^11 s is the year 5138).
     public static func fromEpoch(_ value: JSONValue?) -> Date? {
         guard let number = value?.doubleValue, number.isFinite, number > 0 else { return nil }
         let seconds = number > 1e11 ? number / 1000 : number
-        guard seconds < 32_503_680_000 else { return nil }  // after year 3000: not a real time
+        guard seconds < latestEpochSeconds else { return nil }
         return Date(timeIntervalSince1970: seconds)
     }
 

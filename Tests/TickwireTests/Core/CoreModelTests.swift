@@ -63,6 +63,20 @@ struct CoreModelTests {
 
     /// The hand-written formatter agrees with Foundation's on every kind of date: leap days,
     /// century years, before the epoch, and milliseconds that sit a hair below their value.
+    @Test func timesOutsideWhatEventsCanCarryAreRefusedNotTrapped() {
+        // Foundation reads month 00 and year 0000 as dates in year −1, which formatting
+        // trapped on: a provider body could stop the daemon for every org.
+        for text in ["0000-00-01T00:00:00Z", "0000-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "3000-01-01T00:00:00Z", "999999999-01-01T00:00:00Z"] {
+            #expect(Timestamp.parse(text) == nil, "\(text)")
+            #expect(Timestamp.fromAny(.string(text)) == nil, "\(text)")
+        }
+        #expect(Timestamp.parse("2999-12-31T23:59:59Z") != nil)
+        // Whatever Date reaches it, format writes four-digit years and returns.
+        #expect(Timestamp.format(Date(timeIntervalSince1970: -62_167_219_200 - 86_400)) == "0000-01-01T00:00:00.000Z")
+        #expect(Timestamp.format(Date(timeIntervalSince1970: 1e18)) == "9999-12-31T23:59:59.999Z")
+        #expect(Timestamp.format(Date(timeIntervalSince1970: .nan)) == "1970-01-01T00:00:00.000Z")
+    }
+
     @Test func timestampFormatAgreesWithFoundation() {
         let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)
         var generator = SystemRandomNumberGenerator()

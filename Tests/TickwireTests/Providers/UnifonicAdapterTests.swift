@@ -22,6 +22,18 @@ extension Providers {
                 + #""timestamp":"2023-05-02T11:36:51.000Z","receivedAt":"2023-05-02T11:36:51.626Z"}"#
         }
 
+        @Test func aTimeFromBeforeYearOneIsNotTheProviderTime() throws {
+            // Foundation's parser read month 00 of year 0000 as year −1, and formatting the
+            // event's time trapped: one body stopped the daemon for every org.
+            for time in ["0000-00-01T00:00:00Z", "0000-01-01T00:00:00Z", "999999999-01-01T00:00:00Z"] {
+                let body = #"{"messageId":"m-1","eventType":"message.delivered","timestamp":""# + time + #""}"#
+                let event = try #require(try normalize(body).first)
+                #expect(event.type == .messageDelivered)
+                let year = Int(Timestamp.format(event.time).prefix(4)) ?? 0
+                #expect((1970..<3000).contains(year), "\(time) became \(Timestamp.format(event.time))")
+            }
+        }
+
         @Test func deliveryStatusesMapAsTheSeedSays() throws {
             let table: [(String, EventType)] = [
                 ("message.sent_successfully_to_provider", .messageEnqueued), ("message.sent", .messageSent),
