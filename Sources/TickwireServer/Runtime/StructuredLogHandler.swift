@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import Synchronization
 import TickwireCore
@@ -32,16 +35,51 @@ public struct StructuredLogHandler: LogHandler {
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
         if let extra = event.metadata { merged.merge(extra) { $1 } }
         for key in merged.keys.sorted() { fields.append((key, "\(merged[key]!)")) }
-        let line = format == .json ? Self.json(fields) : Self.logfmt(fields)
-        Self.output.withLock { _ in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        let line = Self.escapingLineSeparators(format == .json ? Self.json(fields) : Self.logfmt(fields)) + "\n"
+        Self.output.withLock { _ in Self.writeToStandardError(line) }
     }
 
     /// Serializes writes so lines from concurrent tasks never interleave.
     private static let output = Mutex(())
 
+    /// Writes with `write(2)` and drops what cannot be written: a full disk or a closed pipe
+    /// behind standard error must cost log lines, never the process (FileHandle's `write`
+    /// traps on any error).
+    private static func writeToStandardError(_ line: String) {
+        var line = line
+        line.withUTF8 { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = Glibc.write(STDERR_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
+                if written > 0 {
+                    offset += written
+                } else if written < 0 && errno == EINTR {
+                    continue
+                } else {
+                    return
+                }
+            }
+        }
+    }
+
+    /// Escapes the characters other than `\n` that some tools read as a line break (NEL, the
+    /// C1 controls, U+2028, U+2029), as `\uXXXX`: they only ever occur inside quoted values.
+    static func escapingLineSeparators(_ line: String) -> String {
+        guard line.utf8.contains(where: { $0 >= 0xC2 }) else { return line }
+        var escaped = String.UnicodeScalarView()
+        for scalar in line.unicodeScalars {
+            if (0x80...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029 {
+                escaped.append(contentsOf: String(format: "\\u%04x", scalar.value).unicodeScalars)
+            } else {
+                escaped.append(scalar)
+            }
+        }
+        return String(escaped)
+    }
+
     static func logfmt(_ fields: [(String, String)]) -> String {
         fields.map { key, value in
-            let plain = !value.isEmpty && value.unicodeScalars.allSatisfy { $0.value > 0x20 && $0 != "\"" && $0 != "=" && $0 != "\\" && $0.value != 0x7F }
+            let plain = !value.isEmpty && value.unicodeScalars.allSatisfy { (0x21..<0x7F).contains($0.value) && $0 != "\"" && $0 != "=" && $0 != "\\" }
             return plain ? "\(key)=\(value)" : "\(key)=\(JSONValue.string(value).serializedString())"
         }.joined(separator: " ")
     }

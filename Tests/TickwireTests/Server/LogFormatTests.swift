@@ -1,3 +1,8 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
 import Testing
 import TickwireCore
 @testable import TickwireServer
@@ -15,5 +20,36 @@ struct LogFormatTests {
         let object = try JSONValue.parse(line)
         #expect(object["msg"] == "a \"quoted\"\nline")
         #expect(!line.contains("\n"))
+    }
+
+    @Test func charactersOtherToolsReadAsLineBreaksAreEscaped() throws {
+        // Python's splitlines and some log viewers break lines at NEL, U+2028 and U+2029.
+        let hostile = "a\u{85}b\u{2028}level=error msg=forged\u{2029}c\u{9B}"
+        for line in [
+            StructuredLogHandler.escapingLineSeparators(StructuredLogHandler.logfmt([("org", hostile)])),
+            StructuredLogHandler.escapingLineSeparators(StructuredLogHandler.json([("org", hostile)])),
+        ] {
+            #expect(line.split(whereSeparator: \.isNewline).count == 1, "\(line)")
+            #expect(line.contains(#"\u2028"#))
+        }
+        let json = StructuredLogHandler.escapingLineSeparators(StructuredLogHandler.json([("org", hostile)]))
+        #expect(try JSONValue.parse(json)["org"] == .string(hostile))
+        #expect(StructuredLogHandler.logfmt([("org", "café")]) == #"org="café""#)
+    }
+
+    @Test func aFullDiskBehindStandardErrorCostsTheLineNotTheProcess() throws {
+        // /dev/full fails every write with ENOSPC, as stderr redirected to a full volume does.
+        let full = open("/dev/full", O_WRONLY)
+        try #require(full >= 0)
+        let saved = dup(STDERR_FILENO)
+        dup2(full, STDERR_FILENO)
+        defer {
+            dup2(saved, STDERR_FILENO)
+            close(saved)
+            close(full)
+        }
+        let logger = Logger(label: "test") { StructuredLogHandler(label: $0, level: .info, format: .logfmt) }
+        logger.error("journal append failed", metadata: ["reason": "disk full"])
+        logger.info("still running")
     }
 }
