@@ -15,7 +15,7 @@ struct BenchForward: AsyncParsableCommand {
     @Option(help: "Events to journal and forward.") var events = 100_000
     @Option(help: "Requests in flight.") var concurrency = 8
     @Option(help: "Events per request (cloudevents-batch).") var batchSize = 100
-    @Option(help: "full or normal") var durability = "full"
+    @Option(help: "full or normal") var durability = Durability.full
 
     func run() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tickwire-bench-\(UUID().uuidString)").path
@@ -35,11 +35,11 @@ struct BenchForward: AsyncParsableCommand {
         let statuses: [MessageStatus] = [.sent, .delivered, .read]
         let journaled = (0..<events).map { BenchStore.event($0 / 3, statuses[$0 % 3]) }
         let result = try await ForwardBenchmark.run(
-            sink: config.sinks["bench"]!, events: journaled, directory: directory, durability: Durability(rawValue: durability) ?? .full,
+            sink: config.sinks["bench"]!, events: journaled, directory: directory, durability: durability,
             logger: logger)
         print(String(
             format: "%@ (concurrency %d%@, signed, durability %@): %d events in %.2f s: %.0f events/s", format, concurrency,
-            format == "cloudevents-batch" ? ", batch_size \(batchSize)" : "", durability, result.events, result.seconds,
+            format == "cloudevents-batch" ? ", batch_size \(batchSize)" : "", durability.rawValue, result.events, result.seconds,
             result.eventsPerSecond))
     }
 }

@@ -3,6 +3,8 @@ import Foundation
 import TickwireCore
 import TickwireSinks
 
+extension Durability: ExpressibleByArgument {}
+
 /// `tickwire bench-store`: the status store's write throughput and lookups by id, on a
 /// fresh file (issue 5's figures; see bench/RESULTS.md).
 struct BenchStore: AsyncParsableCommand {
@@ -12,11 +14,15 @@ struct BenchStore: AsyncParsableCommand {
     @Option(help: "Messages to write (each gets a sent and a delivered event).") var messages = 1_000_000
     @Option(help: "The store file to create (deleted first).") var path = "data/bench-store.sqlite"
     @Option(help: "Seconds of random lookups.") var seconds = 5.0
-    @Option(help: "full or normal") var durability = "full"
+    @Option(help: "full or normal") var durability = Durability.full
+
+    func validate() throws {
+        guard messages > 0 else { throw ValidationError("--messages must be at least 1") }
+    }
 
     func run() async throws {
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
-        let store = try StatusStoreSink.open(path: path, durability: Durability(rawValue: durability) ?? .full)
+        let store = try StatusStoreSink.open(path: path, durability: durability)
         let batchSize = 500
         let started = ContinuousClock.now
         var written = 0

@@ -29,7 +29,7 @@ struct ReplayCommand: AsyncParsableCommand {
 
     static func time(_ text: String) throws -> Date {
         guard let date = Timestamp.parse(text) else {
-            throw ValidationError("\"\(text)\" is not an RFC 3339 time like 2026-01-02T03:04:05Z")
+            throw ValidationError("\"\(text)\" is not an RFC 3339 time between 1970 and 3000, like 2026-01-02T03:04:05Z")
         }
         return date
     }
@@ -42,6 +42,12 @@ struct ReplayCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let replay = try Replay(since: since, until: until, deadOnly: deadOnly)
+        // Opening would create an empty journal, and "0 events queued" would hide the mistake.
+        guard FileManager.default.fileExists(atPath: config.storage.journalPath) else {
+            FileHandle.standardError.write(Data(
+                "no journal at \(config.storage.journalPath) (storage.directory is read from the current directory when relative)\n".utf8))
+            throw ExitCode(1)
+        }
         let journal = try SQLiteJournal(path: config.storage.journalPath, durability: config.storage.durability)
         let count: Int
         do {

@@ -40,14 +40,14 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let config = try options.load()
         let logger = LogSetup.bootstrap(config.logging)
+        // Before anything in the directory is opened: a second daemon must change nothing.
+        let lock = try DataDirectoryLock(directory: config.storage.directory)
+        defer { lock.release() }
         let daemon = try await Daemon.open(config: config, logger: logger)
-        logger.info("listening", metadata: [
+        logger.info("starting", metadata: [
             "address": "\(config.server.listen)", "orgs": "\(config.orgs.count)",
             "subscriptions": "\(config.subscriptions.count)", "durability": "\(config.storage.durability.rawValue)",
         ])
-        let pidFile = PIDFile(directory: config.storage.directory)
-        try pidFile.write()
-        defer { pidFile.remove() }
         try await daemon.run(reloadingFrom: options.config, loader: options.loader)
     }
 }
@@ -72,9 +72,9 @@ struct Reload: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
-        let pidFile = PIDFile(directory: config.storage.directory)
-        guard let pid = pidFile.read(), kill(pid, 0) == 0 else {
-            FileHandle.standardError.write(Data("no running daemon found (\(pidFile.path))\n".utf8))
+        let directory = config.storage.directory
+        guard let pid = DataDirectoryLock.holder(of: directory) else {
+            FileHandle.standardError.write(Data("no running daemon found (none holds \(DataDirectoryLock.path(in: directory)))\n".utf8))
             throw ExitCode(1)
         }
         guard kill(pid, SIGHUP) == 0 else {
@@ -82,27 +82,5 @@ struct Reload: AsyncParsableCommand {
             throw ExitCode(1)
         }
         print("configuration OK; reload sent to process \(pid) (its log says when it is applied)")
-    }
-}
-
-/// `storage.directory/tickwire.pid`: how `tickwire reload` finds the daemon.
-struct PIDFile {
-    let path: String
-
-    init(directory: String) {
-        path = directory + "/tickwire.pid"
-    }
-
-    func write() throws {
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try "\(getpid())\n".write(toFile: path, atomically: true, encoding: .utf8)
-    }
-
-    func read() -> pid_t? {
-        (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-    }
-
-    func remove() {
-        if read() == getpid() { try? FileManager.default.removeItem(atPath: path) }
     }
 }

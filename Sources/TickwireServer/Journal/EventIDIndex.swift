@@ -62,6 +62,12 @@ final class EventIDIndex: Sendable {
         var most = 1_000_000
     }
 
+    /// Not a database, or a damaged one, whether SQLite said so opening it or migrating it.
+    private static func isUnreadable(_ error: any Error) -> Bool {
+        let sqlite = (error as? SQLiteDatabase.OpenError)?.underlying ?? (error as? DatabaseError)
+        return sqlite.map { [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains($0.resultCode) } ?? false
+    }
+
     /// The index of the journal at `journalPath`, opened (created, or recreated if SQLite
     /// cannot open it) and caught up with `journal`. Damage SQLite only finds later (a bad page
     /// inside) fails appends until the file is deleted; it is rebuilt at the next start.
@@ -69,7 +75,7 @@ final class EventIDIndex: Sendable {
         let path = Self.path(journalPath: journalPath)
         do {
             database = try SQLiteDatabase.open(path: path, durability: .normal, migrator: Self.migrator)
-        } catch let error as DatabaseError where [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode) {
+        } catch where Self.isUnreadable(error) {
             // Derived data: start over rather than refuse to start.
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
             database = try SQLiteDatabase.open(path: path, durability: .normal, migrator: Self.migrator)

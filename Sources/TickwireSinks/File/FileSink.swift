@@ -80,13 +80,9 @@ public final class FileSink: Sink {
     private func handle(for path: String, in handles: inout [String: FileHandle]) throws -> FileHandle {
         if let handle = handles[path] { return handle }
         let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        }
-        if !FileManager.default.fileExists(atPath: path) {
-            // A file that cannot be created shows as the open below failing, with the path.
-            _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640])
-            if durability == .full { Self.syncDirectory(directory.isEmpty ? "." : directory) }
+        try PrivateFiles.createDirectory(directory)
+        if try PrivateFiles.createFile(path), durability == .full {
+            Self.syncDirectory(directory.isEmpty ? "." : directory)
         }
         guard let handle = FileHandle(forWritingAtPath: path) else {
             throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])

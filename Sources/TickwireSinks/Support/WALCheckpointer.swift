@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import Synchronization
 import TickwireCore
 
@@ -56,8 +57,14 @@ public final class WALCheckpointer: Sendable {
     /// checkpoint here, once the writer is done, leaves it empty.
     public func stop() {
         guard thread.stop() else { return }
-        // It waits (busy timeout) for a commit still in flight; failing only leaves the WAL.
-        _ = try? connection.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        // Without waiting: a TRUNCATE checkpoint that waits for readers holds off every
+        // writer meanwhile, and another process may be writing (a daemon running beside
+        // `tickwire replay`, whose commits would stall and then fail). This process's own
+        // writer is done by now; failing only leaves the WAL for the next start.
+        _ = try? connection.writeWithoutTransaction { db in
+            sqlite3_busy_timeout(db.sqliteConnection, 0)
+            try db.checkpoint(.truncate)
+        }
         try? connection.close()
     }
 }

@@ -61,4 +61,47 @@ struct WALCheckpointerTests {
         #expect(database.checkpointer.checkpoints.load(ordering: .relaxed) == before, "nothing to copy, nothing counted")
         try database.close()
     }
+
+    /// A database a newer Tickwire migrated is refused with its path, not opened to fail
+    /// later on a statement the newer schema does not allow.
+    @Test func aDatabaseFromANewerVersionIsRefused() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/newer.sqlite"
+        var newer = Self.migrator
+        newer.registerMigration("v2-from-the-future") { db in try db.execute(sql: "ALTER TABLE rows ADD COLUMN more TEXT") }
+        try SQLiteDatabase.open(path: path, durability: .normal, migrator: newer).close()
+        #expect(throws: SQLiteDatabase.OpenError.self) { try SQLiteDatabase.open(path: path, durability: .normal, migrator: Self.migrator) }
+        do {
+            _ = try SQLiteDatabase.open(path: path, durability: .normal, migrator: Self.migrator)
+        } catch {
+            #expect("\(error)".contains(path) && "\(error)".contains("newer version"))
+        }
+        // The same version opens it as before.
+        try SQLiteDatabase.open(path: path, durability: .normal, migrator: newer).close()
+    }
+
+    @Test func aDatabaseThatCannotBeOpenedIsNamed() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/a-directory.sqlite"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        do {
+            _ = try SQLiteDatabase.open(path: path, durability: .normal, migrator: Self.migrator)
+            Issue.record("a directory opened as a database")
+        } catch {
+            #expect("\(error)".contains(path), "\(error)")
+        }
+    }
+
+    /// What Tickwire creates holds raw webhooks and phone numbers: this user's only.
+    @Test func newFilesAndDirectoriesAreThisUsersOnly() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/new/dir/private.sqlite"
+        try SQLiteDatabase.open(path: path, durability: .full, migrator: Self.migrator).close()
+        func mode(_ path: String) throws -> Int {
+            try #require(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+        }
+        #expect(try mode(directory.path + "/new") == 0o700)
+        #expect(try mode(directory.path + "/new/dir") == 0o700)
+        #expect(try mode(path) == 0o600)
+    }
 }

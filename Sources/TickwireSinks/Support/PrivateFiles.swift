@@ -1,0 +1,28 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Files and directories Tickwire creates are its user's alone: they hold raw webhooks,
+/// phone numbers and delivery history. What already exists is left as its owner set it.
+public enum PrivateFiles {
+    /// Creates `directory`, and any missing parent, with mode 0700.
+    public static func createDirectory(_ directory: String) throws {
+        guard !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) else { return }
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    }
+
+    /// Creates an empty file with mode 0600 unless one exists; returns whether it created one.
+    /// SQLite gives a database's WAL and shared-memory files the database file's mode.
+    @discardableResult
+    public static func createFile(_ path: String) throws -> Bool {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if descriptor >= 0 {
+            close(descriptor)
+            return true
+        }
+        if errno == EEXIST { return false }
+        throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
+    }
+}
