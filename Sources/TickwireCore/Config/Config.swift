@@ -22,17 +22,22 @@ public struct ServerConfig: Sendable, Decodable {
     public var listen: String = "127.0.0.1:8080"
     /// Larger bodies are answered 413. Meta sends up to 3 MB.
     public var maxBodyBytes: Int = 4 * 1024 * 1024
+    public static let largestBodyLimit = 64 * 1024 * 1024
     /// How long SIGTERM waits for in-flight requests and batches before cancelling them.
     public var shutdownGrace = ConfigDuration(duration: .seconds(10), description: "10s")
     /// A connection that sends and receives nothing this long is closed (slow clients,
     /// slow-loris attacks, forgotten keep-alive connections).
     public var idleTimeout = ConfigDuration(duration: .seconds(30), description: "30s")
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>`: its figures name
+    /// every org, channel and subscription, and the listener is public.
+    public var metricsToken: String?
 
     enum CodingKeys: String, CodingKey {
         case listen
         case maxBodyBytes = "max_body_bytes"
         case shutdownGrace = "shutdown_grace"
         case idleTimeout = "idle_timeout"
+        case metricsToken = "metrics_token"
     }
 
     public init() {}
@@ -43,10 +48,23 @@ public struct ServerConfig: Sendable, Decodable {
         maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? maxBodyBytes
         shutdownGrace = try c.decodeIfPresent(ConfigDuration.self, forKey: .shutdownGrace) ?? shutdownGrace
         idleTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .idleTimeout) ?? idleTimeout
-        guard maxBodyBytes > 0 else { throw ConfigIssue("max_body_bytes must be positive") }
+        metricsToken = try c.decodeIfPresent(String.self, forKey: .metricsToken)
+        if let metricsToken, metricsToken.count < 16 {
+            throw ConfigIssue("metrics_token must be at least 16 characters long")
+        }
+        // Each connection may hold a body this large in memory; no provider sends more than a few MB.
+        guard (1...Self.largestBodyLimit).contains(maxBodyBytes) else {
+            throw ConfigIssue("max_body_bytes must be between 1 and \(Self.largestBodyLimit) (64 MiB)")
+        }
         // Zero would close every connection as soon as it opens.
         guard idleTimeout.duration > .zero else { throw ConfigIssue("idle_timeout must be longer than zero") }
         _ = try hostAndPort()
+    }
+
+    /// Whether `listen` is reachable from this machine only.
+    public var listensOnLoopbackOnly: Bool {
+        guard let host = try? hostAndPort().host else { return false }
+        return host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
     public func hostAndPort() throws(ConfigIssue) -> (host: String, port: Int) {

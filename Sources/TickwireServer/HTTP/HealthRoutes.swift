@@ -2,7 +2,7 @@ import Hummingbird
 import TickwireCore
 
 /// `/healthz`: the process answers. `/readyz`: the journal takes writes and a config is
-/// loaded. `/metrics`: Prometheus text.
+/// loaded. `/metrics`: Prometheus text, behind `server.metrics_token` when one is set.
 struct HealthRoutes: Sendable {
     let gateway: Gateway
     let metrics: GatewayMetrics
@@ -14,12 +14,15 @@ struct HealthRoutes: Sendable {
             respond(.json(["status": "ok"]))
         }
         router.get("/readyz") { _, _ in
-            guard gateway.journal.isWritable else {
+            guard await gateway.journal.checkWritable() else {
                 return respond(.json(["status": "unavailable", "reason": "the journal cannot be written"], status: 503))
             }
             return respond(.json(["status": "ready"]))
         }
-        router.get("/metrics") { _, _ in
+        router.get("/metrics") { request, _ in
+            if let token = gateway.config.server.metricsToken, !ConstantTime.equals(token, request.bearerToken ?? "") {
+                return respond(WebhookRejection.unauthorized("the metrics token (server.metrics_token) is needed").response)
+            }
             await refresh()
             return respond(WebhookResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.exposition()))
         }

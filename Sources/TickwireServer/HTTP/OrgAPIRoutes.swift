@@ -169,9 +169,7 @@ struct OrgAPIRoutes: Sendable {
     }
 
     private func authorizeOrg(_ request: Request, _ context: BasicRequestContext) throws(WebhookRejection) -> OrgConfig {
-        let presented = request.headers[.authorization].flatMap { value -> String? in
-            value.lowercased().hasPrefix("bearer ") ? String(value.dropFirst(7)).trimmingCharacters(in: .whitespaces) : nil
-        }
+        let presented = request.bearerToken
         let org = gateway.config.orgs[context.parameters.get("org") ?? ""]
         // Compare against every key of the org (constant time each) even after a match.
         let matches = (org?.apiKeys ?? []).reduce(false) { found, key in

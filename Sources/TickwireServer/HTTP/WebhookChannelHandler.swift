@@ -51,6 +51,8 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// 400 and closes): it must not overtake that answer.
     private var heldError: (any Error)?
     private var readPending = false
+    /// `write` is going through `held`.
+    private var draining = false
     /// Graceful shutdown asked while a webhook was in hand: close once it is answered.
     private var quiescing = false
     private var lastActivity = NIODeadline.now()
@@ -81,7 +83,10 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         case (.idle, .head(let head)):
             if routerAnswersPending == 0, head.method == .POST, let (org, channel) = Self.webhookPath(head.uri) {
                 let config = ingest.gateway.config
-                body = WebhookIngest.Body(limit: config.server.maxBodyBytes)
+                // The body of a webhook to an unknown channel is read and dropped, never kept:
+                // its answer is a 404 whatever it holds, and anyone can send it.
+                let known = config.orgs[org]?.channels[channel] != nil
+                body = WebhookIngest.Body(limit: config.server.maxBodyBytes, keeping: known)
                 let call = WebhookIngest.Call(org: org, channel: channel, head: head)
                 state = .collecting(call, config: config, closeAfter: !head.isKeepAlive)
             } else {
@@ -156,6 +161,12 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
             return
         }
         state = .idle
+        // A held request refused at once is answered from inside the loop below: go back to
+        // it rather than nest one loop per answer (thousands of pipelined refusals would
+        // otherwise nest as deep, on the event loop's stack).
+        if draining { return }
+        draining = true
+        defer { draining = false }
         if !held.isEmpty {
             defer {
                 // Parts handed on here are outside a read cycle: the router's side
@@ -171,10 +182,13 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
             heldError = nil
             context.fireErrorCaught(error)
         }
-        if readPending {
-            readPending = false
-            context.read()
-        }
+        resumeReading(context: context)
+    }
+
+    private func resumeReading(context: ChannelHandlerContext) {
+        guard readPending, context.channel.isWritable else { return }
+        readPending = false
+        context.read()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -193,12 +207,27 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// so what is held stays within one read's worth. Reads go on while nothing is held:
     /// pausing on every webhook turned read interest off and on in epoll, two syscalls per
     /// request, for clients that send nothing before their answer anyway.
+    ///
+    /// Reads also wait while the client does not read its answers (the channel is not
+    /// writable): refusals are answered at once, and a client pipelining requests it never
+    /// reads the answers to would otherwise grow the write queue without bound.
     func read(context: ChannelHandlerContext) {
-        if case .answering = state, !held.isEmpty || heldError != nil {
+        if holdsReads || !context.channel.isWritable {
             readPending = true
         } else {
             context.read()
         }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if !holdsReads { resumeReading(context: context) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Parts wait behind a webhook's answer.
+    private var holdsReads: Bool {
+        if case .answering = state, !held.isEmpty || heldError != nil { return true }
+        return false
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

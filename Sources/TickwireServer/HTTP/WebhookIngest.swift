@@ -133,8 +133,9 @@ struct WebhookIngest: Sendable {
         let acknowledgement = channel.adapter.acknowledgement(for: webhook, eventIDs: ids)
         gateway.journal.append(events) { [events, metrics, logger] result in
             switch result {
-            case .success:
-                metrics.accepted(events)
+            case .success(let sequences):
+                // A provider's retry is answered like the first delivery but journals nothing.
+                metrics.accepted(zip(events, sequences).lazy.filter { $0.1 != nil }.map(\.0))
                 logger.debug("webhook accepted", metadata: [
                     "org": "\(org.name)", "channel": "\(channel.name)", "event_id": "\(ids.joined(separator: ","))",
                 ])
@@ -174,17 +175,20 @@ struct WebhookIngest: Sendable {
         static let maxDiscardBytes = 64 * 1024 * 1024
 
         let limit: Int
+        /// False for a body that is only read to be thrown away (its answer does not depend on it).
+        let keeping: Bool
         private var buffer = ByteBuffer()
         private var total = 0
 
-        init(limit: Int) {
+        init(limit: Int, keeping: Bool = true) {
             self.limit = limit
+            self.keeping = keeping
         }
 
         /// Takes a chunk; false once so much came that reading should stop.
         mutating func add(_ chunk: inout ByteBuffer) -> Bool {
             total += chunk.readableBytes
-            if total <= limit {
+            if keeping && total <= limit {
                 buffer.writeBuffer(&chunk)
             } else {
                 buffer.clear()
@@ -192,8 +196,8 @@ struct WebhookIngest: Sendable {
             return total <= limit + Self.maxDiscardBytes
         }
 
-        /// The bytes, or nil when the body was longer than `limit`.
-        var bytes: [UInt8]? { total <= limit ? Array(buffer: buffer) : nil }
+        /// The bytes, or nil when the body was longer than `limit` or not kept.
+        var bytes: [UInt8]? { keeping && total <= limit ? Array(buffer: buffer) : nil }
     }
 
     /// Names from the URL, shortened and stripped of control characters before they are echoed.

@@ -11,10 +11,10 @@ struct WebhookIngress: Sendable {
     func register(on router: Router<BasicRequestContext>) {
         router.post("/v1/webhooks/:org/:channel") { request, context in
             let config = ingest.gateway.config
-            let body = try await Self.readBody(request.body, limit: config.server.maxBodyBytes)
-            let call = WebhookIngest.Call(
-                org: context.parameters.get("org") ?? "", channel: context.parameters.get("channel") ?? "",
-                head: request.head, body: body)
+            let org = context.parameters.get("org") ?? "", channel = context.parameters.get("channel") ?? ""
+            let body = try await Self.readBody(
+                request.body, limit: config.server.maxBodyBytes, keeping: config.orgs[org]?.channels[channel] != nil)
+            let call = WebhookIngest.Call(org: org, channel: channel, head: request.head, body: body)
             let response = await withCheckedContinuation { continuation in
                 ingest.receive(call, config: config) { continuation.resume(returning: $0) }
             }
@@ -29,8 +29,8 @@ struct WebhookIngress: Sendable {
 
     /// The body, or nil when it is larger than `limit` (see `WebhookIngest.Body`; past the
     /// discard limit the server drains the rest after answering).
-    static func readBody(_ body: RequestBody, limit: Int) async throws -> [UInt8]? {
-        var collected = WebhookIngest.Body(limit: limit)
+    static func readBody(_ body: RequestBody, limit: Int, keeping: Bool) async throws -> [UInt8]? {
+        var collected = WebhookIngest.Body(limit: limit, keeping: keeping)
         for try await var chunk in body {
             guard collected.add(&chunk) else { break }
         }

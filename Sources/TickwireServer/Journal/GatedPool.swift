@@ -57,6 +57,11 @@ final class GatedPool: Sendable {
         return value
     }
 
+    /// Whether writes are let through: not closed, and no sync has failed.
+    var acceptsWrites: Bool {
+        sync?.failure == nil && !gate.withLock { $0.closed }
+    }
+
     func close() async throws {
         gate.withLock { $0.closed = true }
         while gate.withLock({ $0.inFlight }) > 0 {

@@ -10,8 +10,9 @@ public protocol Journal: Sendable {
     /// Stores events durably (per the configured durability), then calls `completion`, on a
     /// thread of the journal's. Events whose id is already stored are skipped: a provider's
     /// retry stores nothing new. A callback, not `async`, so that the webhook handler on an
-    /// event loop can answer from it without a task (bench/RESULTS.md, 2026-11-30).
-    func append(_ events: [Event], completion: @escaping @Sendable (Result<Void, JournalUnavailable>) -> Void)
+    /// event loop can answer from it without a task (bench/RESULTS.md, 2026-11-30). Succeeds
+    /// with each event's sequence, nil for one that was already stored.
+    func append(_ events: [Event], completion: @escaping @Sendable (Result<ArraySlice<Int64?>, JournalUnavailable>) -> Void)
 
     /// Entries of `org` after `sequence`, oldest first.
     func entries(org: String, after sequence: Int64, limit: Int) async throws -> [JournalEntry]
@@ -88,8 +89,10 @@ public protocol Journal: Sendable {
     /// batch finds one wakeup buffered, and no task runs per commit.
     func wakeOnCommit(_ continuation: AsyncStream<Void>.Continuation)
 
-    /// Whether appends currently succeed (for `/readyz`).
-    var isWritable: Bool { get }
+    /// Whether the journal takes writes (for `/readyz`): true while appends succeed. After a
+    /// failed append it tries a small write of its own, so that readiness returns once the
+    /// disk does, without waiting for a webhook that a not-ready instance would not get.
+    func checkWritable() async -> Bool
 
     func close() async throws
 }
@@ -224,8 +227,9 @@ extension Journal {
     }
 
     /// Stores events durably before returning (see `append(_:completion:)`).
-    public func append(_ events: [Event]) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+    @discardableResult
+    public func append(_ events: [Event]) async throws -> ArraySlice<Int64?> {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ArraySlice<Int64?>, Error>) in
             append(events) { continuation.resume(with: $0.mapError { $0 }) }
         }
     }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import GRDB
 import Synchronization
 import TickwireCore
@@ -15,6 +18,8 @@ public final class SQLiteJournal: Journal {
     private let writer: GroupCommit<Event, Int64?>
     private let commits: CommitSignal
     private let writable = Atomic<Bool>(true)
+    private let probing = Atomic<Bool>(false)
+    private let spaceProbePath: String
     public let durability: Durability
     /// Commit counters, for metrics and for tests of group commit.
     public let stats: JournalStats
@@ -59,6 +64,7 @@ public final class SQLiteJournal: Journal {
         onCommit: (@Sendable (Int, Duration) -> Void)?
     ) {
         let stats = JournalStats(sync: sync)
+        spaceProbePath = database.pool.path + "-probe"
         let pool = GatedPool(database, sync: sync)
         self.pool = pool
         self.eventIDs = eventIDs
@@ -246,15 +252,15 @@ public final class SQLiteJournal: Journal {
         }
     }
 
-    public func append(_ events: [Event], completion: @escaping @Sendable (Result<Void, JournalUnavailable>) -> Void) {
-        guard !events.isEmpty else { return completion(.success(())) }
+    public func append(_ events: [Event], completion: @escaping @Sendable (Result<ArraySlice<Int64?>, JournalUnavailable>) -> Void) {
+        guard !events.isEmpty else { return completion(.success([])) }
         // Serialized here, on the caller's thread, not on the commit thread every webhook
         // goes through; the serialized form stays with the events the dispatchers get.
         writer.submit(events.map { $0.keepingCloudEventBytes() }) { [self] committed in
             switch committed {
-            case .success:
+            case .success(let sequences):
                 writable.store(true, ordering: .relaxed)
-                completion(.success(()))
+                completion(.success(sequences))
             case .failure(let error):
                 writable.store(false, ordering: .relaxed)
                 completion(.failure(error as? JournalUnavailable ?? JournalUnavailable(reason: "\(error)")))
@@ -262,7 +268,28 @@ public final class SQLiteJournal: Journal {
         }
     }
 
-    public var isWritable: Bool { writable.load(ordering: .relaxed) }
+    public func checkWritable() async -> Bool {
+        if writable.load(ordering: .relaxed) { return true }
+        // One probe at a time, however many /readyz requests come in.
+        guard probing.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
+        defer { probing.store(false, ordering: .releasing) }
+        // A write of SQLite's own would not tell: after a checkpoint it rewrites WAL pages the
+        // file already has, and succeeds on a full disk. Room for a few commits' pages does.
+        guard pool.acceptsWrites, Self.hasRoom(for: 1 << 20, probing: spaceProbePath) else { return false }
+        writable.store(true, ordering: .relaxed)
+        return true
+    }
+
+    /// Whether `bytes` can be allocated beside the journal (a file allocated and removed).
+    private static func hasRoom(for bytes: Int, probing path: String) -> Bool {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { return false }
+        defer {
+            Glibc.close(descriptor)
+            unlink(path)
+        }
+        return posix_fallocate(descriptor, 0, off_t(bytes)) == 0
+    }
 
     /// Writes the event ids waiting in memory into their index now (tests).
     func writeEventIDs() throws {

@@ -99,6 +99,10 @@ public final class Daemon: Sendable {
     /// closes the journal and sinks. SIGHUP reloads `configPath` with `loader`.
     public func run(reloadingFrom configPath: String? = nil, loader: ConfigLoader? = nil) async throws {
         defer { logger.info("stopped") }
+        let server = gateway.config.server
+        if server.metricsToken == nil && !server.listensOnLoopbackOnly {
+            logger.warning("/metrics is open to anyone who can reach \(server.listen): it names every org, channel and subscription; set server.metrics_token")
+        }
         var services: [any Service] = [try application()]
         if let configPath, let loader {
             services.append(ReloadSignalService(daemon: self, path: configPath, loader: loader, logger: logger))

@@ -66,7 +66,7 @@ public final class GatewayMetrics: Sendable {
         timer.recordNanoseconds(duration.nanosecondsValue)
     }
 
-    func accepted(_ events: [Event]) {
+    func accepted(_ events: some Sequence<Event>) {
         for event in events {
             let key = AcceptedLabels(org: event.org, type: event.type)
             acceptedHandles.withLock { handles in

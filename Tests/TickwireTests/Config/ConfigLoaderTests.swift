@@ -73,6 +73,14 @@ struct ConfigLoaderTests {
         #expect(nested.first?.line == 1)
     }
 
+    @Test func loopbackListenAddresses() throws {
+        // The daemon warns at start when /metrics is reachable from elsewhere without a token.
+        for (listen, loopback) in [("127.0.0.1:8080", true), ("[::1]:80", true), ("localhost:1", true), (":8080", false),
+                                   ("0.0.0.0:80", false), ("10.0.0.5:80", false)] {
+            #expect(try load("server: { listen: \"\(listen)\" }\n").server.listensOnLoopbackOnly == loopback, "\(listen)")
+        }
+    }
+
     @Test func wrongTypeAndMissingKey() throws {
         let wrongType = errors("server: { max_body_bytes: lots }\n")
         #expect(wrongType.first?.path == "server.max_body_bytes")
@@ -83,6 +91,11 @@ struct ConfigLoaderTests {
         let zeroIdle = errors("server: { idle_timeout: 0s }\n")
         #expect(zeroIdle.first?.path == "server")
         #expect(zeroIdle.first?.message.contains("idle_timeout must be longer than zero") == true)
+        // The limit plus what is read and thrown away overflowed an Int on the first chunk.
+        let hugeBody = errors("server: { max_body_bytes: 9223372036854775807 }\n")
+        #expect(hugeBody.first?.message.contains("max_body_bytes must be between 1 and 67108864") == true)
+        #expect(try load("server: { max_body_bytes: 67108864 }\n").server.maxBodyBytes == 67_108_864)
+        #expect(errors("server: { metrics_token: short }\n").first?.message.contains("metrics_token must be at least 16") == true)
         let badEnum = errors("storage: { durability: fast }\n")
         #expect(badEnum.first?.message.contains("\"full\", \"normal\"") == true)
     }

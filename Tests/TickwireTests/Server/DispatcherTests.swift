@@ -141,7 +141,7 @@ struct DispatcherTests {
         for dispatcher in dispatchers { try await dispatcher.prepareCursor() }
         let events = (0..<20).map { TestEvents.status(.sent, message: "m\($0)") }
         try await run(dispatchers, journal: journal) {
-            if await healthy.delivered.isEmpty { try? await journal.append(events) }
+            if await healthy.delivered.isEmpty { _ = try? await journal.append(events) }
             let healthyCount = await healthy.delivered.count
             let flakyCount = await flaky.delivered.count
             return healthyCount == 20 && flakyCount == 20

@@ -78,11 +78,31 @@ struct HostileHTTPTests {
             let text = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
             #expect(text.contains(#"tickwire_http_requests_total{org="demo",channel="open",code="200"} 2"#))
             #expect(text.contains(#"tickwire_http_requests_total{org="unknown",channel="unknown",code="404"} 1"#))
-            #expect(text.contains(#"tickwire_events_accepted_total{org="demo",type="message.sent"} 2"#))
+            // The same body twice is a provider's retry: answered 200 both times, journaled once.
+            #expect(text.contains(#"tickwire_events_accepted_total{org="demo",type="message.sent"} 1"#))
             #expect(text.contains("tickwire_journal_commit_duration_seconds_bucket"))
             #expect(text.contains(#"tickwire_subscription_backlog_events{subscription="demo/archive",sink="archive"}"#))
             #expect(!text.contains("evil"))
             #expect(!text.contains(TestDaemon.token))
+        }
+        await daemon.close()
+    }
+
+    /// With `server.metrics_token`, the figures of every org are for the operator only.
+    @Test func aMetricsTokenKeepsTheFiguresToTheOperator() async throws {
+        let token = "metrics-token-0123456789"
+        let config = try TestDaemon.config(in: directory, server: "metrics_token: \"\(token)\"")
+        let daemon = try await Daemon.open(config: config, logger: .quiet)
+        try await daemon.application().test(.live) { client in
+            for headers: HTTPFields in [[:], [.authorization: "Bearer \(TestDaemon.apiKey)"], [.authorization: "Bearer \(token)x"]] {
+                let refused = try await client.execute(uri: "/metrics", method: .get, headers: headers)
+                #expect(refused.status == .unauthorized)
+                #expect(!String(buffer: refused.body).contains("demo"))
+            }
+            let allowed = try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer \(token)"])
+            #expect(allowed.status == .ok)
+            #expect(String(buffer: allowed.body).contains(#"subscription="demo/archive""#))
+            #expect(try await client.execute(uri: "/readyz", method: .get).status == .ok, "health stays open")
         }
         await daemon.close()
     }
