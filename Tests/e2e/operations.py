@@ -3,7 +3,8 @@
   and reaches the file sink after the restarts;
 - reload under load: ten config swaps (and one invalid file) with zero non-2xx answers;
 - metrics: /metrics parsed by prometheus_client; the figures match what was sent;
-- disk full: a full data directory answers 503 and /readyz 503, and both recover."""
+- disk full: a full data directory answers 503 and /readyz 503, and both recover;
+- one daemon per data directory: a second is refused and changes nothing."""
 import json
 import os
 import signal
@@ -175,10 +176,72 @@ def metric_checks(daemon):
           "the subscription backlog is exported")
 
 
+def second_daemon_checks(daemon, tmp, config_path):
+    """A second daemon given the same storage.directory is refused before it opens anything:
+    its config, without the first one's subscription, must not make the journal forget it."""
+    cursors = lambda: sqlite3.connect(f"file:{tmp}/data/journal.sqlite?mode=ro", uri=True).execute(
+        "SELECT subscription FROM cursors ORDER BY subscription").fetchall()
+    before = cursors()
+    other = os.path.join(tmp, "other.yaml")
+    with open(other, "w") as f:
+        f.write(f"""
+server: {{ listen: "127.0.0.1:{free_port()}" }}
+storage: {{ directory: "{tmp}/data" }}
+include: []
+orgs:
+  other:
+    channels:
+      gupshup: {{ provider: gupshup, auth: {{ type: token, token: "{TOKEN}" }} }}
+""")
+    result = subprocess.run([BINARY, "serve", "--config", other], capture_output=True, text=True, timeout=60)
+    check(result.returncode != 0 and f"in use by process {daemon.process.pid}" in result.stderr,
+          f"a second daemon on the same directory is refused, naming the first ({result.stderr.strip()[-200:]})")
+    check(before and cursors() == before, f"and the first one's cursors are untouched ({before} -> {cursors()})")
+    result = subprocess.run([BINARY, "reload", "--config", config_path], capture_output=True, text=True)
+    check(result.returncode == 0 and str(daemon.process.pid) in result.stdout,
+          f"tickwire reload still finds the first daemon ({result.stdout.strip()}{result.stderr.strip()})")
+
+
+def stale_pid_checks(tmp, config_path):
+    """After the daemon stopped, a pid file naming a live process (a reused pid after kill -9)
+    must not make tickwire reload signal it."""
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        with open(os.path.join(tmp, "data", "tickwire.pid"), "w") as f:
+            f.write(f"{bystander.pid}\n")
+        result = subprocess.run([BINARY, "reload", "--config", config_path], capture_output=True, text=True)
+        time.sleep(0.2)
+        check(result.returncode == 1 and "no running daemon" in result.stderr and bystander.poll() is None,
+              f"tickwire reload does not signal a process a stale pid file names ({result.stderr.strip()})")
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def replay_elsewhere_checks(config_path):
+    """tickwire replay run where the configuration's relative storage.directory points at
+    nothing: refused, and no empty journal is created there."""
+    with tempfile.TemporaryDirectory(prefix="tickwire-elsewhere-") as elsewhere:
+        relative = os.path.join(elsewhere, "relative.yaml")
+        with open(config_path) as f:
+            text = f.read()
+        with open(relative, "w") as f:
+            f.write(text.replace(f'directory: "{os.path.dirname(config_path)}/data"', 'directory: "data"'))
+        result = subprocess.run([BINARY, "replay", "--config", relative, "--subscription", "demo/archive"],
+                                capture_output=True, text=True, cwd=elsewhere)
+        check(result.returncode == 1 and "no journal at data/journal.sqlite" in result.stderr
+              and not os.path.exists(os.path.join(elsewhere, "data")),
+              f"tickwire replay refuses a directory without a journal and creates none ({result.stderr.strip()})")
+
+
 def disk_full_checks():
     mount = tempfile.mkdtemp(prefix="tickwire-diskfull-")
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mount], capture_output=True, text=True)
-    check(result.returncode == 0, f"a 3 MiB tmpfs is mounted for the disk-full test ({result.stderr.strip()})")
+    # Mounting needs root: as another user, sudo without a password prompt (scripts/bootstrap
+    # uses sudo the same way).
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    result = subprocess.run(sudo + ["mount", "-t", "tmpfs", "-o", f"size=3m,uid={os.getuid()}", "tmpfs", mount],
+                            capture_output=True, text=True)
+    check(result.returncode == 0, f"a 3 MiB tmpfs is mounted for the disk-full test (needs root or sudo; {result.stderr.strip()})")
     if result.returncode != 0:
         return
     try:
@@ -199,12 +262,17 @@ def disk_full_checks():
         check(503 in statuses, f"a full disk answers 503 (after {len(statuses)} requests)")
         check(daemon.get("/readyz")[0] == 503, "/readyz reports 503 while the journal cannot be written")
         os.remove(filler)
+        # A not-ready instance gets no webhooks behind a load balancer: readiness must come
+        # back by itself.
+        deadline = time.time() + 10
+        while time.time() < deadline and daemon.get("/readyz")[0] != 200:
+            time.sleep(0.1)
+        check(daemon.get("/readyz")[0] == 200, "once space returns /readyz is 200 again, with no webhook sent")
         status, _ = daemon.post(f"/v1/webhooks/demo/gupshup?token={TOKEN}", body(3_999_999))
-        check(status == 200, "once space returns the next webhook is accepted")
-        check(daemon.get("/readyz")[0] == 200, "and /readyz is 200 again")
+        check(status == 200, "and the next webhook is accepted")
         check(daemon.stop() == 0, "the daemon stops cleanly")
     finally:
-        subprocess.run(["umount", "-l", mount])
+        subprocess.run(sudo + ["umount", "-l", mount])
         os.rmdir(mount)
 
 
@@ -255,9 +323,12 @@ def main():
         try:
             crash_checks(daemon, tmp)
             reload_checks(daemon, tmp, config_path)
+            second_daemon_checks(daemon, tmp, config_path)
             metric_checks(daemon)
             leaving_client_checks(daemon, tmp)
             shutdown_checks(daemon, tmp)
+            stale_pid_checks(tmp, config_path)
+            replay_elsewhere_checks(config_path)
         finally:
             daemon.stop()
             if failures:
