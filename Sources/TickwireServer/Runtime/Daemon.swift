@@ -132,10 +132,13 @@ public final class Daemon: Sendable {
             let previous = pipeline.withLock { $0 }
             let (next, retired) = try await Pipeline.build(
                 config: config, previous: previous, journal: journal, metrics: metrics, logger: logger)
+            let kept = Set(config.subscriptions.map { "\($0.id) \($0.sink)" })
+            let gone = gateway.config.subscriptions.filter { !kept.contains("\($0.id) \($0.sink)") }
             pipeline.withLock { $0 = next }
             gateway.replaceConfig(config)
             await dispatchService.replace(with: next.dispatchers)
             for sink in retired { await sink.shutdown() }
+            for subscription in gone { metrics.forget(subscription: subscription.id, sink: subscription.sink) }
             do {
                 try await journal.forgetSubscriptions(except: Set(config.subscriptions.map(\.id)))
             } catch {

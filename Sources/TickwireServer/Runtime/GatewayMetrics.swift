@@ -115,6 +115,18 @@ public final class GatewayMetrics: Sendable {
         Gauge(label: "tickwire_subscription_queued_events", dimensions: labels, factory: factory).record(events)
         if let circuitOpen {
             Gauge(label: "tickwire_subscription_circuit_open", dimensions: labels, factory: factory).record(circuitOpen ? 1 : 0)
+        } else {
+            // The sink has no breaker (any more: a reload may have changed its type).
+            registry.unregisterGauge(registry.makeGauge(name: "tickwire_subscription_circuit_open", labels: labels))
+        }
+    }
+
+    /// Removes the gauges of subscriptions a reload removed (or moved to another sink):
+    /// left in place, their last backlog or open circuit would keep alerts firing.
+    func forget(subscription: String, sink: String) {
+        let labels = [("subscription", subscription), ("sink", sink)]
+        for name in ["tickwire_subscription_backlog_events", "tickwire_subscription_queued_events", "tickwire_subscription_circuit_open"] {
+            registry.unregisterGauge(registry.makeGauge(name: name, labels: labels))
         }
     }
 

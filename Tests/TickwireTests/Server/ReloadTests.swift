@@ -82,12 +82,19 @@ struct ReloadTests {
             var dead = DeliverySettlement()
             dead.deadLetters = [DeadLetter(sequence: 1, eventID: "e", attempts: 1, reason: "refused")]
             try await daemon.journal.settle(dead, subscription: "demo/archive")
+            let before = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(before.contains(#"tickwire_subscription_backlog_events{subscription="demo/archive",sink="archive"}"#))
             // At once: the dispatcher still holds its settlement (saved every 250 ms).
             var next = try TestDaemon.config(in: directory)
             next.orgs["demo"]?.subscriptions = []
             try await daemon.reload(next)
             #expect(try await daemon.journal.cursor(subscription: "demo/archive") == nil)
             #expect(try await daemon.journal.deadLetters(subscription: "demo/archive").isEmpty, "nothing can replay them now")
+            // Its gauges go too: a frozen backlog would keep an alert firing.
+            let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            for gauge in ["backlog_events", "queued_events", "circuit_open"] {
+                #expect(!metrics.contains(#"tickwire_subscription_\#(gauge){subscription="demo/archive""#), "\(gauge)")
+            }
         }
         await daemon.close()
     }
