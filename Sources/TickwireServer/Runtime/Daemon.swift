@@ -69,6 +69,7 @@ public final class Daemon: Sendable {
     /// Tests run it with HummingbirdTesting.
     public func application() throws -> some ApplicationProtocol {
         let router = Router()
+        router.add(middleware: JSONErrorMiddleware())
         let ingest = WebhookIngest(gateway: gateway, metrics: metrics, logger: logger)
         WebhookIngress(ingest: ingest).register(on: router)
         let orgAPI = OrgAPIRoutes(gateway: gateway) { [self] org in

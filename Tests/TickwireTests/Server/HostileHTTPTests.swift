@@ -88,6 +88,27 @@ struct HostileHTTPTests {
         await daemon.close()
     }
 
+    /// What no route takes gets the JSON error body every refusal has; a webhook URL asked
+    /// with another method is a 405; health answers HEAD.
+    @Test func unknownEndpointsAndMethodsGetJSONErrors() async throws {
+        let daemon = try await TestDaemon.open(in: directory)
+        try await daemon.application().test(.live) { client in
+            for (uri, method, status, code) in [
+                ("/nothing", HTTPRequest.Method.get, HTTPResponse.Status.notFound, "not_found"),
+                ("/v1/webhooks/demo", .post, .notFound, "not_found"),
+                ("/v1/webhooks/demo/gupshup", .put, .methodNotAllowed, "method_not_allowed"),
+                ("/v1/webhooks/demo/gupshup", .delete, .methodNotAllowed, "method_not_allowed"),
+            ] {
+                let response = try await client.execute(uri: uri, method: method)
+                #expect(response.status == status, "\(method) \(uri)")
+                #expect(try JSONValue.parse(Array(buffer: response.body))["error"]?["code"]?.stringValue == code, "\(method) \(uri)")
+            }
+            #expect(try await client.execute(uri: "/healthz", method: .head).status == .ok)
+            #expect(try await client.execute(uri: "/readyz", method: .head).status == .ok)
+        }
+        await daemon.close()
+    }
+
     /// With `server.metrics_token`, the figures of every org are for the operator only.
     @Test func aMetricsTokenKeepsTheFiguresToTheOperator() async throws {
         let token = "metrics-token-0123456789"

@@ -1,0 +1,20 @@
+import Hummingbird
+import TickwireCore
+
+/// Answers what no route takes with the same JSON error body as every other refusal:
+/// Hummingbird's own answer to an unknown path or method is an empty 404. A known webhook
+/// URL asked with another method is a 405.
+struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound && error.body == nil {
+            let path = request.uri.path
+            if WebhookChannelHandler.webhookPath(path) != nil {
+                return respond(WebhookRejection(
+                    status: 405, code: "method_not_allowed", message: "webhook URLs take POST (and GET for Meta's handshake)").response)
+            }
+            return respond(WebhookRejection.notFound("no endpoint \(request.method) \(WebhookIngest.printable(path))").response)
+        }
+    }
+}
