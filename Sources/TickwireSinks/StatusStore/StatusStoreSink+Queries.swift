@@ -39,19 +39,28 @@ extension StatusStoreSink {
     ) async throws -> (messages: [JSONValue], next: String?) {
         let position = cursor.flatMap(Self.decodeCursor) ?? (-Double.infinity, 0)
         return try await pool.read { db in
-            var sql = "SELECT id, updated_at FROM messages WHERE org = ? AND (updated_at, id) > (?, ?)"
-            var arguments: [any DatabaseValueConvertible] = [org, position.0 == -.infinity ? -1e18 : position.0, position.1]
-            if let status { sql += " AND status = ?"; arguments.append(status) }
-            if let since { sql += " AND updated_at >= ?"; arguments.append(since.timeIntervalSince1970) }
-            if let until { sql += " AND updated_at < ?"; arguments.append(until.timeIntervalSince1970) }
-            sql += " ORDER BY updated_at, id LIMIT ?"
-            arguments.append(limit + 1)
-            let rows = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(arguments))
+            let (sql, arguments) = Self.messagesQuery(org: org, status: status, since: since, until: until, limit: limit, after: position)
+            let rows = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments)
             let page = rows.prefix(limit)
             let documents = try page.map { try Self.document($0["id"], org: org, db: db) }
             let next = rows.count > limit ? page.last.map { Self.encodeCursor($0["updated_at"], $0["id"]) } : nil
             return (documents, next)
         }
+    }
+
+    /// The listing's SQL: each page is read from an index in its order (by status, or by time
+    /// when no status is asked for), from the cursor on.
+    static func messagesQuery(
+        org: String, status: String?, since: Date?, until: Date?, limit: Int, after position: (Double, Int64)
+    ) -> (String, StatementArguments) {
+        var sql = "SELECT id, updated_at FROM messages WHERE org = ? AND (updated_at, id) > (?, ?)"
+        var arguments: [any DatabaseValueConvertible] = [org, position.0 == -.infinity ? -1e18 : position.0, position.1]
+        if let status { sql += " AND status = ?"; arguments.append(status) }
+        if let since { sql += " AND updated_at >= ?"; arguments.append(since.timeIntervalSince1970) }
+        if let until { sql += " AND updated_at < ?"; arguments.append(until.timeIntervalSince1970) }
+        sql += " ORDER BY updated_at, id LIMIT ?"
+        arguments.append(limit + 1)
+        return (sql, StatementArguments(arguments))
     }
 
     /// The status document of DESIGN §4.

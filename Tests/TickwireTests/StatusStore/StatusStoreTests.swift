@@ -317,6 +317,23 @@ struct StatusStoreTests {
         await store.shutdown()
     }
 
+    /// Listing by time reads an index in its order, with a status or without one: never a
+    /// sort of all of the org's messages for each page.
+    @Test func listingsReadAnIndexInOrder() async throws {
+        let store = try store()
+        let position: (Double, Int64) = (0, 0)
+        for status in [nil, "failed"] as [String?] {
+            let (sql, arguments) = StatusStoreSink.messagesQuery(
+                org: "acme", status: status, since: Date(timeIntervalSince1970: 1), until: nil, limit: 50, after: position)
+            let plan = try await store.pool.read { db in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] as String }
+            }
+            #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "status \(status ?? "none"): \(plan)")
+            #expect(plan.contains { $0.contains(status == nil ? "messages_updated" : "messages_status") }, "\(plan)")
+        }
+        await store.shutdown()
+    }
+
     @Test func currentStatusRuleIsOrderIndependent() {
         #expect(StatusStoreWriter.currentStatus([.failed, .delivered]) == .delivered)
         #expect(StatusStoreWriter.currentStatus([.sent, .failed]) == .failed)
