@@ -103,7 +103,8 @@ public struct WebhookRejection: Error, Sendable, Equatable, CustomStringConverti
     public static func unsupportedMediaType(_ got: String?, expected: [String]) -> WebhookRejection {
         WebhookRejection(
             status: 415, code: "unsupported_media_type",
-            message: "content type \(got.map { "\"\($0)\"" } ?? "missing"); expected \(expected.joined(separator: " or "))"
+            // The client's text, shortened: it goes into the answer and the log.
+            message: "content type \(got.map { "\"\(String($0.withoutControlCharacters.prefix(64)))\"" } ?? "missing"); expected \(expected.joined(separator: " or "))"
         )
     }
 }

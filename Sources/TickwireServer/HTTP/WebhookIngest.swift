@@ -18,6 +18,7 @@ struct WebhookIngest: Sendable {
     let gateway: Gateway
     let metrics: GatewayMetrics
     let logger: Logger
+    let refusals = RefusalLog()
 
     /// One POST as received, whichever transport read it: the org and channel from its path,
     /// its target and headers, and its body (nil when it was longer than
@@ -85,11 +86,14 @@ struct WebhookIngest: Sendable {
         }
         // Refusals of the request (unknown channel, content type, size, credentials) are
         // logged at info, with the answer's own fixed message as the reason: never a secret.
+        // Anyone can send them, so a flood is logged as a count (RefusalLog).
         func refuse(_ rejection: WebhookRejection) {
-            logger.info("webhook refused", metadata: [
-                "org": "\(Self.printable(call.org))", "channel": "\(Self.printable(call.channel))",
-                "code": "\(rejection.code)", "reason": "\(rejection.message)",
-            ])
+            refusals.admit(logger) {
+                logger.info("webhook refused", metadata: [
+                    "org": "\(Self.printable(call.org))", "channel": "\(Self.printable(call.channel))",
+                    "code": "\(rejection.code)", "reason": "\(rejection.message)",
+                ])
+            }
             reply(rejection.response)
         }
         guard let org, let channel else {

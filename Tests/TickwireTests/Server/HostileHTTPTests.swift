@@ -43,6 +43,11 @@ struct HostileHTTPTests {
                     #expect(error?["code"]?.stringValue != nil, "\(item.name): JSON error body")
                 }
             }
+            // A client's long content type is not echoed whole into the answer (and the log).
+            let longType = try await client.execute(
+                uri: "/v1/webhooks/demo/open", method: .post, headers: [.contentType: "text/" + String(repeating: "x", count: 10_000)],
+                body: ByteBuffer(string: "{}"))
+            #expect(longType.status == .unsupportedMediaType && longType.body.readableBytes < 300)
             #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok, "still serving")
             // The unparsable bodies are kept for the operator; bytes that are not text come back as base64.
             let listed = try await client.execute(

@@ -53,3 +53,22 @@ struct LogFormatTests {
         logger.info("still running")
     }
 }
+
+@Suite("Refusal log budget")
+struct RefusalLogTests {
+    @Test func aFloodIsLoggedAsACount() {
+        let log = LogRecorder()
+        let logger = log.logger(level: .info)
+        let refusals = RefusalLog(perSecond: 3)
+        var written = 0
+        for _ in 0..<10 { refusals.admit(logger, second: 100) { written += 1 } }
+        #expect(written == 3, "three lines in the first second, seven counted")
+        refusals.admit(logger, second: 101) { written += 1 }
+        #expect(written == 4)
+        let counted = log.records.first { $0.message == "webhook refusals not logged" }
+        #expect(counted?.metadata["count"] == "7")
+        // A quiet second after a flood starts a fresh budget with nothing to report.
+        refusals.admit(logger, second: 105) { written += 1 }
+        #expect(log.records.filter { $0.message == "webhook refusals not logged" }.count == 1)
+    }
+}
