@@ -11,6 +11,8 @@ import urllib.request
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("TICKWIRE_BIN", os.path.join(ROOT, ".build", "debug", "tickwire"))
 CORPUS = os.path.abspath(os.path.join(ROOT, "..", "shared", "corpus"))
+# Straight to 127.0.0.1: urllib's default opener follows http_proxy, which a CI machine may set.
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def free_port():
@@ -54,7 +56,7 @@ class Daemon:
 
     def get(self, path):
         try:
-            with urllib.request.urlopen(self.url(path), timeout=10) as r:
+            with OPENER.open(self.url(path), timeout=10) as r:
                 return r.status, r.read()
         except urllib.error.HTTPError as e:
             return e.code, e.read()
@@ -65,7 +67,7 @@ class Daemon:
         for k, v in (headers or {}).items():
             request.add_header(k, v)
         try:
-            with urllib.request.urlopen(request, timeout=10) as r:
+            with OPENER.open(request, timeout=10) as r:
                 return r.status, r.read()
         except urllib.error.HTTPError as e:
             return e.code, e.read()
