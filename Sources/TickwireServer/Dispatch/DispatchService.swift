@@ -24,6 +24,8 @@ final class DispatchService: Service {
         var nextStopping = 0
         /// Once shut down, a reload starts nothing.
         var shutDown = false
+        /// `run` has started what was asked for.
+        var started = false
         /// What the service was made with, then what the last `replace` asked for: `run`
         /// starts that, so a reload that came first (SIGHUP just after start) stands.
         var requested: [SubscriptionDispatcher]
@@ -41,6 +43,7 @@ final class DispatchService: Service {
 
     func run() async throws {
         await replace(with: state.withLock { $0.requested })
+        state.withLock { $0.started = true }
         await withTaskCancellationHandler {
             try? await gracefulShutdown()
             logger.info("dispatchers stopping")
@@ -87,6 +90,9 @@ final class DispatchService: Service {
             }
         }
     }
+
+    /// Whether `run` has started the dispatchers it was asked for (tests).
+    var hasStarted: Bool { state.withLock { $0.started } }
 
     /// The dispatchers currently running.
     var dispatchers: [SubscriptionDispatcher] {

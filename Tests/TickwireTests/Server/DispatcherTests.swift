@@ -219,7 +219,7 @@ struct DispatcherTests {
         let service = DispatchService(dispatchers: [old], journal: journal, logger: logger)
         await service.replace(with: [new])
         let task = Task { try await service.run() }
-        try await Task.sleep(for: .milliseconds(200))
+        #expect(await eventually { service.hasStarted })
         #expect(service.dispatchers.map(\.routeKey) == [new.routeKey])
         task.cancel()
         _ = await task.result

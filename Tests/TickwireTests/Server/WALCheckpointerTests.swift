@@ -55,9 +55,16 @@ struct WALCheckpointerTests {
     @Test func anIdleDatabaseIsLeftAlone() async throws {
         let directory = try TemporaryDirectory()
         let database = try SQLiteDatabase.open(path: directory.path + "/idle.sqlite", durability: .full, migrator: Self.migrator)
-        try await Task.sleep(for: .milliseconds(300))
-        let before = database.checkpointer.checkpoints.load(ordering: .relaxed)
-        try await Task.sleep(for: .milliseconds(500))
+        // The migration's pages are copied first, whenever the thread gets to them on a
+        // loaded machine: wait until the count holds still for two idle intervals.
+        var before = database.checkpointer.checkpoints.load(ordering: .relaxed)
+        for _ in 0..<50 {
+            try await Task.sleep(for: WALCheckpointer.idleInterval * 2)
+            let now = database.checkpointer.checkpoints.load(ordering: .relaxed)
+            if now == before && now > 0 { break }
+            before = now
+        }
+        try await Task.sleep(for: WALCheckpointer.idleInterval * 2)
         #expect(database.checkpointer.checkpoints.load(ordering: .relaxed) == before, "nothing to copy, nothing counted")
         try database.close()
     }
