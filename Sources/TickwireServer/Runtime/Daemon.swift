@@ -78,9 +78,10 @@ public final class Daemon: Sendable {
         orgAPI.register(on: router)
         orgAPI.registerDeliveryRoutes(on: router)
         orgAPI.registerQuarantineRoute(on: router)
-        HealthRoutes(gateway: gateway, metrics: metrics) { [dispatchService] in
+        let refresh = SharedRefresh { [dispatchService] in
             for dispatcher in dispatchService.dispatchers { await dispatcher.reportBacklog() }
-        }.register(on: router)
+        }
+        HealthRoutes(gateway: gateway, metrics: metrics) { await refresh.run() }.register(on: router)
         let server = gateway.config.server
         let (host, port) = try server.hostAndPort()
         let idle = TimeAmount.nanoseconds(server.idleTimeout.duration.nanosecondsValue)
