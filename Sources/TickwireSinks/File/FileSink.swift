@@ -19,7 +19,7 @@ public final class FileSink: Sink {
     public let batchWait: Duration
     private let durability: Durability
     private let logger: Logger
-    private let handles = NIOLockedValueBox<[String: FileHandle]>([:])
+    private let files = NIOLockedValueBox<[String: AppendFile]>([:])
 
     init(config: FileSinkConfig, context: SinkContext) throws(ConfigIssue) {
         self.template = try FilePathTemplate(config.path)
@@ -30,19 +30,19 @@ public final class FileSink: Sink {
 
     public func deliver(_ batch: [Event]) async -> DeliveryReport {
         // Group lines per file so each file gets one write and one fsync per batch.
-        var writes: [(path: String, lines: Data)] = []
-        var files: [FilePathTemplate.Key: Int] = [:]
+        var writes: [(path: String, lines: [UInt8])] = []
+        var indexes: [FilePathTemplate.Key: Int] = [:]
         var previous: FilePathTemplate.Key?
         var index = 0
         for event in batch {
             let key = template.key(for: event)
             if key != previous {
-                if let known = files[key] {
+                if let known = indexes[key] {
                     index = known
                 } else {
                     index = writes.count
-                    files[key] = index
-                    writes.append((template.path(for: event), Data()))
+                    indexes[key] = index
+                    writes.append((template.path(for: event), []))
                 }
                 previous = key
             }
@@ -51,56 +51,133 @@ public final class FileSink: Sink {
         }
         do {
             try await NIOThreadPool.singleton.runIfActive { [self, writes] in
-                try handles.withLockedValue { handles in
-                    for (path, data) in writes {
-                        let handle = try handle(for: path, in: &handles)
-                        try handle.write(contentsOf: data)
-                        if durability == .full { try handle.synchronize() }
+                try files.withLockedValue { files in
+                    for (path, lines) in writes {
+                        try file(for: path, in: &files).append(lines, sync: durability == .full)
                     }
                 }
             }
             return .all(.delivered, count: batch.count)
         } catch {
             logger.warning("file sink write failed", metadata: ["error": "\(error)"])
-            // A partial write may leave a line twice after the retry: at-least-once, as documented.
-            handles.withLockedValue(Self.closeAll)
+            files.withLockedValue(Self.closeAll)
             return .all(.retry(reason: "write failed: \(error)"), count: batch.count)
         }
     }
 
     public func shutdown() async {
-        handles.withLockedValue(Self.closeAll)
+        files.withLockedValue(Self.closeAll)
     }
 
-    private static func closeAll(_ handles: inout [String: FileHandle]) {
-        for handle in handles.values { try? handle.close() }
-        handles.removeAll()
+    private static func closeAll(_ files: inout [String: AppendFile]) {
+        for file in files.values { file.close() }
+        files.removeAll()
     }
 
-    private func handle(for path: String, in handles: inout [String: FileHandle]) throws -> FileHandle {
-        if let handle = handles[path] { return handle }
+    /// The open file at `path`, reopened when the path no longer leads to it (logrotate moved
+    /// or removed it: writing on would confirm lines nobody can read).
+    private func file(for path: String, in files: inout [String: AppendFile]) throws -> AppendFile {
+        if let file = files[path] {
+            if file.isStill(at: path) { return file }
+            file.close()
+            files[path] = nil
+        }
+        let file = try AppendFile.open(path, durability: durability)
+        // Date-templated paths change daily: keep few files open.
+        if files.count >= 64 { Self.closeAll(&files) }
+        files[path] = file
+        return file
+    }
+}
+
+/// One JSONL file, opened for appending (`O_APPEND`: every write lands at the end, even
+/// after another writer or a truncation moved it).
+struct AppendFile {
+    let descriptor: Int32
+    let device: UInt64
+    let inode: UInt64
+
+    /// Opens `path`, creating it (and its directories) for this user only; with `full`
+    /// durability a new directory entry is fsynced too, or the file may vanish on power loss.
+    static func open(_ path: String, durability: Durability) throws -> AppendFile {
         let directory = (path as NSString).deletingLastPathComponent
-        try PrivateFiles.createDirectory(directory)
-        if try PrivateFiles.createFile(path), durability == .full {
-            Self.syncDirectory(directory.isEmpty ? "." : directory)
+        let createdDirectories = try PrivateFiles.createDirectory(directory)
+        let created = try PrivateFiles.createFile(path)
+        let descriptor = Glibc.open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard descriptor >= 0 else { throw FileSinkError(operation: "open", path: path) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            let error = FileSinkError(operation: "stat", path: path)
+            Glibc.close(descriptor)
+            throw error
         }
-        guard let handle = FileHandle(forWritingAtPath: path) else {
-            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
+        let file = AppendFile(descriptor: descriptor, device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+        if durability == .full && created {
+            do {
+                for parent in ([directory.isEmpty ? "." : directory] + createdDirectories.map { ($0 as NSString).deletingLastPathComponent }) {
+                    try syncDirectory(parent.isEmpty ? "." : parent)
+                }
+            } catch {
+                file.close()
+                throw error
+            }
         }
-        try handle.seekToEnd()
-        // Date-templated paths change daily: keep few handles open.
-        if handles.count >= 64 { Self.closeAll(&handles) }
-        handles[path] = handle
-        return handle
+        return file
     }
 
-    /// A new file's directory entry must reach the disk too, or the file may vanish on power loss.
-    private static func syncDirectory(_ path: String) {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { return }
-        fsync(fd)
-        close(fd)
+    /// Whether `path` still names this file.
+    func isStill(at path: String) -> Bool {
+        var status = stat()
+        return stat(path, &status) == 0 && UInt64(status.st_dev) == device && UInt64(status.st_ino) == inode
     }
+
+    /// Writes `bytes` at the end, whole or not at all: after a failed write (a full disk) the
+    /// file is cut back to where it ended, so a retry never leaves half a line before the
+    /// whole one.
+    func append(_ bytes: [UInt8], sync: Bool) throws {
+        var status = stat()
+        let end = fstat(descriptor, &status) == 0 ? status.st_size : -1
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, bytes.count - offset) }
+            if written > 0 {
+                offset += written
+            } else if written < 0 && errno == EINTR {
+                continue
+            } else {
+                let error = FileSinkError(operation: "write", path: "fd \(descriptor)")
+                if end >= 0 { _ = ftruncate(descriptor, end) }
+                throw error
+            }
+        }
+        if sync && fsync(descriptor) != 0 { throw FileSinkError(operation: "fsync", path: "fd \(descriptor)") }
+    }
+
+    func close() {
+        Glibc.close(descriptor)
+    }
+
+    private static func syncDirectory(_ path: String) throws {
+        let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw FileSinkError(operation: "open directory", path: path) }
+        defer { Glibc.close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw FileSinkError(operation: "fsync directory", path: path) }
+    }
+}
+
+/// A failed system call, with the reason the system gave (a full disk is not a permission).
+struct FileSinkError: Error, CustomStringConvertible {
+    let operation: String
+    let path: String
+    let reason: String
+
+    init(operation: String, path: String, errno code: Int32 = errno) {
+        self.operation = operation
+        self.path = path
+        self.reason = String(cString: strerror(code))
+    }
+
+    var description: String { "\(operation) \(path): \(reason)" }
 }
 
 extension FileSink: SinkFactory {

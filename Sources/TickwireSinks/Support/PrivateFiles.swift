@@ -6,11 +6,20 @@ import Glibc
 /// Files and directories Tickwire creates are its user's alone: they hold raw webhooks,
 /// phone numbers and delivery history. What already exists is left as its owner set it.
 public enum PrivateFiles {
-    /// Creates `directory`, and any missing parent, with mode 0700.
-    public static func createDirectory(_ directory: String) throws {
-        guard !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) else { return }
+    /// Creates `directory`, and any missing parent, with mode 0700; returns the directories
+    /// it created, outermost first (their parents' entries need an fsync to be durable).
+    @discardableResult
+    public static func createDirectory(_ directory: String) throws -> [String] {
+        var missing: [String] = []
+        var path = directory
+        while !path.isEmpty, path != "/", !FileManager.default.fileExists(atPath: path) {
+            missing.insert(path, at: 0)
+            path = (path as NSString).deletingLastPathComponent
+        }
+        guard !missing.isEmpty else { return [] }
         try FileManager.default.createDirectory(
             atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        return missing
     }
 
     /// Creates an empty file with mode 0600 unless one exists; returns whether it created one.
@@ -22,7 +31,15 @@ public enum PrivateFiles {
             close(descriptor)
             return true
         }
-        if errno == EEXIST { return false }
-        throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
+        let code = errno
+        if code == EEXIST { return false }
+        throw CreateError(path: path, reason: String(cString: strerror(code)))
+    }
+
+    /// Why a file could not be created, as the system said it (a full disk is not a permission).
+    public struct CreateError: Error, CustomStringConvertible {
+        public let path: String
+        public let reason: String
+        public var description: String { "cannot create \(path): \(reason)" }
     }
 }

@@ -73,4 +73,71 @@ struct FileSinkTests {
             #expect(positions == Array(positions.first!..<positions.first! + batch.count))
         }
     }
+
+    static func lines(_ path: String) throws -> [String] {
+        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+    }
+
+    /// logrotate moves the file away (or removes it): the next batch goes to a new file at
+    /// the path, not to the moved one, whose lines nobody may read again.
+    @Test func aRotatedFileIsFollowedToTheNewOne() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/events.jsonl"
+        let sink = try FileSink(config: FileSinkConfig(path: path), context: SinkContext(name: "archive", durability: .full, logger: .quiet))
+        #expect(await sink.deliver([TestEvents.status(.sent, message: "before")]).outcomes == [.delivered])
+        try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
+        #expect(await sink.deliver([TestEvents.status(.sent, message: "after-move")]).outcomes == [.delivered])
+        #expect(try Self.lines(path + ".1").count == 1)
+        #expect(try Self.lines(path).map { try Event(cloudEventJSON: Array($0.utf8)).subject } == ["after-move"])
+        try FileManager.default.removeItem(atPath: path)
+        #expect(await sink.deliver([TestEvents.status(.sent, message: "after-remove")]).outcomes == [.delivered])
+        #expect(try Self.lines(path).count == 1)
+        await sink.shutdown()
+    }
+
+    /// copytruncate empties the file in place: lines go on at its new end, with no hole of
+    /// NUL bytes where the old end was.
+    @Test func aTruncatedFileIsAppendedToAtItsNewEnd() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/events.jsonl"
+        let sink = try FileSink(config: FileSinkConfig(path: path), context: SinkContext(name: "archive", durability: .normal, logger: .quiet))
+        #expect(await sink.deliver((0..<5).map { TestEvents.status(.sent, message: "m\($0)") }).outcomes.count == 5)
+        #expect(truncate(path, 0) == 0)
+        #expect(await sink.deliver([TestEvents.status(.sent, message: "later")]).outcomes == [.delivered])
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(!bytes.contains(0))
+        #expect(try Self.lines(path).count == 1)
+        await sink.shutdown()
+    }
+
+    /// Two sinks whose paths meet in one file (a plugins.d sink and a templated one) add to
+    /// it; neither writes over the other's lines.
+    @Test func twoSinksOnOneFileBothAppend() async throws {
+        let directory = try TemporaryDirectory()
+        let context = SinkContext(name: "archive", durability: .normal, logger: .quiet)
+        let first = try FileSink(config: FileSinkConfig(path: directory.path + "/{org}.jsonl"), context: context)
+        let second = try FileSink(config: FileSinkConfig(path: directory.path + "/acme.jsonl"), context: context)
+        for round in 0..<5 {
+            _ = await first.deliver([TestEvents.status(.sent, message: "a\(round)", org: "acme")])
+            _ = await second.deliver([TestEvents.status(.sent, message: "b\(round)", org: "acme")])
+        }
+        #expect(try Self.lines(directory.path + "/acme.jsonl").count == 10)
+        await first.shutdown()
+        await second.shutdown()
+    }
+
+    /// A failure names what failed and why, as the system said it.
+    @Test func aFileThatCannotBeWrittenIsRetriedWithTheReason() async throws {
+        let directory = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: directory.path + "/taken.jsonl", withIntermediateDirectories: true)
+        let sink = try FileSink(
+            config: FileSinkConfig(path: directory.path + "/taken.jsonl"), context: SinkContext(name: "archive", durability: .normal, logger: .quiet))
+        let report = await sink.deliver([TestEvents.status(.sent, message: "m")])
+        guard case .retry(let reason, _) = report.outcomes.first else {
+            Issue.record("expected a retry, got \(report.outcomes)")
+            return
+        }
+        #expect(reason.contains("taken.jsonl") && reason.contains("directory"), "\(reason)")
+        await sink.shutdown()
+    }
 }
