@@ -10,17 +10,14 @@ struct HealthRoutes: Sendable {
     let refresh: @Sendable () async -> Void
 
     func register(on router: Router<BasicRequestContext>) {
-        // HEAD too: some monitors probe with it.
-        for method in [HTTPRequest.Method.get, .head] {
-            router.on("/healthz", method: method) { _, _ in
-                respond(.json(["status": "ok"]))
+        router.get("/healthz") { _, _ in
+            respond(.json(["status": "ok"]))
+        }
+        router.get("/readyz") { _, _ in
+            guard await gateway.journal.checkWritable() else {
+                return respond(.json(["status": "unavailable", "reason": "the journal cannot be written"], status: 503))
             }
-            router.on("/readyz", method: method) { _, _ in
-                guard await gateway.journal.checkWritable() else {
-                    return respond(.json(["status": "unavailable", "reason": "the journal cannot be written"], status: 503))
-                }
-                return respond(.json(["status": "ready"]))
-            }
+            return respond(.json(["status": "ready"]))
         }
         router.get("/metrics") { request, _ in
             if let token = gateway.config.server.metricsToken, !ConstantTime.equals(token, request.bearerToken ?? "") {

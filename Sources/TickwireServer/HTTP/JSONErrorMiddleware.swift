@@ -10,11 +10,11 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound && error.body == nil {
             let path = request.uri.path
-            if WebhookChannelHandler.webhookPath(path) != nil {
-                return respond(WebhookRejection(
-                    status: 405, code: "method_not_allowed", message: "webhook URLs take POST (and GET for Meta's handshake)").response)
-            }
-            return respond(WebhookRejection.notFound("no endpoint \(request.method) \(WebhookIngest.printable(path))").response)
+            let rejection = WebhookChannelHandler.webhookPath(path) != nil
+                ? WebhookRejection(status: 405, code: "method_not_allowed", message: "webhook URLs take POST (and GET for Meta's handshake)")
+                : WebhookRejection.notFound("no endpoint \(request.method) \(WebhookIngest.printable(path))")
+            // A HEAD answer has no body (the encoder does not know the request's method).
+            return request.method == .head ? respond(rejection.response).createHeadResponse() : respond(rejection.response)
         }
     }
 }

@@ -27,9 +27,13 @@ struct TickwireHTTPChannel: ServerChildChannel, HTTPChannelHandler {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let pipeline = channel.pipeline.syncOperations
-            try pipeline.configureHTTPServerPipeline(
-                withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
-                withEncoderConfiguration: .init(), withDecoderLimitConfiguration: Self.decoderLimits)
+            // configureHTTPServerPipeline's decoder hands each request's method to its encoder,
+            // which takes one back per answer head it encodes (to leave HEAD answers without a
+            // body). Webhook answers are written below the encoder, so that queue grew by one
+            // per webhook for the connection's life, and a HEAD answered later took a POST's
+            // place. The two are added unpaired; the router leaves HEAD answers without a body.
+            try pipeline.addHandler(HTTPResponseEncoder(configuration: .init()))
+            try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: Self.decoderLimits)))
             try pipeline.addHandler(WebhookChannelHandler(ingest: ingest, idleTimeout: idleTimeout))
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             // The idle timeout is WebhookChannelHandler's: this handler never sees webhooks.

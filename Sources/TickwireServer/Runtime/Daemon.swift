@@ -68,7 +68,8 @@ public final class Daemon: Sendable {
     /// the server and stop after it, so in-flight requests still reach the sinks.
     /// Tests run it with HummingbirdTesting.
     public func application() throws -> some ApplicationProtocol {
-        let router = Router()
+        // Every GET route answers HEAD too, without a body (some monitors probe with HEAD).
+        let router = Router(options: .autoGenerateHeadEndpoints)
         router.add(middleware: JSONErrorMiddleware())
         let ingest = WebhookIngest(gateway: gateway, metrics: metrics, logger: logger)
         WebhookIngress(ingest: ingest).register(on: router)

@@ -75,6 +75,37 @@ struct WebhookChannelHandlerTests {
         await daemon.close()
     }
 
+    /// A HEAD after a webhook on one connection is framed as a HEAD (no body), and the GET
+    /// after it as a GET: webhook answers bypass NIO's encoder, which used to pair each
+    /// answer with the wrong request's method (and kept one entry per webhook for good).
+    @Test func headAfterAWebhookIsAnsweredWithoutABody() async throws {
+        let daemon = try await TestDaemon.open(in: directory)
+        let sent = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json")
+        try await daemon.application().test(.live) { client in
+            let port = try #require(client.port)
+            let head = "HEAD /readyz HTTP/1.1\r\nHost: test\r\n\r\n"
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port) {
+                channel in
+                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            }
+            let received = try await channel.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(string: Self.post("/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)", sent) + head + Self.healthz))
+                var received = ""
+                for try await chunk in inbound {
+                    received += String(buffer: chunk)
+                    if received.hasSuffix(#"{"status":"ok"}"#) { break }
+                }
+                return received
+            }
+            #expect(Self.statusLines(received) == [200, 200, 200])
+            // The HEAD answer's header block is followed directly by the GET's status line.
+            let afterHead = received.components(separatedBy: "HTTP/1.1 ").dropFirst(2).first ?? ""
+            #expect(afterHead.hasSuffix("\r\n\r\n"), "a HEAD answer with a body: \(afterHead)")
+            #expect(received.hasSuffix(#"{"status":"ok"}"#))
+        }
+        await daemon.close()
+    }
+
     @Test func aLongPipelineIsAnsweredWholeAndInOrder() async throws {
         let daemon = try await TestDaemon.open(in: directory)
         let template = try String(decoding: RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json"), as: UTF8.self)
