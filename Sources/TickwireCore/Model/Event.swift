@@ -100,7 +100,8 @@ extension Event {
             return s
         }
         guard let type = EventType(rawValue: try text("type")) else { throw EventDecodingError.missing("type") }
-        guard let time = Timestamp.parse(try text("time")) else { throw EventDecodingError.missing("time") }
+        // Any time this process wrote: a stored event must always read back.
+        guard let time = Timestamp.read(try text("time")) else { throw EventDecodingError.missing("time") }
         self.init(
             id: try text("id"), type: type, time: time, subject: value["subject"]?.stringValue,
             org: try text("org"), channel: try text("channel"), provider: try text("provider"),
@@ -119,7 +120,7 @@ extension Event {
 
     public init(cloudEventJSON bytes: some Collection<UInt8>) throws {
         let bytes = Array(bytes)
-        try self.init(cloudEvent: try JSONValue.parse(bytes))
+        try self.init(cloudEvent: try JSONValue.parseStored(bytes))
         storedJSON = bytes
     }
 }

@@ -14,6 +14,7 @@ struct JSONParser: ~Copyable {
     static let maxDepth = 256
 
     private let bytes: [UInt8]
+    private let maxDepth: Int
     private var index = 0
     private var depth = 0
     /// Members and items of the objects and arrays being parsed: each container is moved
@@ -22,8 +23,9 @@ struct JSONParser: ~Copyable {
     private var openMembers = OpenContainers<JSONObject.Member>()
     private var openItems = OpenContainers<JSONValue>()
 
-    init(_ bytes: [UInt8]) {
+    init(_ bytes: [UInt8], maxDepth: Int = JSONParser.maxDepth) {
         self.bytes = bytes
+        self.maxDepth = maxDepth
     }
 
     mutating func parseDocument() throws(Error) -> JSONValue {
@@ -69,7 +71,7 @@ struct JSONParser: ~Copyable {
 
     private mutating func enter() throws(Error) {
         depth += 1
-        guard depth <= Self.maxDepth else { throw fail("nested deeper than \(Self.maxDepth) levels") }
+        guard depth <= maxDepth else { throw fail("nested deeper than \(maxDepth) levels") }
     }
 
     private mutating func parseObject() throws(Error) -> JSONValue {

@@ -22,6 +22,13 @@ extension JSONValue {
         return try parser.parseDocument()
     }
 
+    /// Parses JSON this process wrote itself (a stored event): it may wrap a provider's body,
+    /// accepted at the input limit, a few levels deeper.
+    static func parseStored(_ bytes: [UInt8]) throws -> JSONValue {
+        var parser = JSONParser(bytes, maxDepth: JSONParser.maxDepth + 16)
+        return try parser.parseDocument()
+    }
+
     public static func parse(_ text: String) throws -> JSONValue {
         try parse(Array(text.utf8))
     }

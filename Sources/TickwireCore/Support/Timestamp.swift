@@ -106,14 +106,20 @@ public enum Timestamp {
         return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
-    /// An RFC 3339 time from 1970 to 3000 (as `fromEpoch`); nil for anything else. Foundation's
-    /// parser takes month 00 and year 0000, which roll back into year −1.
+    /// An RFC 3339 time from outside (a provider, a query) from 1970 to 3000 (as `fromEpoch`);
+    /// nil for anything else. Foundation's parser takes month 00 and year 0000, which roll
+    /// back into year −1.
     public static func parse(_ text: String) -> Date? {
-        let date = parseCanonical(text)
+        guard let date = read(text), (0..<latestEpochSeconds).contains(date.timeIntervalSince1970) else { return nil }
+        return date
+    }
+
+    /// A time this process wrote (a stored event's), whatever its year: what was stored
+    /// must read back, including events stored before `parse` had its bounds.
+    public static func read(_ text: String) -> Date? {
+        parseCanonical(text)
             ?? (try? style.parse(text))
             ?? (try? Date.ISO8601FormatStyle(includingFractionalSeconds: false).parse(text))
-        guard let date, (0..<latestEpochSeconds).contains(date.timeIntervalSince1970) else { return nil }
-        return date
     }
 
     /// 3000-01-01: later than any real event.

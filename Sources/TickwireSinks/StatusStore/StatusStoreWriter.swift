@@ -122,7 +122,7 @@ enum StatusStoreWriter {
     }
 
     private static func receivedAt(_ event: Event) -> Double {
-        event.data["received_at"]?.stringValue.flatMap(Timestamp.parse)?.timeIntervalSince1970 ?? Date().timeIntervalSince1970
+        event.data["received_at"]?.stringValue.flatMap(Timestamp.read)?.timeIntervalSince1970 ?? Date().timeIntervalSince1970
     }
 
     /// The message the ids belong to: a new one, the one they name, or — when they name

@@ -13,6 +13,28 @@ struct JournalTests {
         directory = try TemporaryDirectory()
     }
 
+    /// Whatever ingress accepted reads back from SQLite: a body nested as deep as the input
+    /// limit allows sits a few levels deeper inside the stored event, and times outside
+    /// what providers may send (stored before that bound, or rounded up to it) still parse.
+    /// A row that did not read back stopped its org's subscriptions for good.
+    @Test func whatWasAcceptedReadsBackFromDisk() async throws {
+        let deepest = try JSONValue.parse(#"{"x":"# + String(repeating: "[", count: 255) + String(repeating: "]", count: 255) + "}")
+        var deep = TestEvents.status(.sent, message: "deep")
+        deep.data["raw"] = deepest
+        let early = TestEvents.status(.sent, message: "year-one", at: -62_135_596_800)  // 0001-01-01
+        let late = TestEvents.status(.sent, message: "rounded-up", at: 32_503_679_999.9996)  // → 3000-01-01T00:00:00.000Z
+        let journal = try SQLiteJournal(path: path, durability: .normal)
+        try await journal.append([deep, early, late])
+        try await journal.close()
+        // Reopened, nothing in memory: every entry comes from SQLite.
+        let reopened = try SQLiteJournal(path: path, durability: .normal, recentEntries: 0)
+        let entries = try await reopened.entries(org: "acme", after: 0, limit: 10)
+        #expect(entries.map(\.event.subject) == ["deep", "year-one", "rounded-up"])
+        #expect(entries.first?.event.data["raw"] == deepest)
+        #expect(entries.last.map { Timestamp.format($0.event.time) } == "3000-01-01T00:00:00.000Z")
+        try await reopened.close()
+    }
+
     @Test func appendsInOrderAndReadsBackPerOrg() async throws {
         let journal = try SQLiteJournal(path: path, durability: .full)
         let events = (0..<5).map { TestEvents.status(.sent, message: "m\($0)") } + [TestEvents.status(.sent, message: "x", org: "other")]
