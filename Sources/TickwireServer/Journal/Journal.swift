@@ -12,7 +12,7 @@ public protocol Journal: Sendable {
     /// retry stores nothing new. A callback, not `async`, so that the webhook handler on an
     /// event loop can answer from it without a task (bench/RESULTS.md, 2026-11-30). Succeeds
     /// with each event's sequence, nil for one that was already stored.
-    func append(_ events: [Event], completion: @escaping @Sendable (Result<ArraySlice<Int64?>, JournalUnavailable>) -> Void)
+    func append(_ events: [Event], completion: @escaping @Sendable (Result<[Int64?], JournalUnavailable>) -> Void)
 
     /// Entries of `org` after `sequence`, oldest first.
     func entries(org: String, after sequence: Int64, limit: Int) async throws -> [JournalEntry]
@@ -228,8 +228,8 @@ extension Journal {
 
     /// Stores events durably before returning (see `append(_:completion:)`).
     @discardableResult
-    public func append(_ events: [Event]) async throws -> ArraySlice<Int64?> {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ArraySlice<Int64?>, Error>) in
+    public func append(_ events: [Event]) async throws -> [Int64?] {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[Int64?], Error>) in
             append(events) { continuation.resume(with: $0.mapError { $0 }) }
         }
     }

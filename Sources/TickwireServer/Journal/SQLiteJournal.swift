@@ -252,7 +252,7 @@ public final class SQLiteJournal: Journal {
         }
     }
 
-    public func append(_ events: [Event], completion: @escaping @Sendable (Result<ArraySlice<Int64?>, JournalUnavailable>) -> Void) {
+    public func append(_ events: [Event], completion: @escaping @Sendable (Result<[Int64?], JournalUnavailable>) -> Void) {
         guard !events.isEmpty else { return completion(.success([])) }
         // Serialized here, on the caller's thread, not on the commit thread every webhook
         // goes through; the serialized form stays with the events the dispatchers get.
@@ -260,7 +260,7 @@ public final class SQLiteJournal: Journal {
             switch committed {
             case .success(let sequences):
                 writable.store(true, ordering: .relaxed)
-                completion(.success(sequences))
+                completion(.success(Array(sequences)))
             case .failure(let error):
                 writable.store(false, ordering: .relaxed)
                 completion(.failure(error as? JournalUnavailable ?? JournalUnavailable(reason: "\(error)")))
@@ -273,9 +273,16 @@ public final class SQLiteJournal: Journal {
         // One probe at a time, however many /readyz requests come in.
         guard probing.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
         defer { probing.store(false, ordering: .releasing) }
-        // A write of SQLite's own would not tell: after a checkpoint it rewrites WAL pages the
-        // file already has, and succeeds on a full disk. Room for a few commits' pages does.
+        // A write of SQLite's own alone would not tell: after a checkpoint it rewrites WAL
+        // pages the file already has, and succeeds on a full disk. Room for a few commits'
+        // pages does; the write then shows the file takes writes at all (permissions, a
+        // read-only remount).
         guard pool.acceptsWrites, Self.hasRoom(for: 1 << 20, probing: spaceProbePath) else { return false }
+        do {
+            try await pool.write { db in try db.execute(sql: "UPDATE identity SET journal = journal WHERE id = 1") }
+        } catch {
+            return false
+        }
         writable.store(true, ordering: .relaxed)
         return true
     }

@@ -33,7 +33,7 @@ public final class DataDirectoryLock: Sendable {
         try PrivateFiles.createDirectory(directory)
         descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path]) }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+        guard Self.lock(descriptor) else {
             let owner = Self.pid(in: descriptor)
             close(descriptor)
             throw InUse(directory: directory, pid: owner)
@@ -41,6 +41,17 @@ public final class DataDirectoryLock: Sendable {
         let text = Array("\(getpid())\n".utf8)
         _ = ftruncate(descriptor, 0)
         _ = text.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
+    }
+
+    /// Takes the exclusive lock, trying for a moment: `holder(of:)` (a `tickwire reload`)
+    /// holds a shared lock briefly, and a daemon starting just then must not give up.
+    private static func lock(_ descriptor: Int32) -> Bool {
+        for attempt in 0..<20 {
+            if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return true }
+            if errno != EWOULDBLOCK || attempt == 19 { break }
+            usleep(10_000)
+        }
+        return false
     }
 
     /// Empties the file and lets go. The file stays: removing it would let a daemon starting
