@@ -7,7 +7,13 @@ import TickwireCore
 /// parameter name in sorted order, each of its values in sorted order: name + value)).
 enum TwilioSignature {
     static func compute(url: String, parameters: [(name: String, value: String)], authToken: String, distinctValues: Bool = false) -> String {
-        var text = url
+        compute(url: url, signedParameters: signedParameters(parameters, distinctValues: distinctValues), authToken: authToken)
+    }
+
+    /// What follows the URL in the signed text: built once per request, however many tokens
+    /// and URL variants are tried (sorting is most of the cost for a large form).
+    static func signedParameters(_ parameters: [(name: String, value: String)], distinctValues: Bool) -> String {
+        var text = ""
         var grouped: [String: [String]] = [:]
         for (name, value) in parameters { grouped[name, default: []].append(value) }
         for name in grouped.keys.sorted(by: codePointOrder) {
@@ -15,7 +21,12 @@ enum TwilioSignature {
             if distinctValues { values = Array(Set(values)) }
             for value in values.sorted(by: codePointOrder) { text += name + value }
         }
-        let mac = HMAC<Insecure.SHA1>.authenticationCode(for: Array(text.utf8), using: SymmetricKey(data: Array(authToken.utf8)))
+        return text
+    }
+
+    static func compute(url: String, signedParameters: String, authToken: String) -> String {
+        let mac = HMAC<Insecure.SHA1>.authenticationCode(
+            for: Array((url + signedParameters).utf8), using: SymmetricKey(data: Array(authToken.utf8)))
         return Data(mac).base64EncodedString()
     }
 

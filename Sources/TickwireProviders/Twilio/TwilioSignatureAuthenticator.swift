@@ -43,18 +43,29 @@ public struct TwilioSignatureAuthenticator: ChannelAuthenticator {
         guard let signature = request.header("x-twilio-signature")?.trimmingASCIIWhitespace, !signature.isEmpty else {
             throw .unauthorized("missing X-Twilio-Signature header")
         }
+        // An HMAC-SHA1 in Base64 is 28 characters: anything else cannot match, and is refused
+        // before the form is sorted (the costly part, on the event loop, for anyone).
+        guard signature.utf8.count == 28 else { throw .unauthorized("X-Twilio-Signature does not match the request") }
         var parameters: [(name: String, value: String)] = []
         // Without a Content-Type the adapter still reads the body as form fields: they must be
         // signed too, or a signature over the bare URL would carry any body.
         let mediaType = request.mediaType
         if mediaType == "application/x-www-form-urlencoded" || (mediaType == nil && !request.body.isEmpty) {
             guard let form = FormBody(request.body) else { throw .unauthorized("X-Twilio-Signature does not match the request") }
+            // Twilio's callbacks carry a few dozen fields.
+            guard form.pairs.count <= Self.mostFormFields else {
+                throw .unauthorized("more than \(Self.mostFormFields) form fields: not a Twilio callback")
+            }
             parameters = form.pairs
         } else if let bodyHash = request.query["bodySHA256"] {
             // JSON-bodied webhooks sign the URL only, and put the body's hash in the URL.
             guard ConstantTime.equals(Array(Hex.encode(SHA256.hash(data: request.body)).utf8), Array(bodyHash.lowercased().utf8)) else {
                 throw .unauthorized("bodySHA256 does not match the body")
             }
+        } else if !request.body.isEmpty {
+            // Twilio signs any other body through bodySHA256 in the URL: without it, a
+            // signature over the URL alone would carry any body.
+            throw .unauthorized("the body is not covered by the signature (no bodySHA256)")
         }
         guard matches(signature, url: signedURL(request), parameters: parameters) else {
             throw .unauthorized("X-Twilio-Signature does not match the request")
@@ -68,14 +79,19 @@ public struct TwilioSignatureAuthenticator: ChannelAuthenticator {
         return publicURL + request.uri[mark...]
     }
 
+    static let mostFormFields = 1000
+
     private func matches(_ signature: String, url: String, parameters: [(name: String, value: String)]) -> Bool {
         // Older libraries sign repeated values as sent, newer ones once each: accept both.
         let hasRepeats = Set(parameters.map { "\($0.name)=\($0.value)" }).count != parameters.count
+        let signedParameters = (hasRepeats ? [false, true] : [false]).map {
+            TwilioSignature.signedParameters(parameters, distinctValues: $0)
+        }
         var valid = false
         for token in authTokens {
             for candidate in TwilioSignature.urlVariants(url) {
-                for distinct in hasRepeats ? [false, true] : [false] {
-                    let expected = TwilioSignature.compute(url: candidate, parameters: parameters, authToken: token, distinctValues: distinct)
+                for signed in signedParameters {
+                    let expected = TwilioSignature.compute(url: candidate, signedParameters: signed, authToken: token)
                     valid = ConstantTime.equals(expected, signature) || valid
                 }
             }

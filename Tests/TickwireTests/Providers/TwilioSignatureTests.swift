@@ -112,6 +112,25 @@ extension Providers {
             }
             try authenticator().authenticate(request(body))
             #expect(throws: WebhookRejection.self) { try authenticator().authenticate(request(Array(#"{"a":2}"#.utf8))) }
+            // Without bodySHA256 the signature covers the URL alone, not this body.
+            let unsigned = WebhookRequest(
+                method: .post, uri: "/v1/webhooks/acme/twilio", headers: ["Content-Type": "application/json",
+                "X-Twilio-Signature": TwilioSignature.compute(url: Self.publicURL, parameters: [], authToken: "12345")], body: body)
+            let error = #expect(throws: WebhookRejection.self) { try authenticator().authenticate(unsigned) }
+            #expect(error?.message.contains("not covered") == true)
+        }
+
+        /// A bad signature costs little whatever the body: a form of half a million fields
+        /// was sorted for every token and URL variant, on the event loop, for anyone.
+        @Test func hugeFormsAndMalformedSignaturesAreRefusedCheaply() throws {
+            let fields = (0..<(TwilioSignatureAuthenticator.mostFormFields + 1)).map { ("a\($0)", "") }
+            let signature = TwilioSignature.compute(url: Self.publicURL, parameters: fields, authToken: "12345")
+            let error = #expect(throws: WebhookRejection.self) { try authenticator().authenticate(post(fields, signature: signature)) }
+            #expect(error?.status == 401 && error?.message.contains("form fields") == true)
+            // Within the bound, a correctly signed form of many fields is accepted.
+            let many = Array(fields.prefix(TwilioSignatureAuthenticator.mostFormFields))
+            try authenticator().authenticate(post(many, signature: TwilioSignature.compute(url: Self.publicURL, parameters: many, authToken: "12345")))
+            #expect(throws: WebhookRejection.self) { try authenticator().authenticate(post(many, signature: "short")) }
         }
 
         @Test func publicURLIsRequired() {
