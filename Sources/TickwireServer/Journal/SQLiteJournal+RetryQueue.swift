@@ -159,40 +159,53 @@ extension SQLiteJournal {
         accept: @Sendable (_ channel: String, _ type: String) -> Bool
     ) async throws -> Int {
         let now = Date().timeIntervalSince1970
-        return try await pool.write { db in
-            let candidates = try Row.fetchAll(
-                db,
-                sql: deadOnly
-                    ? """
-                    SELECT j.seq, j.channel, j.type, COALESCE(j.subject, j.event_id) AS key
-                    FROM dead_letters d JOIN journal j ON j.seq = d.seq
-                    WHERE d.subscription = ?1 AND j.org = ?2 AND j.seq <= ?3 AND j.received_at BETWEEN ?4 AND ?5
-                    ORDER BY j.seq
-                    """
-                    : """
-                    SELECT j.seq, j.channel, j.type, COALESCE(j.subject, j.event_id) AS key
-                    FROM journal j
-                    WHERE j.org = ?2 AND j.seq <= ?3 AND j.received_at BETWEEN ?4 AND ?5
-                        AND j.seq > COALESCE((SELECT start FROM cursors WHERE subscription = ?1), 0)
-                    ORDER BY j.seq
-                    """,
-                arguments: [
-                    subscription, org, cursor, range.lowerBound.timeIntervalSince1970, range.upperBound.timeIntervalSince1970,
-                ])
-            let insert = try db.cachedStatement(sql: """
-                INSERT INTO delivery_queue (subscription, seq, key, attempts, first_attempt_at, next_attempt_at, last_error)
-                VALUES (?, ?, ?, 0, NULL, ?, NULL) ON CONFLICT(subscription, seq) DO NOTHING
-                """)
-            let forget = try db.cachedStatement(sql: "DELETE FROM dead_letters WHERE subscription = ? AND seq = ?")
-            var requeued = 0
-            for row in candidates where accept(row["channel"], row["type"]) {
-                let sequence: Int64 = row["seq"]
-                try insert.execute(arguments: [subscription, sequence, row["key"] as String, now])
-                guard db.changesCount > 0 else { continue }
-                requeued += 1
-                try forget.execute(arguments: [subscription, sequence])
+        // A page per transaction: a replay of days of traffic held the journal's writer (every
+        // webhook's commit waits for it) and every matching row in memory at once.
+        var requeued = 0
+        var after: Int64 = 0
+        while true {
+            let (count, last) = try await pool.write { [after] db -> (Int, Int64?) in
+                let candidates = try Row.fetchAll(
+                    db,
+                    sql: deadOnly
+                        ? """
+                        SELECT j.seq, j.channel, j.type, COALESCE(j.subject, j.event_id) AS key
+                        FROM dead_letters d JOIN journal j ON j.seq = d.seq
+                        WHERE d.subscription = ?1 AND d.seq > ?6 AND j.org = ?2 AND j.seq <= ?3 AND j.received_at BETWEEN ?4 AND ?5
+                        ORDER BY d.seq LIMIT ?7
+                        """
+                        : """
+                        SELECT j.seq, j.channel, j.type, COALESCE(j.subject, j.event_id) AS key
+                        FROM journal j
+                        WHERE j.org = ?2 AND j.seq > ?6 AND j.seq <= ?3 AND j.received_at BETWEEN ?4 AND ?5
+                            AND j.seq > COALESCE((SELECT start FROM cursors WHERE subscription = ?1), 0)
+                        ORDER BY j.seq LIMIT ?7
+                        """,
+                    arguments: [
+                        subscription, org, cursor, range.lowerBound.timeIntervalSince1970, range.upperBound.timeIntervalSince1970,
+                        after, Self.requeuePage,
+                    ])
+                let insert = try db.cachedStatement(sql: """
+                    INSERT INTO delivery_queue (subscription, seq, key, attempts, first_attempt_at, next_attempt_at, last_error)
+                    VALUES (?, ?, ?, 0, NULL, ?, NULL) ON CONFLICT(subscription, seq) DO NOTHING
+                    """)
+                let forget = try db.cachedStatement(sql: "DELETE FROM dead_letters WHERE subscription = ? AND seq = ?")
+                var requeued = 0
+                for row in candidates where accept(row["channel"], row["type"]) {
+                    let sequence: Int64 = row["seq"]
+                    try insert.execute(arguments: [subscription, sequence, row["key"] as String, now])
+                    guard db.changesCount > 0 else { continue }
+                    requeued += 1
+                    try forget.execute(arguments: [subscription, sequence])
+                }
+                return (requeued, candidates.last?["seq"])
             }
-            return requeued
+            requeued += count
+            guard let last else { return requeued }
+            after = last
         }
     }
+
+    /// Journal rows a replay handles per transaction.
+    static let requeuePage = 1000
 }

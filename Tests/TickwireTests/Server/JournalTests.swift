@@ -243,6 +243,22 @@ struct JournalTests {
         try await journal.close()
     }
 
+    /// A replay works a page of the journal per transaction (the writer is free between
+    /// pages): every matching event is queued once, however many pages it spans.
+    @Test func aReplayOverManyPagesQueuesEachEventOnce() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .normal)
+        let count = SQLiteJournal.requeuePage * 2 + 7
+        try await journal.append((0..<count).map { TestEvents.status(.sent, message: "p\($0)") })
+        try await journal.append([TestEvents.status(.sent, message: "other-org", org: "globex")])
+        let subscription = Subscription(name: "all", org: "acme", sink: "all", from: .beginning)
+        try await SubscriptionDispatcher(subscription: subscription, sink: RecordingSink(), journal: journal, logger: .quiet).prepareCursor()
+        try await journal.setCursor(Int64(count + 1), subscription: subscription.id)
+        #expect(try await Replay().run(journal: journal, subscription: subscription) == count)
+        #expect(try await journal.queued(subscription: subscription.id, limit: 10 * count).count == count)
+        #expect(try await Replay().run(journal: journal, subscription: subscription) == 0, "already queued")
+        try await journal.close()
+    }
+
     /// Bounded per org: one org's bad bodies never push out another's.
     @Test func quarantineIsBoundedPerOrg() async throws {
         let journal = try SQLiteJournal(path: path, durability: .normal)
