@@ -204,7 +204,8 @@ extension SubscriptionDispatcher {
                 settlement.deadLetters.append(deadLetter(row.entry, attempts: attempt, reason: reason))
                 return false
             }
-            let wait = after ?? policy.backoff(afterAttempt: attempt)
+            // A Retry-After of 0 (or a date in the past) would spend every attempt at once.
+            let wait = after.map { max($0, policy.initialBackoff) } ?? policy.backoff(afterAttempt: attempt)
             settlement.queue.append(
                 QueuedDelivery(
                     entry: row.entry, key: row.key, attempts: attempt, firstAttemptAt: first,

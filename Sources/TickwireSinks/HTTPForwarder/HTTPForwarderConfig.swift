@@ -47,6 +47,9 @@ public struct HTTPForwarderConfig: Sendable, Decodable {
             initialBackoff = try c.decodeIfPresent(ConfigDuration.self, forKey: .initialBackoff) ?? initialBackoff
             maxBackoff = try c.decodeIfPresent(ConfigDuration.self, forKey: .maxBackoff) ?? maxBackoff
             guard maxAttempts >= 1 else { throw ConfigIssue("max_attempts must be at least 1") }
+            // Zero would spend every attempt within milliseconds.
+            guard initialBackoff.duration > .zero else { throw ConfigIssue("initial_backoff must be longer than zero") }
+            guard maxBackoff.duration >= initialBackoff.duration else { throw ConfigIssue("max_backoff must not be shorter than initial_backoff") }
         }
 
         var policy: RetryPolicy {

@@ -261,5 +261,8 @@ struct HTTPForwarderTests {
         #expect(withUser?.contains("must not hold a user or password") == true)
         #expect(withUser?.contains("pa55") == false)
         #expect(try refusal(", timeout: 3000000h")?.contains("too long") == true)
+        // A backoff of zero spends every attempt within milliseconds.
+        #expect(try refusal(", retry: { initial_backoff: 0s }")?.contains("initial_backoff must be longer than zero") == true)
+        #expect(try refusal(", retry: { initial_backoff: 10m, max_backoff: 1m }")?.contains("max_backoff must not be shorter") == true)
     }
 }
