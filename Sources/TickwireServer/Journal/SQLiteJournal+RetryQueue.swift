@@ -164,7 +164,7 @@ extension SQLiteJournal {
         var requeued = 0
         var after: Int64 = 0
         while true {
-            let (count, last) = try await pool.write { [after] db -> (Int, Int64?) in
+            let (count, last, pageSize) = try await pool.write { [after] db -> (Int, Int64?, Int) in
                 let candidates = try Row.fetchAll(
                     db,
                     sql: deadOnly
@@ -198,10 +198,10 @@ extension SQLiteJournal {
                     requeued += 1
                     try forget.execute(arguments: [subscription, sequence])
                 }
-                return (requeued, candidates.last?["seq"])
+                return (requeued, candidates.last?["seq"], candidates.count)
             }
             requeued += count
-            guard let last else { return requeued }
+            guard let last, pageSize == Self.requeuePage else { return requeued }
             after = last
         }
     }

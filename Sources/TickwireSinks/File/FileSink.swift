@@ -102,20 +102,25 @@ struct AppendFile {
     static func open(_ path: String, durability: Durability) throws -> AppendFile {
         let directory = (path as NSString).deletingLastPathComponent
         let createdDirectories = try PrivateFiles.createDirectory(directory)
-        let created = try PrivateFiles.createFile(path)
+        try PrivateFiles.createFile(path)
         let descriptor = Glibc.open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
-        guard descriptor >= 0 else { throw FileSinkError(operation: "open", path: path) }
+        guard descriptor >= 0 else { throw FileSinkError(operation: "open", path: path, errno: errno) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else {
-            let error = FileSinkError(operation: "stat", path: path)
+            let error = FileSinkError(operation: "stat", path: path, errno: errno)
             Glibc.close(descriptor)
             throw error
         }
         let file = AppendFile(descriptor: descriptor, device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
-        if durability == .full && created {
+        if durability == .full {
+            // On every open, not only when this one created the file or its directories: an
+            // earlier open may have created them and failed before its fsync.
+            let here = directory.isEmpty ? "." : directory
+            let parents = [here, (here as NSString).deletingLastPathComponent]
+                + createdDirectories.map { ($0 as NSString).deletingLastPathComponent }
             do {
-                for parent in ([directory.isEmpty ? "." : directory] + createdDirectories.map { ($0 as NSString).deletingLastPathComponent }) {
-                    try syncDirectory(parent.isEmpty ? "." : parent)
+                for parent in Set(parents.map { $0.isEmpty ? "." : $0 }) {
+                    try syncDirectory(parent)
                 }
             } catch {
                 file.close()
@@ -135,22 +140,27 @@ struct AppendFile {
     /// file is cut back to where it ended, so a retry never leaves half a line before the
     /// whole one.
     func append(_ bytes: [UInt8], sync: Bool) throws {
-        var status = stat()
-        let end = fstat(descriptor, &status) == 0 ? status.st_size : -1
+        let end = size
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, bytes.count - offset) }
             if written > 0 {
                 offset += written
-            } else if written < 0 && errno == EINTR {
                 continue
-            } else {
-                let error = FileSinkError(operation: "write", path: "fd \(descriptor)")
-                if end >= 0 { _ = ftruncate(descriptor, end) }
-                throw error
             }
+            let code = written < 0 ? errno : ENOSPC
+            if code == EINTR { continue }
+            // Only if the file is exactly what this write left: another writer (a second sink
+            // on the same file) or a truncation since must not lose lines or grow a hole.
+            if let end, size == end + off_t(offset) { _ = ftruncate(descriptor, end) }
+            throw FileSinkError(operation: "write", path: "fd \(descriptor)", errno: code)
         }
-        if sync && fsync(descriptor) != 0 { throw FileSinkError(operation: "fsync", path: "fd \(descriptor)") }
+        if sync && fsync(descriptor) != 0 { throw FileSinkError(operation: "fsync", path: "fd \(descriptor)", errno: errno) }
+    }
+
+    private var size: off_t? {
+        var status = stat()
+        return fstat(descriptor, &status) == 0 ? status.st_size : nil
     }
 
     func close() {
@@ -159,9 +169,9 @@ struct AppendFile {
 
     private static func syncDirectory(_ path: String) throws {
         let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw FileSinkError(operation: "open directory", path: path) }
+        guard descriptor >= 0 else { throw FileSinkError(operation: "open directory", path: path, errno: errno) }
         defer { Glibc.close(descriptor) }
-        guard fsync(descriptor) == 0 else { throw FileSinkError(operation: "fsync directory", path: path) }
+        guard fsync(descriptor) == 0 else { throw FileSinkError(operation: "fsync directory", path: path, errno: errno) }
     }
 }
 
@@ -171,7 +181,8 @@ struct FileSinkError: Error, CustomStringConvertible {
     let path: String
     let reason: String
 
-    init(operation: String, path: String, errno code: Int32 = errno) {
+    /// `code`: errno, read right after the call that failed.
+    init(operation: String, path: String, errno code: Int32) {
         self.operation = operation
         self.path = path
         self.reason = String(cString: strerror(code))

@@ -130,7 +130,6 @@ extension Providers {
             // Within the bound, a correctly signed form of many fields is accepted.
             let many = Array(fields.prefix(TwilioSignatureAuthenticator.mostFormFields))
             try authenticator().authenticate(post(many, signature: TwilioSignature.compute(url: Self.publicURL, parameters: many, authToken: "12345")))
-            #expect(throws: WebhookRejection.self) { try authenticator().authenticate(post(many, signature: "short")) }
         }
 
         @Test func publicURLIsRequired() {

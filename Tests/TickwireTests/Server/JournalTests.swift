@@ -259,6 +259,26 @@ struct JournalTests {
         try await journal.close()
     }
 
+    /// The same for dead letters, paged by their own sequence.
+    @Test func aDeadOnlyReplayOverManyPagesQueuesEachDeadLetterOnce() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .normal)
+        let count = SQLiteJournal.requeuePage + 3
+        try await journal.append((0..<count).map { TestEvents.status(.sent, message: "d\($0)") })
+        let subscription = Subscription(name: "dead", org: "acme", sink: "dead", from: .beginning)
+        try await SubscriptionDispatcher(subscription: subscription, sink: RecordingSink(), journal: journal, logger: .quiet).prepareCursor()
+        var settlement = DeliverySettlement(cursor: Int64(count))
+        // Every other event dead-lettered.
+        settlement.deadLetters = stride(from: 1, through: count, by: 2).map {
+            DeadLetter(sequence: Int64($0), eventID: "e\($0)", attempts: 1, reason: "refused")
+        }
+        try await journal.settle(settlement, subscription: subscription.id)
+        let dead = settlement.deadLetters.count
+        #expect(try await Replay(deadOnly: true).run(journal: journal, subscription: subscription) == dead)
+        #expect(try await journal.deadLetters(subscription: subscription.id, limit: 10 * count).isEmpty)
+        #expect(try await journal.queued(subscription: subscription.id, limit: 10 * count).count == dead)
+        try await journal.close()
+    }
+
     /// Bounded per org: one org's bad bodies never push out another's.
     @Test func quarantineIsBoundedPerOrg() async throws {
         let journal = try SQLiteJournal(path: path, durability: .normal)
