@@ -36,8 +36,12 @@ struct MetaChangeEvents {
             let items = value["user_preferences"]?.arrayValue ?? []
             guard !items.isEmpty else { return [unknown("user_preferences without items")] }
             return items.map { item in
-                UserPreference(item: item, eventType: field).event(raw: change.raw(item: item, in: "user_preferences"), n)
-                    ?? unknown("unknown user preference \"\(item["value"]?.stringValue ?? "")\"")
+                let raw = change.raw(item: item, in: "user_preferences")
+                // The item's own raw, not the change's: that holds every item, and its id was
+                // computed from it once per item.
+                return UserPreference(item: item, eventType: field).event(raw: raw, n)
+                    ?? n.unknown(raw: raw, native: NativeNames(eventType: field),
+                                 reason: "unknown user preference \"\(item["value"]?.stringValue ?? "")\"")
             }
         case _ where Self.templateFields.contains(field): return [templateEvent(field)]
         case _ where Self.accountFields.contains(field): return [accountEvent(field)]

@@ -21,12 +21,12 @@ struct MetaWebhook {
         var events: [Event] = []
         for (entryIndex, entry) in entries.enumerated() {
             guard let changes = entry["changes"]?.arrayValue, !changes.isEmpty else {
-                let part = MetaChange(body: body, entryIndex: entryIndex, changeIndex: nil)
+                let part = MetaChange(body: body, entryIndex: entryIndex, changeIndex: nil, envelopeKeys: dialect.envelopeKeys)
                 events.append(n.unknown(raw: part.rawChange, reason: "entry without changes[]"))
                 continue
             }
             for changeIndex in changes.indices {
-                let change = MetaChange(body: body, entryIndex: entryIndex, changeIndex: changeIndex)
+                let change = MetaChange(body: body, entryIndex: entryIndex, changeIndex: changeIndex, envelopeKeys: dialect.envelopeKeys)
                 events += MetaChangeEvents(change: change, dialect: dialect, n: n).events()
             }
         }
@@ -42,6 +42,9 @@ struct MetaDialect {
 
     static let meta = MetaDialect(gupshupIDs: false)
     static let gupshupV3 = MetaDialect(gupshupIDs: true)
+
+    /// The body's top-level members a cut-down raw keeps besides `entry`.
+    var envelopeKeys: [String] { gupshupIDs ? ["object", "gs_app_id"] : ["object"] }
 
     func status(_ native: String) -> MessageStatus? {
         switch native {
@@ -68,9 +71,12 @@ struct MetaChange {
     let value: JSONValue
     /// The body holds one entry with one change: this one.
     private let isWholeBody: Bool
+    /// Top-level members a cut-down raw keeps besides `entry` (the provider's own).
+    private let envelopeKeys: [String]
 
-    init(body: JSONValue, entryIndex: Int, changeIndex: Int?) {
+    init(body: JSONValue, entryIndex: Int, changeIndex: Int?, envelopeKeys: [String] = ["object"]) {
         self.body = body
+        self.envelopeKeys = envelopeKeys
         self.entryIndex = entryIndex
         self.changeIndex = changeIndex
         let entries = body["entry"]?.arrayValue ?? []
@@ -85,13 +91,14 @@ struct MetaChange {
     /// `entry[].time`, sent with account and template changes (seconds).
     var entryTime: Date? { Timestamp.fromEpoch(entry["time"]) }
 
-    /// The body with only this change.
-    var rawChange: JSONValue { raw(value: change["value"]) }
+    /// The body with only this change (the body itself when it holds nothing else).
+    var rawChange: JSONValue { isWholeBody ? body : raw(value: change["value"]) }
 
-    /// The body with only this change and, in its value, only `item` in the array `key`
-    /// (other item arrays removed; contacts, metadata and errors kept).
+    /// The body with only this change and, in its value, only `item` in the array `key`, with
+    /// Meta's own members beside it (`messaging_product`, `metadata`, `errors`, and the item's
+    /// entry in `contacts`).
     func raw(item: JSONValue, in key: String) -> JSONValue {
-        guard var members = value.objectValue else { return rawChange }
+        guard let members = value.objectValue else { return rawChange }
         // The usual webhook (one entry, one change, one item, no other item arrays) is its
         // own cut-down body: no copy to build.
         if isWholeBody, members[key]?.arrayValue?.count == 1,
@@ -99,20 +106,47 @@ struct MetaChange {
         {
             return body
         }
-        for other in MetaChange.itemKeys where other != key { members[other] = nil }
-        members[key] = .array([item])
-        return raw(value: .object(members))
+        // Only what describes this item: every member kept here is copied into each item's
+        // event, so one shared by all (every contact, or a member Meta does not send) would
+        // be stored, and serialized on the event loop, once per item.
+        var kept = JSONObject()
+        for name in ["messaging_product", "metadata", "errors"] {
+            if let member = members[name] { kept[name] = member }
+        }
+        if let contacts = Self.contacts(members["contacts"]?.arrayValue ?? [], of: item) { kept["contacts"] = contacts }
+        kept[key] = .array([item])
+        return raw(value: .object(kept))
     }
 
     static let itemKeys = ["messages", "statuses", "message_echoes", "user_preferences"]
 
+    /// The entries of `contacts` about `item`'s user (the only one when none names it).
+    private static func contacts(_ contacts: [JSONValue], of item: JSONValue) -> JSONValue? {
+        let phones = ["from", "recipient_id", "to", "wa_id"].compactMap { item[$0]?.stringValue }
+        let matching = contacts.filter { contact in contact["wa_id"]?.stringValue.map(phones.contains) ?? false }
+        if !matching.isEmpty { return .array(matching) }
+        return contacts.count == 1 ? .array(contacts) : nil
+    }
+
+    /// The body with only this entry and change. Unless it is the whole body, only Meta's own
+    /// members of the envelope are kept, for the same reason as in `raw(item:in:)`.
     private func raw(value: JSONValue?) -> JSONValue {
-        guard var top = body.objectValue, var entryMembers = entry.objectValue else { return body }
-        if changeIndex != nil, var changeMembers = change.objectValue {
-            changeMembers["value"] = value
-            entryMembers["changes"] = .array([.object(changeMembers)])
+        guard let top = body.objectValue, let entryMembers = entry.objectValue else { return body }
+        var trimmedEntry = JSONObject()
+        for name in ["id", "time"] {
+            if let member = entryMembers[name] { trimmedEntry[name] = member }
         }
-        top["entry"] = .array([.object(entryMembers)])
-        return .object(top)
+        if changeIndex != nil, let changeMembers = change.objectValue {
+            var trimmedChange = JSONObject()
+            if let field = changeMembers["field"] { trimmedChange["field"] = field }
+            trimmedChange["value"] = value
+            trimmedEntry["changes"] = .array([.object(trimmedChange)])
+        }
+        var trimmedTop = JSONObject()
+        for name in envelopeKeys {
+            if let member = top[name] { trimmedTop[name] = member }
+        }
+        trimmedTop["entry"] = .array([.object(trimmedEntry)])
+        return .object(trimmedTop)
     }
 }

@@ -37,6 +37,32 @@ extension Providers {
             #expect(try normalize(try ProviderCorpus.body("meta", "courier_duplicate")).count == 1)
         }
 
+        /// Each item's raw keeps Meta's own members and its own contact, nothing shared by the
+        /// whole batch: a large member beside 25 000 items was stored (and serialized on the
+        /// event loop) once per item, gigabytes from one 4 MiB body.
+        @Test func aBatchStoresAboutItsOwnSizeNotItsSizeTimesItsItems() throws {
+            let pad = String(repeating: "p", count: 200_000)
+            let count = 50
+            let contacts = (0..<count).map { #"{"wa_id":"9198\#($0)","profile":{"name":"U\#($0)"}}"# }.joined(separator: ",")
+            let messages = (0..<count).map {
+                #"{"from":"9198\#($0)","id":"wamid.pad\#($0)","timestamp":"1700000000","type":"text","text":{"body":"hi"}}"#
+            }.joined(separator: ",")
+            let body = #"{"object":"whatsapp_business_account","pad":""# + pad + #"","entry":[{"id":"waba-1","pad":""# + pad
+                + #"","changes":[{"field":"messages","pad":""# + pad + #"","value":{"messaging_product":"whatsapp","pad":""# + pad
+                + #"","metadata":{"display_phone_number":"15550001","phone_number_id":"pn-1"},"contacts":["# + contacts
+                + #"],"messages":["# + messages + "]}}]}]}"
+            let events = try normalize(body)
+            #expect(events.count == count)
+            let stored = events.reduce(0) { $0 + $1.cloudEventBytes.count }
+            #expect(stored < body.utf8.count, "\(stored) bytes stored for a \(body.utf8.count)-byte body")
+            for (n, event) in events.enumerated() {
+                let value = event.data["raw"]?["entry"]?[0]?["changes"]?[0]?["value"]
+                #expect(value?["contacts"]?.arrayValue?.map { $0["wa_id"]?.stringValue } == ["9198\(n)"])
+                #expect(value?["metadata"]?["phone_number_id"] == "pn-1")
+                #expect(value?["messages"]?.arrayValue?.count == 1)
+            }
+        }
+
         @Test func idsAreDeterministicAcrossDifferentBatching() throws {
             let batch = try normalize(try ProviderCorpus.body("meta", "connectors_mixed_messages_and_statuses_batch"))
             let again = try normalize(try ProviderCorpus.body("meta", "connectors_mixed_messages_and_statuses_batch"))
