@@ -86,7 +86,7 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
                 // The body of a webhook to an unknown channel is read and dropped, never kept:
                 // its answer is a 404 whatever it holds, and anyone can send it.
                 let known = config.orgs[org]?.channels[channel] != nil
-                body = WebhookIngest.Body(limit: config.server.maxBodyBytes, keeping: known)
+                body = WebhookIngest.Body(limit: config.server.maxBodyBytes, keeping: known, budget: ingest.bodyBudget)
                 let call = WebhookIngest.Call(org: org, channel: channel, head: head)
                 state = .collecting(call, config: config, closeAfter: !head.isKeepAlive)
             } else {
@@ -99,14 +99,15 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
             context.fireChannelRead(wrapInboundOut(part))
         case (.forwarding, _):
             context.fireChannelRead(wrapInboundOut(part))
-        case (.collecting(let call, let config, _), .body(var chunk)):
+        case (.collecting(var call, let config, _), .body(var chunk)):
             if !body.add(&chunk) {
-                // So much that reading stops: refused (413, or 404 for an unknown channel)
-                // like any other, and the connection is closed.
+                // So much that reading stops: refused (413, 404 for an unknown channel, 503
+                // past the budget) like any other, and the connection is closed.
+                call.overBudget = body.overBudget
                 receive(call, config: config, closeAfter: true, context: context)
             }
         case (.collecting(var call, let config, let closeAfter), .end):
-            call.body = body.bytes
+            call.body = body.finish()
             receive(call, config: config, closeAfter: closeAfter, context: context)
         case (.closing, _):
             break
@@ -120,6 +121,7 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     private func receive(_ call: WebhookIngest.Call, config: Config, closeAfter: Bool, context: ChannelHandlerContext) {
+        body.drop()
         body = WebhookIngest.Body(limit: 0)
         state = .answering(closeAfter: closeAfter)
         let loop = context.eventLoop
@@ -271,11 +273,15 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        // A body cut off by the connection closing gives its share of the budget back (here
+        // and when the channel goes inactive, whichever comes first).
+        body.drop()
         encoder = nil
         stopIdleChecks()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        body.drop()
         stopIdleChecks()
         context.fireChannelInactive()
     }

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import Logging
+import Synchronization
 import NIOHTTP1
 import TickwireCore
 
@@ -19,6 +20,8 @@ struct WebhookIngest: Sendable {
     let metrics: GatewayMetrics
     let logger: Logger
     let refusals = RefusalLog()
+    /// Bytes of webhook bodies being read, across every connection.
+    var bodyBudget = BodyBudget()
 
     /// One POST as received, whichever transport read it: the org and channel from its path,
     /// its target and headers, and its body (nil when it was longer than
@@ -31,6 +34,8 @@ struct WebhookIngest: Sendable {
         /// Names lower-cased; a repeated header keeps its first value.
         var headers: [String: String]
         var body: [UInt8]?
+        /// The body did not fit in the bodies being read at once (`BodyBudget`): answered 503.
+        var overBudget = false
         var started = ContinuousClock.now
 
         /// From NIO's request head (`WebhookChannelHandler`).
@@ -102,6 +107,9 @@ struct WebhookIngest: Sendable {
         let contentType = call.headers["content-type"]
         if let mediaType = WebhookRequest.mediaType(of: contentType), !channel.mediaTypes.contains(mediaType) {
             return refuse(.unsupportedMediaType(mediaType, expected: channel.mediaTypes))
+        }
+        if call.overBudget {
+            return refuse(WebhookRejection(status: 503, code: "busy", message: "too many request bodies are being read; retry later"))
         }
         guard let body = call.body else {
             return refuse(Self.tooLarge(config.server.maxBodyBytes))
@@ -180,32 +188,80 @@ struct WebhookIngest: Sendable {
 
         let limit: Int
         /// False for a body that is only read to be thrown away (its answer does not depend on it).
-        let keeping: Bool
+        private(set) var keeping: Bool
+        /// The bytes kept were more than `budget` had left.
+        private(set) var overBudget = false
+        private let budget: BodyBudget?
         private var buffer = ByteBuffer()
         private var total = 0
 
-        init(limit: Int, keeping: Bool = true) {
+        init(limit: Int, keeping: Bool = true, budget: BodyBudget? = nil) {
             self.limit = limit
             self.keeping = keeping
+            self.budget = budget
         }
 
-        /// Takes a chunk; false once so much came that reading should stop.
+        /// Takes a chunk; false once so much came that reading should stop (far past the
+        /// limit, or past what all connections may hold at once).
         mutating func add(_ chunk: inout ByteBuffer) -> Bool {
             total += chunk.readableBytes
             if keeping && total <= limit {
+                if let budget, !budget.take(chunk.readableBytes) {
+                    overBudget = true
+                    drop()
+                    return false
+                }
                 buffer.writeBuffer(&chunk)
             } else {
-                buffer.clear()
+                drop()
             }
             return total <= limit + Self.maxDiscardBytes
         }
 
-        /// The bytes, or nil when the body was longer than `limit` or not kept.
-        var bytes: [UInt8]? { keeping && total <= limit ? Array(buffer: buffer) : nil }
+        /// The bytes, or nil when the body was longer than `limit` or not kept; its share of
+        /// the budget is given back.
+        mutating func finish() -> [UInt8]? {
+            let bytes = keeping && !overBudget && total <= limit ? Array(buffer: buffer) : nil
+            drop()
+            return bytes
+        }
+
+        /// Throws away what was kept (the connection closed, or the body is refused anyway).
+        mutating func drop() {
+            budget?.give(buffer.readableBytes)
+            buffer = ByteBuffer()
+            keeping = false
+        }
     }
 
     /// Names from the URL, shortened and stripped of control characters before they are echoed.
     static func printable(_ text: String) -> String {
         String(text.withoutControlCharacters.prefix(64))
     }
+}
+
+/// How many bytes of webhook bodies all connections may hold while reading them. Each may
+/// hold up to `max_body_bytes`, before its org, channel or credentials are checked (the
+/// body is needed for signatures): without a bound, connections trickling 4 MiB bodies
+/// could hold any amount of memory. Past it, the body is answered 503 (providers retry).
+final class BodyBudget: Sendable {
+    let limit: Int
+    private let used = Atomic<Int>(0)
+
+    init(limit: Int = 256 * 1024 * 1024) {
+        self.limit = limit
+    }
+
+    func take(_ bytes: Int) -> Bool {
+        let after = used.add(bytes, ordering: .relaxed).newValue
+        guard after > limit else { return true }
+        used.subtract(bytes, ordering: .relaxed)
+        return false
+    }
+
+    func give(_ bytes: Int) {
+        if bytes > 0 { used.subtract(bytes, ordering: .relaxed) }
+    }
+
+    var inUse: Int { used.load(ordering: .relaxed) }
 }

@@ -12,9 +12,14 @@ struct WebhookIngress: Sendable {
         router.post("/v1/webhooks/:org/:channel") { request, context in
             let config = ingest.gateway.config
             let org = context.parameters.get("org") ?? "", channel = context.parameters.get("channel") ?? ""
-            let body = try await Self.readBody(
-                request.body, limit: config.server.maxBodyBytes, keeping: config.orgs[org]?.channels[channel] != nil)
-            let call = WebhookIngest.Call(org: org, channel: channel, head: request.head, body: body)
+            var collected = WebhookIngest.Body(
+                limit: config.server.maxBodyBytes, keeping: config.orgs[org]?.channels[channel] != nil, budget: ingest.bodyBudget)
+            defer { collected.drop() }
+            for try await var chunk in request.body {
+                guard collected.add(&chunk) else { break }
+            }
+            var call = WebhookIngest.Call(org: org, channel: channel, head: request.head, body: collected.finish())
+            call.overBudget = collected.overBudget
             let response = await withCheckedContinuation { continuation in
                 ingest.receive(call, config: config) { continuation.resume(returning: $0) }
             }
@@ -25,16 +30,6 @@ struct WebhookIngress: Sendable {
                 org: context.parameters.get("org") ?? "", channel: context.parameters.get("channel") ?? "",
                 head: request.head, config: ingest.gateway.config))
         }
-    }
-
-    /// The body, or nil when it is larger than `limit` (see `WebhookIngest.Body`; past the
-    /// discard limit the server drains the rest after answering).
-    static func readBody(_ body: RequestBody, limit: Int, keeping: Bool) async throws -> [UInt8]? {
-        var collected = WebhookIngest.Body(limit: limit, keeping: keeping)
-        for try await var chunk in body {
-            guard collected.add(&chunk) else { break }
-        }
-        return collected.bytes
     }
 }
 

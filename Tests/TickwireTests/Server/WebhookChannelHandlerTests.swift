@@ -181,6 +181,41 @@ struct WebhookChannelHandlerTests {
         await daemon.close()
     }
 
+    /// Bodies being read share one budget across connections: one past it is answered 503
+    /// and closed, and a connection that closes mid-body gives its share back.
+    @Test func bodiesBeingReadShareOneBudget() async throws {
+        let daemon = try await TestDaemon.open(in: directory)
+        let budget = BodyBudget(limit: 1000)
+        let ingest = WebhookIngest(gateway: daemon.gateway, metrics: GatewayMetrics(), logger: .quiet, bodyBudget: budget)
+        func connection() throws -> EmbeddedChannel {
+            let channel = EmbeddedChannel()
+            try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder())
+            try channel.pipeline.syncOperations.addHandler(WebhookChannelHandler(ingest: ingest, idleTimeout: nil))
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 80)).wait()
+            var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)")
+            head.headers.add(name: "Content-Type", value: "application/json")
+            try channel.writeInbound(HTTPServerRequestPart.head(head))
+            try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(repeating: UInt8(ascii: " "), count: 800)))
+            return channel
+        }
+        let first = try connection()
+        #expect(budget.inUse == 800)
+        let second = try connection()
+        #expect(budget.inUse == 800, "the second body did not fit")
+        let answer = try second.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } ?? ""
+        #expect(answer.hasPrefix("HTTP/1.1 503") && answer.contains(#""code":"busy""#), "\(answer)")
+        #expect(!second.isActive)
+        _ = try first.close().wait()
+        #expect(budget.inUse == 0, "a connection closed mid-body gives its share back")
+        let third = try connection()
+        #expect(budget.inUse == 800)
+        try third.writeInbound(HTTPServerRequestPart.end(nil))
+        #expect(budget.inUse == 0, "a body read whole gives its share back")
+        _ = try? second.finish()
+        _ = try? third.close().wait()
+        await daemon.close()
+    }
+
     /// Counts the reads that reach the socket.
     final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
         typealias OutboundIn = Any
