@@ -19,7 +19,7 @@ public final class FileSink: Sink {
     public let batchWait: Duration
     private let durability: Durability
     private let logger: Logger
-    private let files = NIOLockedValueBox<[String: AppendFile]>([:])
+    private let files = NIOLockedValueBox(OpenFiles())
 
     init(config: FileSinkConfig, context: SinkContext) throws(ConfigIssue) {
         self.template = try FilePathTemplate(config.path)
@@ -69,24 +69,39 @@ public final class FileSink: Sink {
         files.withLockedValue(Self.closeAll)
     }
 
-    private static func closeAll(_ files: inout [String: AppendFile]) {
-        for file in files.values { file.close() }
-        files.removeAll()
+    private static func closeAll(_ files: inout OpenFiles) {
+        for (file, _) in files.byPath.values { file.close() }
+        files.byPath.removeAll()
     }
 
     /// The open file at `path`, reopened when the path no longer leads to it (logrotate moved
     /// or removed it: writing on would confirm lines nobody can read).
-    private func file(for path: String, in files: inout [String: AppendFile]) throws -> AppendFile {
-        if let file = files[path] {
-            if file.isStill(at: path) { return file }
+    private func file(for path: String, in files: inout OpenFiles) throws -> AppendFile {
+        files.clock += 1
+        if let (file, _) = files.byPath[path] {
+            if file.isStill(at: path) {
+                files.byPath[path] = (file, files.clock)
+                return file
+            }
             file.close()
-            files[path] = nil
+            files.byPath[path] = nil
         }
         let file = try AppendFile.open(path, durability: durability)
-        // Date-templated paths change daily: keep few files open.
-        if files.count >= 64 { Self.closeAll(&files) }
-        files[path] = file
+        // Date-templated paths change daily: keep few files open, closing the one unused
+        // longest (closing all of them made more than 64 busy paths reopen every batch).
+        if files.byPath.count >= OpenFiles.most, let oldest = files.byPath.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+            oldest.value.file.close()
+            files.byPath[oldest.key] = nil
+        }
+        files.byPath[path] = (file, files.clock)
         return file
+    }
+
+    /// The files open, each with when it was last written.
+    private struct OpenFiles {
+        static let most = 64
+        var byPath: [String: (file: AppendFile, lastUse: UInt64)] = [:]
+        var clock: UInt64 = 0
     }
 }
 

@@ -126,6 +126,22 @@ struct FileSinkTests {
         await second.shutdown()
     }
 
+    /// More files than stay open at once: each still gets its lines, in order.
+    @Test func moreFilesThanStayOpenEachGetTheirLines() async throws {
+        let directory = try TemporaryDirectory()
+        let sink = try FileSink(
+            config: FileSinkConfig(path: directory.path + "/{org}.jsonl"), context: SinkContext(name: "archive", durability: .full, logger: .quiet))
+        let orgs = (0..<100).map { "org\($0)" }
+        for round in 0..<3 {
+            let report = await sink.deliver(orgs.map { TestEvents.status(.sent, message: "r\(round)", org: $0) })
+            #expect(report.outcomes.allSatisfy { $0 == .delivered })
+        }
+        for org in orgs {
+            #expect(try Self.lines("\(directory.path)/\(org).jsonl").map { try Event(cloudEventJSON: Array($0.utf8)).subject } == ["r0", "r1", "r2"])
+        }
+        await sink.shutdown()
+    }
+
     /// A failure names what failed and why, as the system said it.
     @Test func aFileThatCannotBeWrittenIsRetriedWithTheReason() async throws {
         let directory = try TemporaryDirectory()
