@@ -38,11 +38,14 @@ final class SubscriptionDispatcher: Sendable {
 
     /// Publishes how far behind the journal this subscription is (called at scrape time).
     func reportBacklog() async {
+        // Checked after each read: a reload that stopped this dispatcher meanwhile has
+        // removed its gauges, and recording now would bring them back for good.
+        let stopped = { self.stopRequested.withLockedValue { $0 } }
         guard let cursor = try? await journal.cursor(subscription: subscription.id),
-            let behind = try? await journal.count(org: subscription.org, after: cursor)
+            let behind = try? await journal.count(org: subscription.org, after: cursor), !stopped()
         else { return }
         metrics.backlog(subscription: subscription.id, sink: subscription.sink, events: Int64(behind))
-        if let queued = try? await journal.queuedCount(subscription: subscription.id) {
+        if let queued = try? await journal.queuedCount(subscription: subscription.id), !stopped() {
             metrics.queued(subscription: subscription.id, sink: subscription.sink, events: queued, circuitOpen: sink.circuitBreaker?.isOpen)
         }
     }
