@@ -565,8 +565,12 @@ public final class JournalStats: Sendable {
     public var syncs: Int { sync?.syncs.load(ordering: .relaxed) ?? 0 }
 }
 
-/// The most recently read entries, parsed, shared by the dispatchers.
+/// The most recently read entries, parsed, shared by the dispatchers. Only events of up to
+/// `largest` bytes (serialized, with their request body) are kept: the bound is a count, and
+/// 2048 events of a few MB each (a catch-up through large bodies) would be gigabytes.
 final class DecodedEvents: Sendable {
+    static let largest = 16 * 1024
+
     private struct State {
         var events: [Int64: Event] = [:]
         var order: [Int64] = []
@@ -586,6 +590,7 @@ final class DecodedEvents: Sendable {
 
     /// Inserts, evicting the oldest insertion once full (a ring of sequence numbers).
     func insert(_ event: Event, sequence: Int64) {
+        guard (event.storedJSON?.count ?? 0) + (event.raw?.body.count ?? 0) <= Self.largest else { return }
         state.withLock { state in
             guard state.events[sequence] == nil else { return }
             if state.order.count < capacity {

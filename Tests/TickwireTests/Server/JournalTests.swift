@@ -279,6 +279,21 @@ struct JournalTests {
         try await journal.close()
     }
 
+    /// The parsed-event cache is bounded by count; events too large to keep 2048 of are
+    /// parsed anew for each reader instead of kept.
+    @Test func theParsedEventCacheKeepsOnlySmallEvents() {
+        let cache = DecodedEvents(capacity: 4)
+        var small = TestEvents.status(.sent, message: "small").keepingCloudEventBytes()
+        var large = TestEvents.status(.sent, message: "large")
+        large.raw = RawPayload(contentType: "application/json", body: Array(repeating: 0x20, count: DecodedEvents.largest))
+        large = large.keepingCloudEventBytes()
+        small.raw = nil
+        cache.insert(small, sequence: 1)
+        cache.insert(large, sequence: 2)
+        #expect(cache.event(1)?.subject == "small")
+        #expect(cache.event(2) == nil)
+    }
+
     /// Bounded per org: one org's bad bodies never push out another's.
     @Test func quarantineIsBoundedPerOrg() async throws {
         let journal = try SQLiteJournal(path: path, durability: .normal)
