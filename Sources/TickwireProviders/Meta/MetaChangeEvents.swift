@@ -36,11 +36,11 @@ struct MetaChangeEvents {
             let items = value["user_preferences"]?.arrayValue ?? []
             guard !items.isEmpty else { return [unknown("user_preferences without items")] }
             return items.map { item in
-                let raw = change.raw(item: item, in: "user_preferences")
-                // The item's own raw, not the change's: that holds every item, and its id was
-                // computed from it once per item.
-                return UserPreference(item: item, eventType: field).event(raw: raw, n)
-                    ?? n.unknown(raw: raw, native: NativeNames(eventType: field),
+                // An unknown item's raw is its own cut-down body, not the change's: that holds
+                // every item, and its id was computed from it once per item. Cut down even
+                // when it came alone, so that its id does not depend on the batching.
+                UserPreference(item: item, eventType: field).event(raw: change.raw(item: item, in: "user_preferences"), n)
+                    ?? n.unknown(raw: change.raw(item: item, in: "user_preferences", whole: false), native: NativeNames(eventType: field),
                                  reason: "unknown user preference \"\(item["value"]?.stringValue ?? "")\"")
             }
         case _ where Self.templateFields.contains(field): return [templateEvent(field)]
@@ -56,19 +56,19 @@ struct MetaChangeEvents {
     /// The user's entry in `value.contacts[]`: the one whose `wa_id` is `phone`; without a
     /// phone (business-scoped users), the only entry.
     func contact(for phone: String?) -> JSONValue? {
-        let contacts = change.value["contacts"]?.arrayValue ?? []
-        guard let phone else { return contacts.count == 1 ? contacts[0] : nil }
-        return contacts.first { $0["wa_id"]?.stringValue == phone }
+        change.contact(for: phone)
     }
 
     /// The business side of the change: WABA id and phone number (to tell numbers apart
     /// when one channel serves several).
     var business: JSONValue {
         let metadata = change.value["metadata"] ?? .null
+        // Every event of the change repeats these: ids of a real webhook's size only.
+        func small(_ value: JSONValue?) -> JSONValue { value.flatMap { SharedMembers.isSmallScalar($0) ? $0 : nil } ?? .null }
         let members: JSONObject = [
-            "waba_id": change.entry["id"] ?? .null,
-            "phone_number_id": metadata["phone_number_id"] ?? .null,
-            "display_phone_number": metadata["display_phone_number"] ?? .null,
+            "waba_id": small(change.entry["id"]),
+            "phone_number_id": small(metadata["phone_number_id"]),
+            "display_phone_number": small(metadata["display_phone_number"]),
         ]
         return .object(members.withoutNulls)
     }

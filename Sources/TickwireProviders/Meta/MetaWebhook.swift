@@ -73,6 +73,8 @@ struct MetaChange {
     private let isWholeBody: Bool
     /// Top-level members a cut-down raw keeps besides `entry` (the provider's own).
     private let envelopeKeys: [String]
+    /// The value's members every item's raw shares, measured once per change.
+    let shared = SharedMembers()
 
     init(body: JSONValue, entryIndex: Int, changeIndex: Int?, envelopeKeys: [String] = ["object"]) {
         self.body = body
@@ -91,62 +93,120 @@ struct MetaChange {
     /// `entry[].time`, sent with account and template changes (seconds).
     var entryTime: Date? { Timestamp.fromEpoch(entry["time"]) }
 
-    /// The body with only this change (the body itself when it holds nothing else).
-    var rawChange: JSONValue { isWholeBody ? body : raw(value: change["value"]) }
+    /// The body with only this change: its whole value, in the envelope's own members. The
+    /// same whether the change came alone or in a batch (an unknown event's id is taken from
+    /// it), and the body itself when that holds nothing else.
+    var rawChange: JSONValue { raw(value: change["value"]) }
 
     /// The body with only this change and, in its value, only `item` in the array `key`, with
     /// Meta's own members beside it (`messaging_product`, `metadata`, `errors`, and the item's
-    /// entry in `contacts`).
-    func raw(item: JSONValue, in key: String) -> JSONValue {
+    /// entry in `contacts`). `whole`: a body that holds only this item is returned as it is
+    /// (no copy to build; an id must not be taken from it, since it holds whatever else came).
+    func raw(item: JSONValue, in key: String, whole: Bool = true) -> JSONValue {
         guard let members = value.objectValue else { return rawChange }
-        // The usual webhook (one entry, one change, one item, no other item arrays) is its
-        // own cut-down body: no copy to build.
-        if isWholeBody, members[key]?.arrayValue?.count == 1,
+        if whole, isWholeBody, members[key]?.arrayValue?.count == 1,
             MetaChange.itemKeys.allSatisfy({ other in other == key || !members.contains(key: other) })
         {
             return body
         }
         // Only what describes this item: every member kept here is copied into each item's
-        // event, so one shared by all (every contact, or a member Meta does not send) would
-        // be stored, and serialized on the event loop, once per item.
-        var kept = JSONObject()
-        for name in ["messaging_product", "metadata", "errors"] {
-            if let member = members[name] { kept[name] = member }
-        }
-        if let contacts = Self.contacts(members["contacts"]?.arrayValue ?? [], of: item) { kept["contacts"] = contacts }
+        // event, so one shared by all (every contact, a member Meta does not send, or one
+        // inflated past any real size) would be stored, and serialized on the event loop,
+        // once per item.
+        var kept = shared.members(of: members)
+        if let contacts = shared.contacts(of: item, in: members) { kept["contacts"] = contacts }
         kept[key] = .array([item])
         return raw(value: .object(kept))
     }
 
     static let itemKeys = ["messages", "statuses", "message_echoes", "user_preferences"]
 
-    /// The entries of `contacts` about `item`'s user (the only one when none names it).
-    private static func contacts(_ contacts: [JSONValue], of item: JSONValue) -> JSONValue? {
-        let phones = ["from", "recipient_id", "to", "wa_id"].compactMap { item[$0]?.stringValue }
-        let matching = contacts.filter { contact in contact["wa_id"]?.stringValue.map(phones.contains) ?? false }
-        if !matching.isEmpty { return .array(matching) }
-        return contacts.count == 1 ? .array(contacts) : nil
+    /// The user's entry in `value.contacts[]`: the one whose `wa_id` is `phone`; without a
+    /// phone (business-scoped users), the only entry. Each message of the user repeats it,
+    /// so only a real contact's size is taken.
+    func contact(for phone: String?) -> JSONValue? {
+        guard let members = value.objectValue else { return nil }
+        return shared.contact(for: phone, in: members)
     }
 
-    /// The body with only this entry and change. Unless it is the whole body, only Meta's own
-    /// members of the envelope are kept, for the same reason as in `raw(item:in:)`.
+    /// The body with only this entry and change, in the envelope's own members (scalars of
+    /// a sensible size: every item's raw repeats them). An entry without changes is kept
+    /// whole: it is the payload.
     private func raw(value: JSONValue?) -> JSONValue {
         guard let top = body.objectValue, let entryMembers = entry.objectValue else { return body }
         var trimmedEntry = JSONObject()
-        for name in ["id", "time"] {
-            if let member = entryMembers[name] { trimmedEntry[name] = member }
-        }
-        if changeIndex != nil, let changeMembers = change.objectValue {
-            var trimmedChange = JSONObject()
-            if let field = changeMembers["field"] { trimmedChange["field"] = field }
-            trimmedChange["value"] = value
-            trimmedEntry["changes"] = .array([.object(trimmedChange)])
+        if changeIndex == nil {
+            trimmedEntry = entryMembers
+        } else {
+            for name in ["id", "time"] {
+                if let member = entryMembers[name], SharedMembers.isSmallScalar(member) { trimmedEntry[name] = member }
+            }
+            if let changeMembers = change.objectValue {
+                var trimmedChange = JSONObject()
+                if let field = changeMembers["field"], SharedMembers.isSmallScalar(field) { trimmedChange["field"] = field }
+                trimmedChange["value"] = value
+                trimmedEntry["changes"] = .array([.object(trimmedChange)])
+            }
         }
         var trimmedTop = JSONObject()
         for name in envelopeKeys {
-            if let member = top[name] { trimmedTop[name] = member }
+            if let member = top[name], SharedMembers.isSmallScalar(member) { trimmedTop[name] = member }
         }
         trimmedTop["entry"] = .array([.object(trimmedEntry)])
         return .object(trimmedTop)
+    }
+}
+
+/// The members of a change's value that each item's raw repeats, each kept only up to a
+/// size a real webhook has: measured once per change, not once per item.
+final class SharedMembers {
+    static let largest = 4096
+    private var measured: JSONObject?
+    private var contactSizes: [Int]?
+
+    static func isSmallScalar(_ value: JSONValue) -> Bool {
+        switch value {
+        case .string(let text): text.utf8.count <= 256
+        case .object, .array: false
+        default: true
+        }
+    }
+
+    func members(of value: JSONObject) -> JSONObject {
+        if let measured { return measured }
+        var kept = JSONObject()
+        for name in ["messaging_product", "metadata", "errors"] {
+            if let member = value[name], member.serializedBytes().count <= Self.largest { kept[name] = member }
+        }
+        measured = kept
+        return kept
+    }
+
+    func contact(for phone: String?, in value: JSONObject) -> JSONValue? {
+        let contacts = value["contacts"]?.arrayValue ?? []
+        let index = phone.map { phone in contacts.firstIndex { $0["wa_id"]?.stringValue == phone } } ?? (contacts.count == 1 ? 0 : nil)
+        guard let index, sizes(of: contacts)[index] <= Self.largest else { return nil }
+        return contacts[index]
+    }
+
+    private func sizes(of contacts: [JSONValue]) -> [Int] {
+        if let contactSizes { return contactSizes }
+        let sizes = contacts.map { $0.serializedBytes().count }
+        contactSizes = sizes
+        return sizes
+    }
+
+    /// The entries of `contacts` about `item`'s user (the only one when none names it).
+    func contacts(of item: JSONValue, in value: JSONObject) -> JSONValue? {
+        let contacts = value["contacts"]?.arrayValue ?? []
+        guard !contacts.isEmpty else { return nil }
+        let sizes = sizes(of: contacts)
+        let phones = ["from", "recipient_id", "to", "wa_id"].compactMap { item[$0]?.stringValue }
+        let matching = contacts.indices.filter { index in
+            contacts[index]["wa_id"]?.stringValue.map(phones.contains) ?? false
+        }
+        let chosen = matching.isEmpty ? (contacts.count == 1 ? [0] : []) : matching
+        let kept = chosen.filter { sizes[$0] <= Self.largest }.map { contacts[$0] }
+        return kept.isEmpty ? nil : .array(kept)
     }
 }

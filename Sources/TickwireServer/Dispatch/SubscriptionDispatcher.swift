@@ -38,15 +38,20 @@ final class SubscriptionDispatcher: Sendable {
 
     /// Publishes how far behind the journal this subscription is (called at scrape time).
     func reportBacklog() async {
-        // Checked after each read: a reload that stopped this dispatcher meanwhile has
-        // removed its gauges, and recording now would bring them back for good.
-        let stopped = { self.stopRequested.withLockedValue { $0 } }
+        // A reload that stopped this dispatcher meanwhile has removed its gauges, and
+        // recording now would bring them back for good. Recorded under the stop flag's lock: a stop then comes before or after, never
+        // between the check and the record.
         guard let cursor = try? await journal.cursor(subscription: subscription.id),
-            let behind = try? await journal.count(org: subscription.org, after: cursor), !stopped()
+            let behind = try? await journal.count(org: subscription.org, after: cursor)
         else { return }
-        metrics.backlog(subscription: subscription.id, sink: subscription.sink, events: Int64(behind))
-        if let queued = try? await journal.queuedCount(subscription: subscription.id), !stopped() {
-            metrics.queued(subscription: subscription.id, sink: subscription.sink, events: queued, circuitOpen: sink.circuitBreaker?.isOpen)
+        stopRequested.withLockedValue { stopped in
+            if !stopped { metrics.backlog(subscription: subscription.id, sink: subscription.sink, events: Int64(behind)) }
+        }
+        if let queued = try? await journal.queuedCount(subscription: subscription.id) {
+            let circuitOpen = sink.circuitBreaker?.isOpen
+            stopRequested.withLockedValue { stopped in
+                if !stopped { metrics.queued(subscription: subscription.id, sink: subscription.sink, events: queued, circuitOpen: circuitOpen) }
+            }
         }
     }
 

@@ -86,6 +86,7 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
                 // The body of a webhook to an unknown channel is read and dropped, never kept:
                 // its answer is a 404 whatever it holds, and anyone can send it.
                 let known = config.orgs[org]?.channels[channel] != nil
+                body.drop()
                 body = WebhookIngest.Body(limit: config.server.maxBodyBytes, keeping: known, budget: ingest.bodyBudget)
                 let call = WebhookIngest.Call(org: org, channel: channel, head: head)
                 state = .collecting(call, config: config, closeAfter: !head.isKeepAlive)
@@ -114,6 +115,7 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         default:
             // A part out of order (the decoder guarantees head, body*, end): let the router's
             // error handling answer it.
+            body.drop()
             state = .forwarding
             routerAnswersPending += 1
             context.fireChannelRead(wrapInboundOut(part))

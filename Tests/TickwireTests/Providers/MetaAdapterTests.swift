@@ -63,6 +63,38 @@ extension Providers {
             }
         }
 
+        /// Members each item's raw repeats are kept only at a real webhook's size: inflated,
+        /// they are left out rather than copied into every item.
+        @Test func inflatedSharedMembersAreNotCopiedIntoEveryItem() throws {
+            let pad = String(repeating: "e", count: 100_000)
+            let count = 50
+            let statuses = (0..<count).map {
+                #"{"id":"wamid.s\#($0)","status":"sent","timestamp":"1700000000","recipient_id":"15550000"}"#
+            }.joined(separator: ",")
+            let body = #"{"object":"whatsapp_business_account","entry":[{"id":""# + pad + #"","changes":[{"field":"messages","value":{"#
+                + #""messaging_product":"whatsapp","metadata":{"phone_number_id":"pn-1","x":""# + pad + #""},"errors":[{"title":""# + pad
+                + #""}],"contacts":[{"wa_id":"15550000","profile":{"name":""# + pad + #""}}],"statuses":["# + statuses + "]}}]}]}"
+            let events = try normalize(body)
+            #expect(events.count == count)
+            let stored = events.reduce(0) { $0 + $1.cloudEventBytes.count }
+            #expect(stored < body.utf8.count, "\(stored) bytes stored for a \(body.utf8.count)-byte body")
+        }
+
+        /// An entry without changes is kept whole as its unknown event's raw, so two such
+        /// entries are two events; and a change's unknown event has one id whether it came
+        /// alone or in a batch with members Meta does not send.
+        @Test func unknownEventsKeepTheirPayloadAndTheirIdAcrossBatching() throws {
+            let entries = try normalize(#"{"object":"whatsapp_business_account","entry":[{"id":"w","time":1,"surprise":"a"},{"id":"w","time":1,"surprise":"b"}]}"#)
+            #expect(entries.count == 2)
+            #expect(entries.map { $0.data["raw"]?["entry"]?[0]?["surprise"] } == ["a", "b"])
+            let change = #"{"field":"brand_new_field","value":{"x":1}}"#
+            let alone = try normalize(#"{"object":"whatsapp_business_account","extra":1,"entry":[{"id":"w","changes":["# + change + "]}]}")
+            let batched = try normalize(#"{"object":"whatsapp_business_account","extra":2,"entry":[{"id":"w","changes":["# + change
+                + #",{"field":"other_new_field","value":{}}]}]}"#)
+            #expect(alone.first?.type == .providerUnknown)
+            #expect(alone.first?.id == batched.first?.id)
+        }
+
         @Test func idsAreDeterministicAcrossDifferentBatching() throws {
             let batch = try normalize(try ProviderCorpus.body("meta", "connectors_mixed_messages_and_statuses_batch"))
             let again = try normalize(try ProviderCorpus.body("meta", "connectors_mixed_messages_and_statuses_batch"))
