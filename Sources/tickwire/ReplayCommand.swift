@@ -29,7 +29,7 @@ struct ReplayCommand: AsyncParsableCommand {
 
     static func time(_ text: String) throws -> Date {
         guard let date = Timestamp.parse(text) else {
-            throw ValidationError("\"\(text)\" is not an RFC 3339 time between 1970 and 3000, like 2026-01-02T03:04:05Z")
+            throw ValidationError("\"\(text)\" is not \(Timestamp.inputForm)")
         }
         return date
     }

@@ -122,6 +122,9 @@ public enum Timestamp {
             ?? (try? Date.ISO8601FormatStyle(includingFractionalSeconds: false).parse(text))
     }
 
+    /// What `parse` takes, for error messages.
+    public static let inputForm = "an RFC 3339 time between 1970 and 3000, like 2026-01-02T03:04:05Z"
+
     /// 3000-01-01: later than any real event.
     private static let latestEpochSeconds: TimeInterval = 32_503_680_000
 

@@ -53,12 +53,6 @@ struct MetaChangeEvents {
         n.unknown(raw: change.rawChange, native: NativeNames(eventType: change.field), reason: reason)
     }
 
-    /// The user's entry in `value.contacts[]`: the one whose `wa_id` is `phone`; without a
-    /// phone (business-scoped users), the only entry.
-    func contact(for phone: String?) -> JSONValue? {
-        change.contact(for: phone)
-    }
-
     /// The business side of the change: WABA id and phone number (to tell numbers apart
     /// when one channel serves several).
     var business: JSONValue {

@@ -30,7 +30,7 @@ extension MetaChangeEvents {
             ]
         }
         if wamid == nil { draft.extraIdentity = [item.serializedString()] }
-        let contact = contact(for: from)
+        let contact = change.contact(for: from)
         draft.data["sender_name"] = contact?["profile"]?["name"] ?? .null
         draft.data["business"] = business
         draft.data["raw"] = change.raw(item: item, in: "messages")

@@ -44,7 +44,9 @@ struct MetaDialect {
     static let gupshupV3 = MetaDialect(gupshupIDs: true)
 
     /// The body's top-level members a cut-down raw keeps besides `entry`.
-    var envelopeKeys: [String] { gupshupIDs ? ["object", "gs_app_id"] : ["object"] }
+    var envelopeKeys: [String] { gupshupIDs ? Self.gupshupEnvelope : Self.metaEnvelope }
+    private static let metaEnvelope = ["object"]
+    private static let gupshupEnvelope = ["object", "gs_app_id"]
 
     func status(_ native: String) -> MessageStatus? {
         switch native {
@@ -76,7 +78,7 @@ struct MetaChange {
     /// The value's members every item's raw shares, measured once per change.
     let shared = SharedMembers()
 
-    init(body: JSONValue, entryIndex: Int, changeIndex: Int?, envelopeKeys: [String] = ["object"]) {
+    init(body: JSONValue, entryIndex: Int, changeIndex: Int?, envelopeKeys: [String]) {
         self.body = body
         self.envelopeKeys = envelopeKeys
         self.entryIndex = entryIndex
@@ -126,7 +128,11 @@ struct MetaChange {
     /// so only a real contact's size is taken.
     func contact(for phone: String?) -> JSONValue? {
         guard let members = value.objectValue else { return nil }
-        return shared.contact(for: phone, in: members)
+        let contacts = members["contacts"]?.arrayValue ?? []
+        let index = phone.map { phone in contacts.firstIndex { $0["wa_id"]?.stringValue == phone } } ?? (contacts.count == 1 ? 0 : nil)
+        guard let index else { return nil }
+        // A body with one change has one event per item, usually one: nothing to measure.
+        return isWholeBody || shared.isSmallContact(index, of: contacts) ? contacts[index] : nil
     }
 
     /// The body with only this entry and change, in the envelope's own members (scalars of
@@ -182,11 +188,8 @@ final class SharedMembers {
         return kept
     }
 
-    func contact(for phone: String?, in value: JSONObject) -> JSONValue? {
-        let contacts = value["contacts"]?.arrayValue ?? []
-        let index = phone.map { phone in contacts.firstIndex { $0["wa_id"]?.stringValue == phone } } ?? (contacts.count == 1 ? 0 : nil)
-        guard let index, sizes(of: contacts)[index] <= Self.largest else { return nil }
-        return contacts[index]
+    func isSmallContact(_ index: Int, of contacts: [JSONValue]) -> Bool {
+        sizes(of: contacts)[index] <= Self.largest
     }
 
     private func sizes(of contacts: [JSONValue]) -> [Int] {

@@ -25,7 +25,7 @@ struct QueryParameters {
     func date(_ name: String) throws(WebhookRejection) -> Date? {
         guard let text = values[name] else { return nil }
         guard let date = Timestamp.parse(text) else {
-            throw .badRequest("\(name) must be an RFC 3339 time between 1970 and 3000, like 2026-01-02T03:04:05Z", code: "invalid_query")
+            throw .badRequest("\(name) must be \(Timestamp.inputForm)", code: "invalid_query")
         }
         return date
     }

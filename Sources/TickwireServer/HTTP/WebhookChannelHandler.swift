@@ -83,11 +83,8 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         case (.idle, .head(let head)):
             if routerAnswersPending == 0, head.method == .POST, let (org, channel) = Self.webhookPath(head.uri) {
                 let config = ingest.gateway.config
-                // The body of a webhook to an unknown channel is read and dropped, never kept:
-                // its answer is a 404 whatever it holds, and anyone can send it.
-                let known = config.orgs[org]?.channels[channel] != nil
                 body.drop()
-                body = WebhookIngest.Body(limit: config.server.maxBodyBytes, keeping: known, budget: ingest.bodyBudget)
+                body = ingest.body(org: org, channel: channel, config: config)
                 let call = WebhookIngest.Call(org: org, channel: channel, head: head)
                 state = .collecting(call, config: config, closeAfter: !head.isKeepAlive)
             } else {
@@ -124,7 +121,6 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     private func receive(_ call: WebhookIngest.Call, config: Config, closeAfter: Bool, context: ChannelHandlerContext) {
         body.drop()
-        body = WebhookIngest.Body(limit: 0)
         state = .answering(closeAfter: closeAfter)
         let loop = context.eventLoop
         let handler = NIOLoopBound(self, eventLoop: loop)

@@ -159,6 +159,12 @@ struct WebhookIngest: Sendable {
         }
     }
 
+    /// The body reader for a POST to `org`/`channel`: one to an unknown channel is read and
+    /// dropped, never kept (its answer is a 404 whatever it holds, and anyone can send it).
+    func body(org: String, channel: String, config: Config) -> Body {
+        Body(limit: config.server.maxBodyBytes, keeping: config.orgs[org]?.channels[channel] != nil, budget: bodyBudget)
+    }
+
     /// A GET on the webhook URL: the provider's verification handshake (Meta), if its auth has one.
     func handshake(org orgName: String, channel channelName: String, head: HTTPRequest, config: Config) -> WebhookResponse {
         guard let channel = config.orgs[orgName]?.channels[channelName] else {
@@ -192,7 +198,10 @@ struct WebhookIngest: Sendable {
         /// The bytes kept were more than `budget` had left.
         private(set) var overBudget = false
         private let budget: BodyBudget?
-        private var buffer = ByteBuffer()
+        private var buffer = Self.empty
+        /// Shared by every body not holding bytes: `ByteBuffer()` allocates, and a webhook
+        /// would make three.
+        private static let empty = ByteBuffer()
         private var total = 0
 
         init(limit: Int, keeping: Bool = true, budget: BodyBudget? = nil) {
@@ -229,7 +238,7 @@ struct WebhookIngest: Sendable {
         /// Throws away what was kept (the connection closed, or the body is refused anyway).
         mutating func drop() {
             budget?.give(buffer.readableBytes)
-            buffer = ByteBuffer()
+            buffer = Self.empty
             keeping = false
         }
     }

@@ -12,8 +12,7 @@ struct WebhookIngress: Sendable {
         router.post("/v1/webhooks/:org/:channel") { request, context in
             let config = ingest.gateway.config
             let org = context.parameters.get("org") ?? "", channel = context.parameters.get("channel") ?? ""
-            var collected = WebhookIngest.Body(
-                limit: config.server.maxBodyBytes, keeping: config.orgs[org]?.channels[channel] != nil, budget: ingest.bodyBudget)
+            var collected = ingest.body(org: org, channel: channel, config: config)
             defer { collected.drop() }
             for try await var chunk in request.body {
                 guard collected.add(&chunk) else { break }

@@ -32,7 +32,7 @@ public final class DataDirectoryLock: Sendable {
         path = Self.path(in: directory)
         try PrivateFiles.createDirectory(directory)
         descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path]) }
+        guard descriptor >= 0 else { throw SystemCallError("open", path: path, errno: errno) }
         guard Self.lock(descriptor) else {
             let owner = Self.pid(in: descriptor)
             close(descriptor)

@@ -79,7 +79,7 @@ public final class FileSink: Sink {
     private func file(for path: String, in files: inout OpenFiles) throws -> AppendFile {
         files.clock += 1
         if let (file, _) = files.byPath[path] {
-            if file.isStill(at: path) {
+            if file.isStillAtItsPath {
                 files.byPath[path] = (file, files.clock)
                 return file
             }
@@ -108,6 +108,7 @@ public final class FileSink: Sink {
 /// One JSONL file, opened for appending (`O_APPEND`: every write lands at the end, even
 /// after another writer or a truncation moved it).
 struct AppendFile {
+    let path: String
     let descriptor: Int32
     let device: UInt64
     let inode: UInt64
@@ -119,14 +120,14 @@ struct AppendFile {
         let createdDirectories = try PrivateFiles.createDirectory(directory)
         try PrivateFiles.createFile(path)
         let descriptor = Glibc.open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
-        guard descriptor >= 0 else { throw FileSinkError(operation: "open", path: path, errno: errno) }
+        guard descriptor >= 0 else { throw SystemCallError("open", path: path, errno: errno) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else {
-            let error = FileSinkError(operation: "stat", path: path, errno: errno)
+            let error = SystemCallError("stat", path: path, errno: errno)
             Glibc.close(descriptor)
             throw error
         }
-        let file = AppendFile(descriptor: descriptor, device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+        let file = AppendFile(path: path, descriptor: descriptor, device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
         if durability == .full {
             // On every open, not only when this one created the file or its directories: an
             // earlier open may have created them and failed before its fsync.
@@ -145,8 +146,8 @@ struct AppendFile {
         return file
     }
 
-    /// Whether `path` still names this file.
-    func isStill(at path: String) -> Bool {
+    /// Whether its path still names this file.
+    var isStillAtItsPath: Bool {
         var status = stat()
         return stat(path, &status) == 0 && UInt64(status.st_dev) == device && UInt64(status.st_ino) == inode
     }
@@ -168,9 +169,9 @@ struct AppendFile {
             // Only if the file is exactly what this write left: another writer (a second sink
             // on the same file) or a truncation since must not lose lines or grow a hole.
             if let end, size == end + off_t(offset) { _ = ftruncate(descriptor, end) }
-            throw FileSinkError(operation: "write", path: "fd \(descriptor)", errno: code)
+            throw SystemCallError("write", path: path, errno: code)
         }
-        if sync && fsync(descriptor) != 0 { throw FileSinkError(operation: "fsync", path: "fd \(descriptor)", errno: errno) }
+        if sync && fsync(descriptor) != 0 { throw SystemCallError("fsync", path: path, errno: errno) }
     }
 
     private var size: off_t? {
@@ -184,26 +185,10 @@ struct AppendFile {
 
     private static func syncDirectory(_ path: String) throws {
         let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw FileSinkError(operation: "open directory", path: path, errno: errno) }
+        guard descriptor >= 0 else { throw SystemCallError("open directory", path: path, errno: errno) }
         defer { Glibc.close(descriptor) }
-        guard fsync(descriptor) == 0 else { throw FileSinkError(operation: "fsync directory", path: path, errno: errno) }
+        guard fsync(descriptor) == 0 else { throw SystemCallError("fsync directory", path: path, errno: errno) }
     }
-}
-
-/// A failed system call, with the reason the system gave (a full disk is not a permission).
-struct FileSinkError: Error, CustomStringConvertible {
-    let operation: String
-    let path: String
-    let reason: String
-
-    /// `code`: errno, read right after the call that failed.
-    init(operation: String, path: String, errno code: Int32) {
-        self.operation = operation
-        self.path = path
-        self.reason = String(cString: strerror(code))
-    }
-
-    var description: String { "\(operation) \(path): \(reason)" }
 }
 
 extension FileSink: SinkFactory {

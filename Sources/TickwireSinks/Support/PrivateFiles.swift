@@ -33,13 +33,6 @@ public enum PrivateFiles {
         }
         let code = errno
         if code == EEXIST { return false }
-        throw CreateError(path: path, reason: String(cString: strerror(code)))
-    }
-
-    /// Why a file could not be created, as the system said it (a full disk is not a permission).
-    public struct CreateError: Error, CustomStringConvertible {
-        public let path: String
-        public let reason: String
-        public var description: String { "cannot create \(path): \(reason)" }
+        throw SystemCallError("create", path: path, errno: code)
     }
 }
