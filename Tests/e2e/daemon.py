@@ -21,6 +21,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_for(condition, timeout=15):
+    """Polls until condition() holds or the time runs out; returns its last value."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
 class Daemon:
     def __init__(self, config_path, port, log_path):
         self.config_path, self.port, self.log_path = config_path, port, log_path

@@ -6,6 +6,7 @@
 - disk full: a full data directory answers 503 and /readyz 503, and both recover;
 - one daemon per data directory: a second is refused and changes nothing."""
 import json
+from contextlib import closing
 import os
 import signal
 import socket
@@ -18,7 +19,7 @@ import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from daemon import BINARY, Daemon, check, failures, free_port, jsonl_ids
+from daemon import BINARY, Daemon, check, failures, free_port, jsonl_ids, wait_for
 
 TOKEN = "ops-token-0123456789"
 
@@ -116,16 +117,6 @@ def crash_checks(daemon, tmp):
     check(result.stdout.strip() == "ok", "the journal passes PRAGMA integrity_check after the kills")
 
 
-def wait_for(condition, timeout=15):
-    """Polls until condition() holds or the time runs out; returns its last value."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 def reload_checks(daemon, tmp, config_path):
     port = daemon.port
     reloads = lambda: open(daemon.log_path).read().count("configuration reloaded")
@@ -149,7 +140,7 @@ def reload_checks(daemon, tmp, config_path):
     check(daemon.get("/readyz")[0] == 200, "still ready after the refused reload")
     with open(config_path, "w") as f:
         f.write(config_text(tmp, port))
-    before = open(daemon.log_path).read().count("configuration reloaded")
+    before = reloads()
     result = subprocess.run([BINARY, "reload", "--config", config_path], capture_output=True, text=True)
     wait_for(lambda: reloads() > before)
     time.sleep(0.2)
@@ -194,8 +185,9 @@ def metric_checks(daemon):
 def second_daemon_checks(daemon, tmp, config_path):
     """A second daemon given the same storage.directory is refused before it opens anything:
     its config, without the first one's subscription, must not make the journal forget it."""
-    cursors = lambda: sqlite3.connect(f"file:{tmp}/data/journal.sqlite?mode=ro", uri=True).execute(
-        "SELECT subscription FROM cursors ORDER BY subscription").fetchall()
+    def cursors():
+        with closing(sqlite3.connect(f"file:{tmp}/data/journal.sqlite?mode=ro", uri=True)) as db:
+            return db.execute("SELECT subscription FROM cursors ORDER BY subscription").fetchall()
     before = cursors()
     other = os.path.join(tmp, "other.yaml")
     with open(other, "w") as f:
@@ -279,10 +271,8 @@ def disk_full_checks():
         os.remove(filler)
         # A not-ready instance gets no webhooks behind a load balancer: readiness must come
         # back by itself.
-        deadline = time.time() + 10
-        while time.time() < deadline and daemon.get("/readyz")[0] != 200:
-            time.sleep(0.1)
-        check(daemon.get("/readyz")[0] == 200, "once space returns /readyz is 200 again, with no webhook sent")
+        check(wait_for(lambda: daemon.get("/readyz")[0] == 200, timeout=10),
+              "once space returns /readyz is 200 again, with no webhook sent")
         status, _ = daemon.post(f"/v1/webhooks/demo/gupshup?token={TOKEN}", body(3_999_999))
         check(status == 200, "and the next webhook is accepted")
         check(daemon.stop() == 0, "the daemon stops cleanly")
