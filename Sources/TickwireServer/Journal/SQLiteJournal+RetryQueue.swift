@@ -64,9 +64,8 @@ extension SQLiteJournal {
 
     /// Queue rows with their events (what `StoredQueueRow` reads).
     private static let queueRows = """
-        SELECT q.seq, q.key, q.attempts, q.first_attempt_at, q.next_attempt_at, q.last_error,
-               j.event, j.raw_type, j.raw_body
-        FROM delivery_queue q JOIN journal j ON j.seq = q.seq
+        SELECT q.key, q.attempts, q.first_attempt_at, q.next_attempt_at, q.last_error, \(storedEventColumns)
+        FROM delivery_queue q JOIN journal j ON j.seq = q.seq \(bodiesOfJournal)
         """
 
     /// Rows heading their key's queue: the lowest sequence of each key.

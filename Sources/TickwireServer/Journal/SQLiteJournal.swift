@@ -225,6 +225,25 @@ public final class SQLiteJournal: Journal {
         migrator.registerMigration("v7-queue-by-seq") { db in
             try db.execute(sql: "CREATE INDEX delivery_queue_seq ON delivery_queue(seq)")
         }
+        // A request's body is stored once, however many events it carried: each of a
+        // batch's N events (Meta, Gupshup v3) kept a copy, N times the disk for orgs with a
+        // `native` subscription. Rows kept before are moved, one body each.
+        migrator.registerMigration("v8-request-bodies") { db in
+            try db.execute(sql: """
+                CREATE TABLE request_bodies (
+                    id INTEGER PRIMARY KEY,
+                    content_type TEXT,
+                    body BLOB NOT NULL
+                );
+                ALTER TABLE journal ADD COLUMN body_id INTEGER;
+                INSERT INTO request_bodies (id, content_type, body)
+                    SELECT seq, raw_type, raw_body FROM journal WHERE raw_body IS NOT NULL;
+                UPDATE journal SET body_id = seq WHERE raw_body IS NOT NULL;
+                ALTER TABLE journal DROP COLUMN raw_type;
+                ALTER TABLE journal DROP COLUMN raw_body;
+                CREATE INDEX journal_body ON journal(body_id) WHERE body_id IS NOT NULL;
+                """)
+        }
         return migrator
     }
 
@@ -236,21 +255,41 @@ public final class SQLiteJournal: Journal {
     /// duplicate.
     private static func insert(_ events: [Event], fresh: [Bool], db: Database) throws -> [Int64?] {
         let statement = try db.cachedStatement(sql: """
-            INSERT INTO journal (event_id, org, channel, type, subject, received_at, event, raw_type, raw_body)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO journal (event_id, org, channel, type, subject, received_at, event, body_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let now = Date().timeIntervalSince1970
+        // The events of one request come one after the other and share their body's storage:
+        // comparing it with the last one stored is cheap (the same buffer compares equal at
+        // once, bodies of other lengths at once too).
+        var stored: (org: String, payload: RawPayload, id: Int64)?
         // Bound through SQLite's C API (SQLiteBinding): this runs for every event, on the
         // commit thread every webhook waits for.
         return try zip(events, fresh).map { event, fresh in
             guard fresh else { return nil }
+            var bodyID: Int64?
+            if let raw = event.raw {
+                if let stored, stored.org == event.org, stored.payload == raw {
+                    bodyID = stored.id
+                } else {
+                    try db.cachedStatement(sql: "INSERT INTO request_bodies (content_type, body) VALUES (?, ?)")
+                        .run([SQLiteValue(raw.contentType), .blob(raw.body)])
+                    bodyID = db.lastInsertedRowID
+                    stored = (event.org, raw, db.lastInsertedRowID)
+                }
+            }
             try statement.run([
                 .text(event.id), .text(event.org), .text(event.channel), .text(event.type.rawValue), SQLiteValue(event.subject),
-                .real(now), .blob(event.cloudEventBytes), SQLiteValue(event.raw?.contentType), SQLiteValue(event.raw?.body),
+                .real(now), .blob(event.cloudEventBytes), bodyID.map(SQLiteValue.integer) ?? .null,
             ])
             return db.lastInsertedRowID
         }
     }
+
+    /// A journal row's columns as `StoredEvent` reads them, from `journal j` joined with
+    /// `bodiesOfJournal`.
+    static let storedEventColumns = "j.seq, j.event, b.content_type AS raw_type, b.body AS raw_body"
+    static let bodiesOfJournal = "LEFT JOIN request_bodies b ON b.id = j.body_id"
 
     public func append(_ events: [Event], completion: @escaping @Sendable (Result<[Int64?], JournalUnavailable>) -> Void) {
         guard !events.isEmpty else { return completion(.success([])) }
@@ -325,8 +364,8 @@ public final class SQLiteJournal: Journal {
             guard !missing.isEmpty else { return (cached, [StoredEvent]()) }
             let rows = try Row.fetchAll(
                 db.cachedStatement(sql: """
-                    SELECT seq, event, raw_type, raw_body FROM journal
-                    WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY seq
+                    SELECT \(Self.storedEventColumns) FROM journal j \(Self.bodiesOfJournal)
+                    WHERE j.seq IN (SELECT value FROM json_each(?)) ORDER BY j.seq
                     """),
                 arguments: ["[" + missing.map(String.init).joined(separator: ",") + "]"]
             ).map(StoredEvent.init(row:))
@@ -517,9 +556,16 @@ public final class SQLiteJournal: Journal {
                 old.append((row["seq"], row["event_id"]))
             }
             guard let first = old.first, let last = old.last else { continue }
-            try db.execute(
-                sql: "DELETE FROM journal WHERE org = ?1 AND seq BETWEEN ?2 AND ?3 AND \(kept)",
+            let bodies = try Int64?.fetchAll(
+                db, sql: "DELETE FROM journal WHERE org = ?1 AND seq BETWEEN ?2 AND ?3 AND \(kept) RETURNING body_id",
                 arguments: [org, first.sequence, last.sequence])
+            // A body goes with the last event that carried it: events of one request can
+            // leave at different passes (one waits in a retry queue).
+            for body in Set(bodies.compactMap { $0 }) {
+                try db.execute(
+                    sql: "DELETE FROM request_bodies WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM journal WHERE body_id = ?1)",
+                    arguments: [body])
+            }
             deleted += old
         }
         return deleted

@@ -279,6 +279,81 @@ struct JournalTests {
         try await journal.close()
     }
 
+    /// The events of one request (a Meta or Gupshup v3 batch) share one stored body: with a
+    /// copy per event, a batch of N cost N times its body on disk. The body stays while any
+    /// of its events does, and goes with the last.
+    @Test func aRequestsBodyIsStoredOnceAndGoesWithItsLastEvent() async throws {
+        func events(_ messages: [String], org: String = "acme", body: String) -> [Event] {
+            let raw = RawPayload(contentType: "application/json", body: Array(body.utf8))
+            return messages.map { var event = TestEvents.status(.sent, message: $0, org: org); event.raw = raw; return event }
+        }
+        let journal = try SQLiteJournal(path: path, durability: .normal)
+        try await journal.setCursor(0, subscription: "acme/native")
+        try await journal.append(events(["b0"], body: #"{"batch":0}"#))  // 1
+        // A provider's retry of a batch whose first event is already journaled: the body
+        // still comes with the fresh ones.
+        try await journal.append(events(["b0", "b1", "b2", "b3"], body: #"{"batch":1}"#))  // 2...4
+        // The same bytes from another org are another org's body.
+        try await journal.append(events(["b4"], org: "beta", body: #"{"batch":1}"#))  // 5
+        let bodies = { try await journal.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM request_bodies") } }
+        #expect(try await bodies() == 3)
+        try await journal.close()
+
+        let reopened = try SQLiteJournal(path: path, durability: .normal, recentEntries: 0)
+        let read = try await reopened.entries(org: "acme", after: 0, limit: 10)
+        #expect(read.map { String(decoding: $0.event.raw?.body ?? [], as: UTF8.self) } == [
+            #"{"batch":0}"#, #"{"batch":1}"#, #"{"batch":1}"#, #"{"batch":1}"#,
+        ])
+        #expect(read.allSatisfy { $0.event.raw?.contentType == "application/json" })
+        // b2 waits in a retry queue: pruning takes 1, 2 and 4 but keeps batch 1's body for b2.
+        try await reopened.setCursor(4, subscription: "acme/native")
+        try await reopened.pool.write { db in
+            try db.execute(sql: "INSERT INTO delivery_queue (subscription, seq, key, attempts, next_attempt_at) VALUES ('acme/native', 3, 'b2', 1, 0)")
+        }
+        let queued = { try await reopened.dueDeliveries(subscription: "acme/native", now: Date(), limit: 10) }
+        #expect(try await reopened.prune(olderThan: .zero, batchSize: 100) == 4, "acme's 1, 2, 4 and beta's 5")
+        #expect(try await reopened.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM request_bodies") } == 1)
+        #expect(try await queued().map { String(decoding: $0.entry.event.raw?.body ?? [], as: UTF8.self) } == [#"{"batch":1}"#])
+        try await reopened.pool.write { db in try db.execute(sql: "DELETE FROM delivery_queue") }
+        #expect(try await reopened.prune(olderThan: .zero, batchSize: 100) == 1)
+        #expect(try await reopened.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM request_bodies") } == 0)
+        try await reopened.close()
+    }
+
+    /// A journal written before bodies had a table of their own (schema v7, a body per row)
+    /// keeps every body through the migration.
+    @Test func bodiesKeptPerRowBeforeVersion8ReadBackAfterIt() async throws {
+        let event = {
+            var event = TestEvents.status(.sent, message: "old")
+            event.raw = RawPayload(contentType: "application/x-www-form-urlencoded", body: Array("a=1&b=2".utf8))
+            return event
+        }()
+        let plain = TestEvents.status(.sent, message: "plain")
+        do {
+            let pool = try DatabasePool(path: path)
+            try SQLiteJournal.migrator.migrate(pool, upTo: "v7-queue-by-seq")
+            try await pool.write { db in
+                for (index, stored) in [event, plain].enumerated() {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO journal (seq, event_id, org, channel, type, subject, received_at, event, raw_type, raw_body)
+                            VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)
+                            """,
+                        arguments: [
+                            index + 1, stored.id, stored.org, stored.channel, stored.type.rawValue, stored.subject,
+                            Data(stored.cloudEventBytes), stored.raw?.contentType, stored.raw.map { Data($0.body) },
+                        ])
+                }
+            }
+            try pool.close()
+        }
+        let journal = try SQLiteJournal(path: path, durability: .normal, recentEntries: 0)
+        let read = try await journal.entries(org: "acme", after: 0, limit: 10)
+        #expect(read.map(\.event.raw) == [event.raw, nil])
+        #expect(read.map(\.event.subject) == ["old", "plain"])
+        try await journal.close()
+    }
+
     /// The parsed-event cache is bounded by count; events too large to keep 2048 of are
     /// parsed anew for each reader instead of kept.
     @Test func theParsedEventCacheKeepsOnlySmallEvents() {
