@@ -22,6 +22,18 @@ final class RecentEntries: Sendable {
         var order = CircularBuffer<(org: String, sequence: Int64, bytes: Int)>()
         var bytes = 0
         var baseline: Int64
+
+        /// Removes the oldest entry held. A tail left empty gives its buffer back: a buffer
+        /// keeps the size of its largest burst, and an org that had one (or was removed)
+        /// would hold thousands of slots for good.
+        @discardableResult
+        mutating func removeOldest() -> (org: String, sequence: Int64, bytes: Int) {
+            let oldest = order.removeFirst()
+            tails[oldest.org]?.entries.removeFirst()
+            if tails[oldest.org]?.entries.isEmpty == true { tails[oldest.org]?.entries = CircularBuffer() }
+            bytes -= oldest.bytes
+            return oldest
+        }
     }
 
     private let state: Mutex<State>
@@ -48,10 +60,8 @@ final class RecentEntries: Sendable {
                 state.bytes += bytes
             }
             while state.order.count > capacity || state.bytes > byteBudget {
-                let oldest = state.order.removeFirst()
-                state.tails[oldest.org]?.entries.removeFirst()
+                let oldest = state.removeOldest()
                 state.tails[oldest.org]?.coveredAfter = oldest.sequence
-                state.bytes -= oldest.bytes
             }
         }
     }
@@ -61,9 +71,7 @@ final class RecentEntries: Sendable {
     func forget(through sequence: Int64) {
         state.withLock { state in
             while let oldest = state.order.first, oldest.sequence <= sequence {
-                state.order.removeFirst()
-                state.tails[oldest.org]?.entries.removeFirst()
-                state.bytes -= oldest.bytes
+                state.removeOldest()
             }
             state.baseline = max(state.baseline, sequence)
             for org in state.tails.keys {
@@ -71,6 +79,9 @@ final class RecentEntries: Sendable {
             }
         }
     }
+
+    /// The slots the tails' buffers hold, used or not (tests).
+    var heldSlots: Int { state.withLock { $0.tails.values.reduce(0) { $0 + $1.entries.capacity } } }
 
     /// The org's entries after `sequence`, at most `limit`; nil when entries after it may
     /// have left memory (or were journaled before this process opened the journal).

@@ -53,4 +53,19 @@ struct RecentEntriesTests {
         #expect(recent.entries(org: "other", after: 3, limit: 5)?.map(\.sequence) == [4])
         #expect(recent.entries(org: "new", after: 2, limit: 5) == nil)
     }
+
+    /// An org whose burst has left memory (or that was removed from the config) holds no
+    /// buffer sized for that burst.
+    @Test func anOrgWhoseEntriesAllLeftHoldsNoBuffer() {
+        let recent = RecentEntries(baseline: 0, capacity: 1000)
+        recent.append(entries(Array(1...1000), org: "burst"))
+        recent.append(entries(Array(1001...2000), org: "steady"))
+        #expect(recent.entries(org: "burst", after: 1000, limit: 5) == [])
+        #expect(recent.entries(org: "burst", after: 999, limit: 5) == nil)
+        #expect(recent.heldSlots < 1100, "\(recent.heldSlots) slots for 1000 entries")
+        recent.forget(through: 2000)
+        #expect(recent.heldSlots < 100)
+        recent.append(entries([2001], org: "burst"))
+        #expect(recent.entries(org: "burst", after: 2000, limit: 5)?.map(\.sequence) == [2001])
+    }
 }
