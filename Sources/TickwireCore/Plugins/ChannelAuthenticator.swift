@@ -13,12 +13,21 @@ public protocol ChannelAuthenticator: Sendable {
     /// Compare secrets with `ConstantTime.equals` or `HMAC.isValidAuthenticationCode`.
     func authenticate(_ request: WebhookRequest) throws(WebhookRejection)
 
+    /// Throws what `authenticate` would throw whatever the body, from the request's head
+    /// alone (its body is empty here): a missing or wrong token, a missing signature header.
+    /// It runs before the body is read, so that a client without credentials never makes
+    /// the daemon hold a body; `authenticate` still runs once the body is in. Default: the
+    /// head is not checked.
+    func authenticateHead(_ request: WebhookRequest) throws(WebhookRejection)
+
     /// Answers a GET on the webhook URL (Meta's verification handshake); nil means this
     /// auth type has no handshake and the GET is answered 405.
     func handshake(_ request: WebhookRequest) -> WebhookResponse?
 }
 
 extension ChannelAuthenticator {
+    public func authenticateHead(_ request: WebhookRequest) throws(WebhookRejection) {}
+
     public func handshake(_ request: WebhookRequest) -> WebhookResponse? { nil }
 }
 

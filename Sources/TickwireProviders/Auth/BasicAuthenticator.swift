@@ -41,6 +41,11 @@ public struct BasicAuthenticator: ChannelAuthenticator {
         }
     }
 
+    /// The credentials are a header: all of the check needs no body.
+    public func authenticateHead(_ request: WebhookRequest) throws(WebhookRejection) {
+        try authenticate(request)
+    }
+
     /// The decoded `user:password` bytes of `Authorization: Basic …`.
     static func credentials(in request: WebhookRequest) -> [UInt8]? {
         guard let value = request.header("authorization") else { return nil }

@@ -51,6 +51,11 @@ public struct TokenAuthenticator: ChannelAuthenticator {
         guard matched else { throw .unauthorized("missing or wrong token") }
     }
 
+    /// The token is in the URL or a header: all of the check needs no body.
+    public func authenticateHead(_ request: WebhookRequest) throws(WebhookRejection) {
+        try authenticate(request)
+    }
+
     private func candidates(in request: WebhookRequest) -> [String] {
         var found: [String] = []
         if let query = request.query["token"] { found.append(query) }

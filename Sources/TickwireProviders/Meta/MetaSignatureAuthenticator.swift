@@ -46,13 +46,7 @@ public struct MetaSignatureAuthenticator: ChannelAuthenticator {
     /// Checked over the body bytes as received: Meta signs its own (escaped-unicode) bytes,
     /// which re-serialized JSON does not reproduce.
     public func authenticate(_ request: WebhookRequest) throws(WebhookRejection) {
-        guard let header = request.header("x-hub-signature-256") else {
-            throw .unauthorized("missing X-Hub-Signature-256 header")
-        }
-        let value = header.trimmingASCIIWhitespace
-        guard value.lowercased().hasPrefix("sha256="), let mac = Hex.decode(value.dropFirst(7)) else {
-            throw .unauthorized("X-Hub-Signature-256 is not \"sha256=<hex>\"")
-        }
+        let mac = try Self.signature(in: request)
         var valid = false
         for keyed in keyedMACs {
             var hmac = keyed
@@ -61,6 +55,23 @@ public struct MetaSignatureAuthenticator: ChannelAuthenticator {
             valid = (hmac.finalize() == mac) || valid
         }
         guard valid else { throw .unauthorized("X-Hub-Signature-256 does not match the body") }
+    }
+
+    /// A request without a well-formed signature header is refused before its body is read.
+    public func authenticateHead(_ request: WebhookRequest) throws(WebhookRejection) {
+        _ = try Self.signature(in: request)
+    }
+
+    /// The HMAC that `X-Hub-Signature-256: sha256=<hex>` carries (32 bytes).
+    private static func signature(in request: WebhookRequest) throws(WebhookRejection) -> [UInt8] {
+        guard let header = request.header("x-hub-signature-256") else {
+            throw .unauthorized("missing X-Hub-Signature-256 header")
+        }
+        let value = header.trimmingASCIIWhitespace
+        guard value.lowercased().hasPrefix("sha256="), let mac = Hex.decode(value.dropFirst(7)), mac.count == 32 else {
+            throw .unauthorized("X-Hub-Signature-256 is not \"sha256=<hex>\"")
+        }
+        return mac
     }
 
     /// `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…` → the challenge as text.

@@ -40,12 +40,7 @@ public struct TwilioSignatureAuthenticator: ChannelAuthenticator {
     }
 
     public func authenticate(_ request: WebhookRequest) throws(WebhookRejection) {
-        guard let signature = request.header("x-twilio-signature")?.trimmingASCIIWhitespace, !signature.isEmpty else {
-            throw .unauthorized("missing X-Twilio-Signature header")
-        }
-        // An HMAC-SHA1 in Base64 is 28 characters: anything else cannot match, and is refused
-        // before the form is sorted (the costly part, on the event loop, for anyone).
-        guard signature.utf8.count == 28 else { throw .unauthorized("X-Twilio-Signature does not match the request") }
+        let signature = try Self.signature(in: request)
         var parameters: [(name: String, value: String)] = []
         // Without a Content-Type the adapter still reads the body as form fields: they must be
         // signed too, or a signature over the bare URL would carry any body.
@@ -70,6 +65,21 @@ public struct TwilioSignatureAuthenticator: ChannelAuthenticator {
         guard matches(signature, url: signedURL(request), parameters: parameters) else {
             throw .unauthorized("X-Twilio-Signature does not match the request")
         }
+    }
+
+    /// A request without a signature of the right length is refused before its body is read.
+    public func authenticateHead(_ request: WebhookRequest) throws(WebhookRejection) {
+        _ = try Self.signature(in: request)
+    }
+
+    private static func signature(in request: WebhookRequest) throws(WebhookRejection) -> String {
+        guard let signature = request.header("x-twilio-signature")?.trimmingASCIIWhitespace, !signature.isEmpty else {
+            throw .unauthorized("missing X-Twilio-Signature header")
+        }
+        // An HMAC-SHA1 in Base64 is 28 characters: anything else cannot match, and is refused
+        // before the form is read and sorted (the costly part, on the event loop, for anyone).
+        guard signature.utf8.count == 28 else { throw .unauthorized("X-Twilio-Signature does not match the request") }
+        return signature
     }
 
     /// The configured public URL, with the query of the request as received (byte for

@@ -56,6 +56,10 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// Graceful shutdown asked while a webhook was in hand: close once it is answered.
     private var quiescing = false
     private var lastActivity = NIODeadline.now()
+    /// When the head of the request being read arrived: a request must arrive whole within
+    /// the idle timeout, or a body trickled a byte at a time would hold its connection (and
+    /// its share of the body budget) for ever.
+    private var requestStarted: NIODeadline?
     private var idleCheck: Scheduled<Void>?
     /// NIO's response encoder, found when the handler is added: answers are written below it
     /// as finished bytes (`write`).
@@ -81,11 +85,12 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch (state, part) {
         case (.idle, .head(let head)):
+            requestStarted = .now()
             if routerAnswersPending == 0, head.method == .POST, let (org, channel) = Self.webhookPath(head.uri) {
                 let config = ingest.gateway.config
                 body.drop()
-                body = ingest.body(org: org, channel: channel, config: config)
-                let call = WebhookIngest.Call(org: org, channel: channel, head: head)
+                var call = WebhookIngest.Call(org: org, channel: channel, head: head)
+                body = ingest.body(for: &call, config: config)
                 state = .collecting(call, config: config, closeAfter: !head.isKeepAlive)
             } else {
                 routerAnswersPending += 1
@@ -94,6 +99,7 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
             }
         case (.forwarding, .end):
             state = .idle
+            requestStarted = nil
             context.fireChannelRead(wrapInboundOut(part))
         case (.forwarding, _):
             context.fireChannelRead(wrapInboundOut(part))
@@ -105,6 +111,7 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
                 receive(call, config: config, closeAfter: true, context: context)
             }
         case (.collecting(var call, let config, let closeAfter), .end):
+            requestStarted = nil
             call.body = body.finish()
             receive(call, config: config, closeAfter: closeAfter, context: context)
         case (.closing, _):
@@ -295,7 +302,8 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     /// Whether an answer is being prepared for a request that was read whole: the journal
-    /// or the router is working, the client is not idle. (A body that stops arriving is.)
+    /// or the router is working, the client is not idle. (A body that stops arriving, or
+    /// arrives too slowly, is.)
     private var isAnswering: Bool {
         switch state {
         case .answering: true
@@ -311,7 +319,10 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         idleCheck = context.value.eventLoop.scheduleTask(deadline: deadline) {
             let handler = handler.value
             handler.idleCheck = nil
-            let due = handler.isAnswering ? NIODeadline.now() + idleTimeout : handler.lastActivity + idleTimeout
+            let due =
+                handler.isAnswering
+                ? NIODeadline.now() + idleTimeout
+                : min(handler.lastActivity, handler.requestStarted ?? .distantFuture) + idleTimeout
             if due <= .now() {
                 context.value.close(promise: nil)
             } else {

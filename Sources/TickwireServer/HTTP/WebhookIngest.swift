@@ -34,6 +34,9 @@ struct WebhookIngest: Sendable {
         /// Names lower-cased; a repeated header keeps its first value.
         var headers: [String: String]
         var body: [UInt8]?
+        /// What the head alone decided (`checkHead`), before the body was read; nil when
+        /// it was not checked yet.
+        var head: Result<WebhookRequest, WebhookRejection>?
         /// The body did not fit in the bodies being read at once (`BodyBudget`): answered 503.
         var overBudget = false
         var started = ContinuousClock.now
@@ -104,9 +107,10 @@ struct WebhookIngest: Sendable {
         guard let org, let channel else {
             return refuse(Self.unknownChannel(call.org, call.channel))
         }
-        let contentType = call.headers["content-type"]
-        if let mediaType = WebhookRequest.mediaType(of: contentType), !channel.mediaTypes.contains(mediaType) {
-            return refuse(.unsupportedMediaType(mediaType, expected: channel.mediaTypes))
+        let head: WebhookRequest
+        switch call.head ?? Self.checkHead(call, channel: channel) {
+        case .success(let request): head = request
+        case .failure(let rejection): return refuse(rejection)
         }
         if call.overBudget {
             return refuse(WebhookRejection(status: 503, code: "busy", message: "too many request bodies are being read; retry later"))
@@ -114,7 +118,9 @@ struct WebhookIngest: Sendable {
         guard let body = call.body else {
             return refuse(Self.tooLarge(config.server.maxBodyBytes))
         }
-        let webhook = call.webhookRequest(method: .post)
+        var webhook = head
+        webhook.body = body
+        let contentType = call.headers["content-type"]
         let channelContext = ChannelContext(org: org.name, channel: channel.name, provider: channel.provider)
         do {
             try channel.authenticator.authenticate(webhook)
@@ -159,10 +165,33 @@ struct WebhookIngest: Sendable {
         }
     }
 
-    /// The body reader for a POST to `org`/`channel`: one to an unknown channel is read and
-    /// dropped, never kept (its answer is a 404 whatever it holds, and anyone can send it).
-    func body(org: String, channel: String, config: Config) -> Body {
-        Body(limit: config.server.maxBodyBytes, keeping: config.orgs[org]?.channels[channel] != nil, budget: bodyBudget)
+    /// Checks what `call`'s head alone decides and returns the reader for its body. A body
+    /// the head already refuses (unknown channel, content type, credentials that need no
+    /// body) is read and dropped, never kept: its answer does not depend on it, and anyone
+    /// can send one.
+    func body(for call: inout Call, config: Config) -> Body {
+        if let channel = config.orgs[call.org]?.channels[call.channel] {
+            call.head = Self.checkHead(call, channel: channel)
+        } else {
+            call.head = .failure(Self.unknownChannel(call.org, call.channel))
+        }
+        let keeping = if case .success = call.head { true } else { false }
+        return Body(limit: config.server.maxBodyBytes, keeping: keeping, budget: bodyBudget)
+    }
+
+    /// The content type and the channel's head-only credentials check; on success, the
+    /// request without its body.
+    static func checkHead(_ call: Call, channel: ChannelConfig) -> Result<WebhookRequest, WebhookRejection> {
+        if let mediaType = WebhookRequest.mediaType(of: call.headers["content-type"]), !channel.mediaTypes.contains(mediaType) {
+            return .failure(.unsupportedMediaType(mediaType, expected: channel.mediaTypes))
+        }
+        let request = call.webhookRequest(method: .post)
+        do {
+            try channel.authenticator.authenticateHead(request)
+        } catch {
+            return .failure(error)
+        }
+        return .success(request)
     }
 
     /// A GET on the webhook URL: the provider's verification handshake (Meta), if its auth has one.

@@ -12,12 +12,13 @@ struct WebhookIngress: Sendable {
         router.post("/v1/webhooks/:org/:channel") { request, context in
             let config = ingest.gateway.config
             let org = context.parameters.get("org") ?? "", channel = context.parameters.get("channel") ?? ""
-            var collected = ingest.body(org: org, channel: channel, config: config)
+            var call = WebhookIngest.Call(org: org, channel: channel, head: request.head, body: nil)
+            var collected = ingest.body(for: &call, config: config)
             defer { collected.drop() }
             for try await var chunk in request.body {
                 guard collected.add(&chunk) else { break }
             }
-            var call = WebhookIngest.Call(org: org, channel: channel, head: request.head, body: collected.finish())
+            call.body = collected.finish()
             call.overBudget = collected.overBudget
             let response = await withCheckedContinuation { continuation in
                 ingest.receive(call, config: config) { continuation.resume(returning: $0) }

@@ -39,7 +39,10 @@ extension Providers {
                 let error = #expect(throws: WebhookRejection.self) { try auth.authenticate(candidate) }
                 #expect(error?.status == 401)
                 #expect(error.map { !"\($0)".contains(Self.secret) } ?? false)
+                // The token needs no body: refused from the head, before a body is read.
+                #expect(throws: WebhookRejection.self) { try auth.authenticateHead(candidate) }
             }
+            try auth.authenticateHead(request(query: ["token": Self.secret]))
         }
 
         @Test func basicAuthChecksUserAndPassword() throws {
@@ -52,7 +55,9 @@ extension Providers {
             for wrong in [basic("unifonic:correct horse batter"), basic("other:correct horse battery"), basic("unifonic"), request(),
                           request(headers: ["Authorization": "Basic !!!"]), request(headers: ["Authorization": "Bearer x"])] {
                 #expect(throws: WebhookRejection.unauthorized("missing or wrong basic credentials")) { try auth.authenticate(wrong) }
+                #expect(throws: WebhookRejection.self) { try auth.authenticateHead(wrong) }
             }
+            try auth.authenticateHead(basic("unifonic:correct horse battery"))
         }
 
         @Test func noneAcceptsEverythingAndHasNoHandshake() throws {

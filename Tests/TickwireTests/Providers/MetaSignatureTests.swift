@@ -57,6 +57,17 @@ extension Providers {
             }
         }
 
+        /// Before the body is read, a request is refused only for what no body could mend: a
+        /// missing or malformed header (a digest of another length included).
+        @Test func theHeadIsRefusedWithoutAWellFormedSignature() throws {
+            for signature in [nil, "", "sha256=", "sha1=abcd", "sha256=zz", "sha256=" + String(repeating: "0", count: 62)] {
+                #expect(throws: WebhookRejection.self) { try auth.authenticateHead(post([], signature: signature)) }
+            }
+            // A well-formed signature waits for the body it signs.
+            try auth.authenticateHead(post([], signature: Self.sign(Self.body)))
+            try auth.authenticateHead(post([], signature: "sha256=" + String(repeating: "0", count: 64)))
+        }
+
         /// The authenticator keeps one keyed HMAC per secret and copies it per webhook: no
         /// webhook may leave state behind for the next, from any thread.
         @Test func oneAuthenticatorChecksManyBodiesInAnyOrder() async throws {

@@ -34,6 +34,14 @@ extension Providers {
             return WebhookRequest(method: .post, uri: uri, headers: headers, body: Array(FormFixture.encode(fields).utf8))
         }
 
+        /// Before the form is read, only a missing signature or one of the wrong length is refused.
+        @Test func theHeadIsRefusedWithoutASignatureOfTheRightLength() throws {
+            for signature in [nil, "", "short", String(repeating: "A", count: 29)] {
+                #expect(throws: WebhookRejection.self) { try authenticator().authenticateHead(post([], signature: signature)) }
+            }
+            try authenticator().authenticateHead(post([], signature: String(repeating: "A", count: 27) + "="))
+        }
+
         /// Twilio signs the URL it called, query included, and the sorted decoded parameters:
         /// the gateway sees `http://127.0.0.1…` behind its proxy, so only `public_url` works.
         @Test func requestSignedForThePublicURLWithQueryIsAccepted() throws {

@@ -7,6 +7,7 @@ import NIOCore
 import NIOEmbedded
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 import Testing
 import TickwireCore
 @testable import TickwireServer
@@ -148,7 +149,7 @@ struct WebhookChannelHandlerTests {
                     + refused + Self.healthz,
                 responses: refusals + 3)
             #expect(answers.statuses.count == refusals + 3)
-            #expect(answers.statuses.prefix(2) == [413, 200])
+            #expect(answers.statuses.prefix(2) == [401, 200], "no token: refused from the head, whatever the body")
             #expect(answers.statuses.dropFirst(2).prefix(refusals).allSatisfy { $0 == 404 })
             #expect(answers.statuses.last == 200)
         }
@@ -213,6 +214,46 @@ struct WebhookChannelHandlerTests {
         #expect(budget.inUse == 0, "a body read whole gives its share back")
         _ = try? second.finish()
         _ = try? third.close().wait()
+        await daemon.close()
+    }
+
+    /// A body whose head is refused already (credentials that need no body, the content
+    /// type, an unknown channel) is read and dropped: a client without credentials never
+    /// takes any of the budget.
+    @Test func bodiesRefusedByTheirHeadAreNeverKept() async throws {
+        let daemon = try await TestDaemon.open(in: directory)
+        let budget = BodyBudget(limit: 1000)
+        let ingest = WebhookIngest(gateway: daemon.gateway, metrics: GatewayMetrics(), logger: .quiet, bodyBudget: budget)
+        func post(_ uri: String, contentType: String = "application/json") throws -> String {
+            let channel = EmbeddedChannel()
+            try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder())
+            try channel.pipeline.syncOperations.addHandler(WebhookChannelHandler(ingest: ingest, idleTimeout: nil))
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 80)).wait()
+            var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: uri)
+            head.headers.add(name: "Content-Type", value: contentType)
+            try channel.writeInbound(HTTPServerRequestPart.head(head))
+            try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(repeating: UInt8(ascii: " "), count: 800)))
+            #expect(budget.inUse == 0, "\(uri), \(contentType): the body is not kept")
+            try channel.writeInbound(HTTPServerRequestPart.end(nil))
+            defer { _ = try? channel.finish() }
+            return try channel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } ?? ""
+        }
+        #expect(try post("/v1/webhooks/demo/gupshup?token=wrong").hasPrefix("HTTP/1.1 401"))
+        #expect(try post("/v1/webhooks/demo/gupshup").hasPrefix("HTTP/1.1 401"))
+        #expect(try post("/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)", contentType: "text/html").hasPrefix("HTTP/1.1 415"))
+        #expect(try post("/v1/webhooks/demo/nowhere?token=\(TestDaemon.token)").hasPrefix("HTTP/1.1 404"))
+        // The right token: the body is kept (and, being blank, refused as a body).
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder())
+        try channel.pipeline.syncOperations.addHandler(WebhookChannelHandler(ingest: ingest, idleTimeout: nil))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 80)).wait()
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)")
+        head.headers.add(name: "Content-Type", value: "application/json")
+        try channel.writeInbound(HTTPServerRequestPart.head(head))
+        try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(repeating: UInt8(ascii: " "), count: 800)))
+        #expect(budget.inUse == 800)
+        _ = try? channel.close().wait()
+        #expect(budget.inUse == 0)
         await daemon.close()
     }
 
@@ -333,6 +374,42 @@ struct WebhookChannelHandlerTests {
             #expect(answered == 12)
         }
         #expect(try await daemon.journal.count() == 12)
+        await daemon.close()
+    }
+
+    /// A request must arrive whole within the idle timeout: a body trickled a byte at a
+    /// time never leaves the connection idle, and would hold it (and its share of the body
+    /// budget) for as long as the client likes.
+    @Test func aBodyTrickledTooSlowlyIsClosed() async throws {
+        let daemon = try await TestDaemon.open(in: directory, idleTimeout: "1s")
+        let path = "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)"
+        try await daemon.application().test(.live) { client in
+            let port = try #require(client.port)
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port) {
+                channel in
+                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            }
+            let started = ContinuousClock.now
+            let closedAfter = try await channel.executeThenClose { inbound, outbound -> Duration? in
+                try await outbound.write(ByteBuffer(string: "POST \(path) HTTP/1.1\r\nHost: t\r\nContent-Length: 500\r\n\r\n{"))
+                // A byte every 200 ms (five per idle timeout) for up to 6 s.
+                let closed = Mutex<Duration?>(nil)
+                let reader = Task {
+                    do { for try await _ in inbound {} } catch {}
+                    closed.withLock { $0 = ContinuousClock.now - started }
+                }
+                defer { reader.cancel() }
+                for _ in 0..<30 where closed.withLock({ $0 }) == nil {
+                    try await Task.sleep(for: .milliseconds(200))
+                    do { try await outbound.write(ByteBuffer(string: " ")) } catch { break }
+                }
+                try await Task.sleep(for: .milliseconds(200))
+                return closed.withLock { $0 }
+            }
+            let after = try #require(closedAfter, "still open after 6 s of trickling")
+            #expect(after < .seconds(3), "closed after \(after)")
+        }
+        #expect(try await daemon.journal.count() == 0)
         await daemon.close()
     }
 
