@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Logging
 import TickwireCore
 import TickwireSinks
 
@@ -11,6 +12,7 @@ import TickwireSinks
 /// learns whether an org or a message exists.
 struct OrgAPIRoutes: Sendable {
     let gateway: Gateway
+    let logger: Logger
     /// The status store an org's subscriptions write to, if any.
     let store: @Sendable (_ org: OrgConfig) -> StatusStoreSink?
 
@@ -20,6 +22,7 @@ struct OrgAPIRoutes: Sendable {
         router.get("/v1/orgs/:org/messages/:id") { request, context in
             await answer {
                 let (org, store) = try authorize(request, context)
+                _ = try QueryParameters(request).only([])
                 // Path parameters arrive as sent: clients encode ids (wamids end in "=").
                 guard let id = (context.parameters.get("id") ?? "").removingPercentEncoding else {
                     throw WebhookRejection.badRequest("the message id is not valid percent-encoded UTF-8", code: "invalid_path")
@@ -34,12 +37,12 @@ struct OrgAPIRoutes: Sendable {
             await answer {
                 let (org, store) = try authorize(request, context)
                 let query = QueryParameters(request)
-                if let ids = query["ids"] ?? query["reference_ids"] {
-                    let list = try Self.idList(ids)
-                    let result = try await store.messages(org: org.name, ids: list, byReference: query["ids"] == nil)
+                // A lookup takes its list alone (`ids` and `reference_ids` together is refused).
+                if let lookup = ["ids", "reference_ids"].first(where: { query[$0] != nil }), let ids = try query.only([lookup])[lookup] {
+                    let result = try await store.messages(org: org.name, ids: try Self.idList(ids), byReference: lookup == "reference_ids")
                     return ["messages": .array(result.found), "not_found": .array(result.notFound.map(JSONValue.string))]
                 }
-                return try await list(store: store, org: org.name, query: query)
+                return try await list(store: store, org: org.name, query: query.only(["status", "since", "until", "limit", "cursor"]))
             }
         }
     }
@@ -50,7 +53,7 @@ struct OrgAPIRoutes: Sendable {
         router.get("/v1/orgs/:org/subscriptions/:name/dead-letters") { request, context in
             await answer {
                 let subscription = try authorizeSubscription(request, context)
-                let limit = try QueryParameters(request).limit()
+                let limit = try QueryParameters(request).only(["limit"]).limit()
                 let letters = try await gateway.journal.deadLetters(subscription: subscription.id, limit: limit)
                 return [
                     "dead_letters": .array(letters.map { letter in
@@ -66,7 +69,7 @@ struct OrgAPIRoutes: Sendable {
         router.get("/v1/orgs/:org/subscriptions/:name/queue") { request, context in
             await answer {
                 let subscription = try authorizeSubscription(request, context)
-                let queued = try await gateway.journal.queued(subscription: subscription.id, limit: try QueryParameters(request).limit())
+                let queued = try await gateway.journal.queued(subscription: subscription.id, limit: try QueryParameters(request).only(["limit"]).limit())
                 return [
                     "queue": .array(queued.map { row in
                         [
@@ -83,7 +86,7 @@ struct OrgAPIRoutes: Sendable {
         router.post("/v1/orgs/:org/subscriptions/:name/replay") { request, context in
             await answer {
                 let subscription = try authorizeSubscription(request, context)
-                let query = QueryParameters(request)
+                let query = try QueryParameters(request).only(["since", "until", "dead_only"])
                 let deadOnly: Bool
                 switch query["dead_only"] {
                 case nil, "false", "0": deadOnly = false
@@ -107,7 +110,7 @@ struct OrgAPIRoutes: Sendable {
         router.get("/v1/orgs/:org/quarantine") { request, context in
             await answer {
                 let org = try authorizeOrg(request, context)
-                let bodies = try await gateway.journal.quarantined(org: org.name, limit: try QueryParameters(request).limit())
+                let bodies = try await gateway.journal.quarantined(org: org.name, limit: try QueryParameters(request).only(["limit"]).limit())
                 return [
                     "quarantine": .array(bodies.map { item in
                         var entry: JSONObject = [
@@ -138,8 +141,11 @@ struct OrgAPIRoutes: Sendable {
             throw WebhookRejection.badRequest(
                 "status must be one of \(MessageStatus.allCases.map(\.rawValue).joined(separator: ", "))", code: "invalid_query")
         }
-        let page = try await store.messages(
-            org: org, status: status, since: try query.date("since"), until: try query.date("until"), limit: limit, after: cursor)
+        let since = try query.date("since"), until = try query.date("until")
+        if let since, let until, since >= until {
+            throw WebhookRejection.badRequest("since must be before until", code: "invalid_query")
+        }
+        let page = try await store.messages(org: org, status: status, since: since, until: until, limit: limit, after: cursor)
         return ["messages": .array(page.messages), "next_cursor": JSONValue(page.next)]
     }
 
@@ -185,6 +191,8 @@ struct OrgAPIRoutes: Sendable {
         } catch let rejection as WebhookRejection {
             return respond(rejection.response)
         } catch {
+            // The client learns only that it may retry; the operator needs the cause.
+            logger.warning("org API request failed", metadata: ["error": "\(error)"])
             return respond(WebhookRejection(status: 503, code: "store_unavailable", message: "the store cannot be read now").response)
         }
     }

@@ -73,7 +73,7 @@ public final class Daemon: Sendable {
         router.add(middleware: JSONErrorMiddleware())
         let ingest = WebhookIngest(gateway: gateway, metrics: metrics, logger: logger)
         WebhookIngress(ingest: ingest).register(on: router)
-        let orgAPI = OrgAPIRoutes(gateway: gateway) { [self] org in
+        let orgAPI = OrgAPIRoutes(gateway: gateway, logger: logger) { [self] org in
             org.subscriptions.lazy.compactMap { self.sink(named: $0.sink) as? StatusStoreSink }.first
         }
         orgAPI.register(on: router)

@@ -110,7 +110,7 @@ extension StatusStoreSink {
     public static func decodeCursor(_ text: String) -> (Double, Int64)? {
         guard let data = Data(base64Encoded: text) else { return nil }
         let parts = String(decoding: data, as: UTF8.self).split(separator: ":")
-        guard parts.count == 2, let bits = UInt64(parts[0]), let id = Int64(parts[1]) else { return nil }
+        guard parts.count == 2, let bits = UInt64(parts[0]), let id = Int64(parts[1]), Double(bitPattern: bits).isFinite else { return nil }
         return (Double(bitPattern: bits), id)
     }
 }

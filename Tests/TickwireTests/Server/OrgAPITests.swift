@@ -5,6 +5,7 @@ import HummingbirdTesting
 import NIOCore
 import Testing
 import TickwireCore
+
 @testable import TickwireServer
 
 @Suite("Org API over HTTP")
@@ -105,6 +106,17 @@ struct OrgAPITests {
             #expect(try await get(client, "/v1/orgs/demo/messages?ids=" + (0..<101).map(String.init).joined(separator: ",")).0 == .badRequest)
             #expect(try await get(client, "/v1/orgs/demo/messages?cursor=garbage").0 == .badRequest)
             #expect(try await get(client, "/v1/orgs/demo/messages?status=lost").0 == .badRequest)
+            // What the API would not use is refused, not ignored: answering the org's first
+            // page to a misspelt lookup looks like a match.
+            for query in [
+                "reference_id=some%20data", "ids=wamid.xyzxyz&reference_ids=some%20data", "ids=a&ids=b", "ids=a&limit=5",
+                "status=read&status=sent", "since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z",
+                "cursor=" + Data("\(Double.nan.bitPattern):1".utf8).base64EncodedString(),
+            ] {
+                let (status, body) = try await get(client, "/v1/orgs/demo/messages?" + query)
+                #expect(status == .badRequest && body?["error"]?["code"] == "invalid_query", "\(query)")
+            }
+            #expect(try await get(client, "/v1/orgs/demo/messages/wamid.xyzxyz?verbose=1").0 == .badRequest)
         }
         await daemon.close()
     }
