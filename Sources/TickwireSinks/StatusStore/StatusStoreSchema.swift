@@ -141,6 +141,15 @@ enum StatusStoreSchema {
             // org's messages.
             try db.execute(sql: "CREATE INDEX messages_updated ON messages(org, updated_at, id)")
         }
+        migrator.registerMigration("v6-deleted-status") { db in
+            // A message the user deleted for everyone, with no delivery status of its own
+            // (an inbound one), now stands `deleted`: it stood null, and `status=deleted`
+            // matched nothing.
+            try db.execute(sql: """
+                UPDATE messages SET status = 'deleted'
+                WHERE status IS NULL AND id IN (SELECT message FROM history WHERE status = 'deleted')
+                """)
+        }
         return migrator
     }
 }

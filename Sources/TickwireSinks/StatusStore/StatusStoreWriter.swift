@@ -189,11 +189,13 @@ enum StatusStoreWriter {
         return currentStatus(statuses)
     }
 
-    /// DESIGN §3, independent of arrival order.
+    /// DESIGN §3, independent of arrival order. A deletion (the user's own message, deleted
+    /// for everyone) is the status only of a message with no delivery status: it never
+    /// changes an outbound one.
     static func currentStatus(_ statuses: [MessageStatus]) -> MessageStatus? {
         let ladder = statuses.filter { $0.rank != nil }.max()
         if let ladder, ladder >= .delivered { return ladder }
         if statuses.contains(.failed) { return .failed }
-        return ladder
+        return ladder ?? (statuses.contains(.deleted) ? .deleted : nil)
     }
 }

@@ -182,6 +182,25 @@ struct StatusStoreTests {
         await deliver(store, events)
         let document = try await store.message(org: "acme", id: "<ORIGINAL_WHATSAPP_MESSAGE_ID>")
         #expect(document?["direction"] == "inbound")
+        // "What happened to it?": deleted, and listed as such.
+        #expect(document?["status"] == "deleted")
+        let listed = try await store.messages(org: "acme", status: "deleted", since: nil, until: nil, limit: 10, after: nil)
+        #expect(listed.messages.map { $0["id"] } == [document?["id"]])
+    }
+
+    /// A store written before deletions were a status gets them at its migration.
+    @Test func deletedMessagesStoredBeforeVersion6StandDeleted() async throws {
+        let body = try RepositoryFiles.corpusFile("meta/pywa_message_revoke.json")
+        let events = try MetaAdapter(config: NoOptions()).normalize(
+            WebhookRequest(method: .post, uri: "/", headers: [:], body: body), channel: ChannelContext(org: "acme", channel: "meta", provider: "meta"))
+        try await olderStore(upTo: "v5-messages-by-time", holding: events + (try GupshupSequence.events(["sent"])))
+        // What the writer of that version stored for it.
+        let pool = try DatabasePool(path: storePath)
+        try await pool.write { db in try db.execute(sql: "UPDATE messages SET status = NULL WHERE direction = 'inbound'") }
+        try pool.close()
+        let store = try store()
+        #expect(try await store.message(org: "acme", id: "<ORIGINAL_WHATSAPP_MESSAGE_ID>")?["status"] == "deleted")
+        #expect(try await store.message(org: "acme", id: "gs-1")?["status"] == "sent")
     }
 
     @Test func orgsAreIsolated() async throws {
@@ -338,7 +357,8 @@ struct StatusStoreTests {
         #expect(StatusStoreWriter.currentStatus([.failed, .delivered]) == .delivered)
         #expect(StatusStoreWriter.currentStatus([.sent, .failed]) == .failed)
         #expect(StatusStoreWriter.currentStatus([.read, .sent]) == .read)
-        #expect(StatusStoreWriter.currentStatus([.deleted]) == nil)
+        #expect(StatusStoreWriter.currentStatus([.deleted]) == .deleted)
+        #expect(StatusStoreWriter.currentStatus([.sent, .deleted]) == .sent, "an outbound status is not changed by a deletion")
         #expect(StatusStoreWriter.currentStatus([]) == nil)
     }
 }
