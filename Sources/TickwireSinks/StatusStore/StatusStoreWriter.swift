@@ -167,15 +167,23 @@ enum StatusStoreWriter {
     /// Keeps exactly one inferred `delivered` while the history has a `read` and no real
     /// `delivered`, and returns the current status the history gives.
     private static func refreshHistory(_ message: Int64, org: String, db: Database) throws -> MessageStatus? {
-        var rows: [(status: String, at: Double, inferred: Bool)] = []
-        try db.run("SELECT status, at, inferred FROM history WHERE message = ?", [.integer(message)]) { row in
-            rows.append((row.text(0) ?? "", row.real(1), row.integer(2) != 0))
+        // One row per status, whatever the history's length: a group message's statuses
+        // (one per participant, thousands) were all read back on every event.
+        var statuses: [MessageStatus] = []
+        var firstRead: Double?
+        var inferred: [Double] = []
+        try db.run(
+            "SELECT status, inferred, MIN(at), COUNT(*) FROM history WHERE message = ? GROUP BY status, inferred", [.integer(message)]
+        ) { row in
+            if row.integer(1) != 0 {
+                // A merge of two records that each had one brings two: that is a change too.
+                inferred += Array(repeating: row.real(2), count: Int(row.integer(3)))
+            } else if let status = row.text(0).flatMap(MessageStatus.init(rawValue:)) {
+                statuses.append(status)
+                if status == .read { firstRead = row.real(2) }
+            }
         }
-        let real = rows.filter { !$0.inferred }
-        let statuses = real.compactMap { MessageStatus(rawValue: $0.status) }
-        // A merge of two records that each had one brings two: that is a change too.
-        let inferred = rows.filter(\.inferred).map(\.at)
-        let readAt = statuses.contains(.delivered) ? nil : real.filter { $0.status == "read" }.map(\.at).min()
+        let readAt = statuses.contains(.delivered) ? nil : firstRead
         if inferred != (readAt.map { [$0] } ?? []) {
             if !inferred.isEmpty {
                 try db.run("DELETE FROM history WHERE message = ? AND inferred = 1", [.integer(message)])
