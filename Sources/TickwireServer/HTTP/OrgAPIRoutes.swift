@@ -40,7 +40,9 @@ struct OrgAPIRoutes: Sendable {
                 // A lookup takes its list alone (`ids` and `reference_ids` together is refused).
                 if let lookup = ["ids", "reference_ids"].first(where: { query[$0] != nil }), let ids = try query.only([lookup])[lookup] {
                     let result = try await store.messages(org: org.name, ids: try Self.idList(ids), byReference: lookup == "reference_ids")
-                    return ["messages": .array(result.found), "not_found": .array(result.notFound.map(JSONValue.string))]
+                    var answer: JSONObject = ["messages": .array(result.found), "not_found": .array(result.notFound.map(JSONValue.string))]
+                    if result.truncated { answer["truncated"] = true }
+                    return .object(answer)
                 }
                 return try await list(store: store, org: org.name, query: query.only(["status", "since", "until", "limit", "cursor"]))
             }

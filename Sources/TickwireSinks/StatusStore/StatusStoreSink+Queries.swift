@@ -17,18 +17,32 @@ extension StatusStoreSink {
         }
     }
 
-    /// Several messages by id (`ids`) or by reference id; unknown ones are listed apart.
-    public func messages(org: String, ids: [String], byReference: Bool) async throws -> (found: [JSONValue], notFound: [String]) {
+    /// Several messages by id (`ids`) or by reference id; unknown ones are listed apart, and
+    /// a message named twice (its Gupshup and its WhatsApp id) is listed once. At most
+    /// `limit` documents in all: a reference id is the client's text (a campaign tag, say),
+    /// and one can name any number of messages. `truncated` says some were left out.
+    public func messages(
+        org: String, ids: [String], byReference: Bool, limit: Int = 1000
+    ) async throws -> (found: [JSONValue], notFound: [String], truncated: Bool) {
         try await pool.read { db in
             var found: [JSONValue] = []
             var notFound: [String] = []
-            let sql = byReference ? StatusStoreSchema.messagesByReference : StatusStoreSchema.messageByAlias
+            var truncated = false
+            var listed: Set<Int64> = []
+            let sql = (byReference ? StatusStoreSchema.messagesByReference : StatusStoreSchema.messageByAlias) + " LIMIT ?"
             for id in ids {
-                let messages = try Int64.fetchAll(db.cachedStatement(sql: sql), arguments: [org, id])
+                let messages = try Int64.fetchAll(db.cachedStatement(sql: sql), arguments: [org, id, limit - found.count + 1])
                 if messages.isEmpty { notFound.append(id) }
-                for message in messages { found.append(try Self.document(message, org: org, db: db)) }
+                for message in messages where !listed.contains(message) {
+                    guard found.count < limit else {
+                        truncated = true
+                        break
+                    }
+                    listed.insert(message)
+                    found.append(try Self.document(message, org: org, db: db))
+                }
             }
-            return (found, notFound)
+            return (found, notFound, truncated)
         }
     }
 

@@ -224,6 +224,28 @@ struct StatusStoreTests {
         #expect(document?["sender"]?.stringValue?.hasPrefix("+") == true)
     }
 
+    /// A reference id is the client's text and may name any number of messages (a
+    /// campaign tag): a lookup answers at most its limit of documents, and says so.
+    @Test func aLookupByReferenceIsBounded() async throws {
+        let store = try store()
+        for n in 0..<5 {
+            var event = try GupshupSequence.events(["sent"], gupshupID: "gs-\(n)", whatsappID: "wamid.\(n)")[0]
+            event.data["reference_id"] = "campaign-7"
+            await deliver(store, [event])
+        }
+        let cut = try await store.messages(org: "acme", ids: ["campaign-7", "other"], byReference: true, limit: 3)
+        #expect(cut.found.compactMap { $0["id"]?.stringValue } == ["gs-0", "gs-1", "gs-2"])
+        #expect(cut.truncated)
+        #expect(cut.notFound == ["other"])
+        let whole = try await store.messages(org: "acme", ids: ["campaign-7"], byReference: true, limit: 5)
+        #expect(whole.found.count == 5 && !whole.truncated)
+        let byID = try await store.messages(org: "acme", ids: ["gs-0", "gs-1", "wamid.2"], byReference: false, limit: 2)
+        #expect(byID.found.count == 2 && byID.truncated)
+        // Two ids of one message: one document.
+        let twice = try await store.messages(org: "acme", ids: ["gs-1", "wamid.1"], byReference: false)
+        #expect(twice.found.compactMap { $0["id"]?.stringValue } == ["gs-1"] && twice.notFound.isEmpty)
+    }
+
     @Test func batchLookupsPaginationAndDurability() async throws {
         let store = try store()
         #expect(try await store.synchronousMode() == 2)
