@@ -1,4 +1,5 @@
 import ArgumentParser
+import UnixSignals
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -38,6 +39,9 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() async throws {
+        // Trapped first: SIGHUP's default action ends the process, and a reload sent while
+        // this one starts (a deploy script's `tickwire reload`) is applied once it serves.
+        let reloads = await UnixSignalsSequence(trapping: .sighup)
         let config = try options.load()
         let logger = LogSetup.bootstrap(config.logging)
         // Before anything in the directory is opened: a second daemon must change nothing.
@@ -48,7 +52,7 @@ struct Serve: AsyncParsableCommand {
             "address": "\(config.server.listen)", "orgs": "\(config.orgs.count)",
             "subscriptions": "\(config.subscriptions.count)", "durability": "\(config.storage.durability.rawValue)",
         ])
-        try await daemon.run(reloadingFrom: options.config, loader: options.loader)
+        try await daemon.run(reloadingFrom: options.config, loader: options.loader, on: reloads)
     }
 }
 

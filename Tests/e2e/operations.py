@@ -4,7 +4,8 @@
 - reload under load: ten config swaps (and one invalid file) with zero non-2xx answers;
 - metrics: /metrics parsed by prometheus_client; the figures match what was sent;
 - disk full: a full data directory answers 503 and /readyz 503, and both recover;
-- one daemon per data directory: a second is refused and changes nothing."""
+- one daemon per data directory: a second is refused and changes nothing;
+- signals at awkward times: SIGHUP during start-up, SIGTERM during a reload."""
 import json
 from contextlib import closing
 import os
@@ -241,6 +242,104 @@ def replay_elsewhere_checks(config_path):
               f"tickwire replay refuses a directory without a journal and creates none ({result.stderr.strip()})")
 
 
+def early_reload_checks(tmp, config_path):
+    """A SIGHUP while the daemon starts (a deploy's `tickwire reload` during a restart that
+    opens and migrates the journal) is applied once it serves; it used to end the process."""
+    port = int(open(config_path).read().split('listen: "127.0.0.1:')[1].split('"')[0])
+    daemon = Daemon(config_path, port, os.path.join(tmp, "early.log"))
+    log = open(daemon.log_path, "ab")
+    daemon.process = subprocess.Popen([BINARY, "serve", "--config", config_path], stdout=log, stderr=log)
+    pid_file = os.path.join(tmp, "data", "tickwire.pid")
+    wait_for(lambda: os.path.exists(pid_file) and open(pid_file).read().strip() == str(daemon.process.pid), timeout=30)
+    daemon.process.send_signal(signal.SIGHUP)
+
+    def serving():
+        try:
+            return daemon.process.poll() is None and daemon.get("/readyz")[0] == 200
+        except OSError:
+            return False
+    ready = wait_for(serving, timeout=30)
+    reloaded = wait_for(lambda: "configuration reloaded" in open(daemon.log_path).read(), timeout=10)
+    check(ready and reloaded, f"a SIGHUP during start-up is applied once the daemon serves (exit code {daemon.process.poll()})")
+    daemon.stop()
+
+
+class SlowConsole:
+    """An HTTP receiver that takes 15 s to answer each POST: a console timing out."""
+
+    def __init__(self):
+        import http.server
+        console = self
+        self.requests = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                console.requests += 1
+                time.sleep(15)
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def reload_then_shutdown_checks():
+    """SIGTERM while a reload waits for a replaced dispatcher's delivery to a slow console:
+    the reload is cancelled and the server stops accepting at once. It used to keep
+    answering new webhooks until shutdown_grace ran out."""
+    console = SlowConsole()
+    with tempfile.TemporaryDirectory(prefix="tickwire-reload-stop-") as tmp:
+        port = free_port()
+        config_path = os.path.join(tmp, "config.yaml")
+
+        def write(version):
+            with open(config_path, "w") as f:
+                f.write(config_text(tmp, port, extra_sink=f"""  console:
+    type: http
+    url: "http://127.0.0.1:{console.port}/hook"
+    timeout: 20s
+    concurrency: 1
+    headers: {{ X-Version: "{version}" }}""").replace("      - { sink: archive }", "      - { sink: archive }\n      - { sink: console }"))
+
+        write("v1")
+        daemon = Daemon(config_path, port, os.path.join(tmp, "daemon.log"))
+        daemon.start()
+        try:
+            daemon.post(f"/v1/webhooks/demo/gupshup?token={TOKEN}", body(9_000_000))
+            check(wait_for(lambda: console.requests >= 1, timeout=10), "the console is sent the webhook's event")
+            write("v2")
+            daemon.process.send_signal(signal.SIGHUP)
+            time.sleep(1)
+            daemon.process.send_signal(signal.SIGTERM)
+            stopped_at = time.time()
+
+            def refused():
+                try:
+                    daemon.post(f"/v1/webhooks/demo/gupshup?token={TOKEN}", body(9_000_001))
+                    return False
+                except OSError:
+                    return True
+            check(wait_for(refused, timeout=3), "new webhooks are refused within 3 s of SIGTERM, a reload in progress or not")
+            code = daemon.process.wait(timeout=30)
+            check(code == 0, f"and the daemon exits cleanly ({code}, after {time.time() - stopped_at:.1f} s)")
+        finally:
+            daemon.stop()
+            console.close()
+            if failures:
+                print(open(daemon.log_path).read()[-3000:])
+
+
 def disk_full_checks():
     mount = tempfile.mkdtemp(prefix="tickwire-diskfull-")
     # Mounting needs root: as another user, sudo without a password prompt (scripts/bootstrap
@@ -333,11 +432,13 @@ def main():
             leaving_client_checks(daemon, tmp)
             shutdown_checks(daemon, tmp)
             stale_pid_checks(tmp, config_path)
+            early_reload_checks(tmp, config_path)
             replay_elsewhere_checks(config_path)
         finally:
             daemon.stop()
             if failures:
                 print(open(daemon.log_path).read()[-3000:])
+    reload_then_shutdown_checks()
     disk_full_checks()
     print(f"e2e operations: {len(failures)} failed")
     return 1 if failures else 0

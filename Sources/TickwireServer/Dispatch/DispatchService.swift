@@ -42,7 +42,10 @@ final class DispatchService: Service {
     }
 
     func run() async throws {
-        await replace(with: state.withLock { $0.requested })
+        // What was asked for is read under the lock `replace` takes: read before it, a
+        // reload's `replace` in between was undone (the old dispatchers started again, a
+        // removed subscription's among them).
+        await replace(with: nil)
         state.withLock { $0.started = true }
         await withTaskCancellationHandler {
             try? await gracefulShutdown()
@@ -60,24 +63,31 @@ final class DispatchService: Service {
     /// Keeps dispatchers whose route is unchanged, stops the others (after their current
     /// batch) and then starts the new ones: a subscription whose filters or sink changed
     /// never has two dispatchers on its cursor at once.
-    func replace(with dispatchers: [SubscriptionDispatcher]) async {
-        let wanted = Dictionary(dispatchers.map { ($0.routeKey, $0) }, uniquingKeysWith: { first, _ in first })
-        let stopping: [(Int, Running)] = state.withLock { state in
+    /// `nil`: what was last asked for.
+    func replace(with dispatchers: [SubscriptionDispatcher]?) async {
+        let (wanted, stopping): ([String: SubscriptionDispatcher], [(Int, Running)]) = state.withLock { state in
+            let dispatchers = dispatchers ?? state.requested
             if !state.shutDown { state.requested = dispatchers }
+            let wanted = Dictionary(dispatchers.map { ($0.routeKey, $0) }, uniquingKeysWith: { first, _ in first })
             let gone = state.running.filter { wanted[$0.key] == nil }
-            return gone.map { key, entry in
+            return (wanted, gone.map { key, entry in
                 state.running[key] = nil
                 state.nextStopping += 1
                 state.stopping[state.nextStopping] = entry.task
                 return (state.nextStopping, entry)
-            }
+            })
         }
         for (_, entry) in stopping {
             entry.dispatcher.stop()
             entry.wakeup.finish()
         }
         for (id, entry) in stopping {
-            await entry.task.value
+            // A cancelled wait (a reload cancelled by a shutdown) cancels what it waits for.
+            await withTaskCancellationHandler {
+                await entry.task.value
+            } onCancel: {
+                entry.task.cancel()
+            }
             _ = state.withLock { $0.stopping.removeValue(forKey: id) }
         }
         state.withLock { state in

@@ -146,9 +146,11 @@ extension SubscriptionDispatcher {
         var latency: Duration
     }
 
-    /// Asks the circuit breaker, then the sink. Nil when the dispatcher stopped while the
-    /// breaker held the destination closed.
+    /// Asks the circuit breaker, then the sink. Nil when the dispatcher is stopping (the
+    /// events stay for its next start): a stop finishes the attempts in flight, not the
+    /// rest of a page of up to 512 events, each up to the sink's timeout.
     private func attempt(_ events: [Event]) async -> Attempt? {
+        guard !isStopping else { return nil }
         if let breaker = sink.circuitBreaker {
             guard await breaker.permit(keepWaiting: { !self.isStopping }) else { return nil }
         }

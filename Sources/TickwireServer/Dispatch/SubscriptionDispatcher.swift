@@ -130,7 +130,14 @@ final class SubscriptionDispatcher: Sendable {
                 try? await Task.sleep(for: .seconds(1))
             }
         }
-        _ = try? await buffer.flush(force: true, journal: journal, subscription: subscription.id)
+        // From a task of its own: once the shutdown's grace ran out this one is cancelled,
+        // and GRDB refuses a write from a cancelled task, so the last progress was lost and
+        // delivered again after the restart.
+        let (last, journal, id) = (buffer, journal, subscription.id)
+        await Task {
+            var last = last
+            _ = try? await last.flush(force: true, journal: journal, subscription: id)
+        }.value
     }
 
     /// The page after `cursor`, and its events this subscription takes. A short batch waits

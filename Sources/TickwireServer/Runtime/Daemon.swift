@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
+import UnixSignals
 import Synchronization
 import TickwireCore
 import TickwireProviders
@@ -99,16 +100,20 @@ public final class Daemon: Sendable {
     }
 
     /// Serves until SIGTERM or SIGINT, then stops accepting, finishes in-flight work and
-    /// closes the journal and sinks. SIGHUP reloads `configPath` with `loader`.
-    public func run(reloadingFrom configPath: String? = nil, loader: ConfigLoader? = nil) async throws {
+    /// closes the journal and sinks. Each of `reloads` (SIGHUP) reloads `configPath` with
+    /// `loader`; SIGHUPs that came before this was called are applied first.
+    public func run(reloadingFrom configPath: String? = nil, loader: ConfigLoader? = nil, on reloads: UnixSignalsSequence? = nil) async throws {
         defer { logger.info("stopped") }
         let server = gateway.config.server
         if server.metricsToken == nil && !server.listensOnLoopbackOnly {
             logger.warning("/metrics is open to anyone who can reach \(server.listen): it names every org, channel and subscription; set server.metrics_token")
         }
         var services: [any Service] = [try application()]
-        if let configPath, let loader {
-            services.append(ReloadSignalService(daemon: self, path: configPath, loader: loader, logger: logger))
+        if let configPath, let loader, let reloads {
+            // Last in the list, so shut down first (the group goes in reverse order, each
+            // service after the one before it has stopped): a reload in progress is
+            // cancelled, then the server drains.
+            services.append(ReloadSignalService(daemon: self, path: configPath, loader: loader, signals: reloads, logger: logger))
         }
         var configuration = ServiceGroupConfiguration(
             services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
@@ -147,7 +152,9 @@ public final class Daemon: Sendable {
             } catch {
                 // The new configuration runs; what is left over only holds retention back
                 // until the next reload or restart removes it.
-                logger.error("removed subscriptions could not be forgotten", metadata: ["error": "\(error)"])
+                if !Task.isCancelled {
+                    logger.error("removed subscriptions could not be forgotten", metadata: ["error": "\(error)"])
+                }
             }
         }
     }

@@ -5,16 +5,24 @@ import UnixSignals
 
 /// Reloads the configuration on SIGHUP. An invalid file is refused with its errors logged,
 /// and the running configuration keeps serving.
+///
+/// The signals are trapped by whoever starts the daemon, before it opens anything: until
+/// then SIGHUP's default action ends the process, and a `tickwire reload` that came while a
+/// restart opened (and migrated) the journal killed it.
 struct ReloadSignalService: Service {
     let daemon: Daemon
     let path: String
     let loader: ConfigLoader
+    let signals: UnixSignalsSequence
     let logger: Logger
 
     func run() async throws {
-        let signals = await UnixSignalsSequence(trapping: .sighup)
         for await _ in signals.cancelOnGracefulShutdown() {
-            await daemon.reload(from: path, loader: loader)
+            // A shutdown does not wait for a reload in progress: one replacing a dispatcher
+            // waits for its delivery in flight, up to the sink's timeout (or longer), and the
+            // server drained only after it. Cancelled, the replaced dispatcher stops at once
+            // and its unconfirmed events are delivered again at the next start.
+            await cancelWhenGracefulShutdown { await daemon.reload(from: path, loader: loader) }
         }
     }
 }

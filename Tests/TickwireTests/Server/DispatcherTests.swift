@@ -16,10 +16,15 @@ actor RecordingSink: Sink {
     var delay: Duration = .zero
     nonisolated let retryPolicy: RetryPolicy
     nonisolated let maxBatchSize: Int
+    nonisolated let ordering: DeliveryOrdering
 
-    init(retryPolicy: RetryPolicy = .init(maxAttempts: nil, maxAge: nil, initialBackoff: .milliseconds(5), maxBackoff: .milliseconds(20)), maxBatchSize: Int = 256) {
+    init(
+        retryPolicy: RetryPolicy = .init(maxAttempts: nil, maxAge: nil, initialBackoff: .milliseconds(5), maxBackoff: .milliseconds(20)),
+        maxBatchSize: Int = 256, ordering: DeliveryOrdering = .journal
+    ) {
         self.retryPolicy = retryPolicy
         self.maxBatchSize = maxBatchSize
+        self.ordering = ordering
     }
 
     func failing(_ count: Int) { failNext = count }
@@ -179,6 +184,48 @@ struct DispatcherTests {
         await service.replace(with: [])
         #expect(ContinuousClock.now - started < .seconds(5), "the stop does not wait out the backoff")
         #expect(try await journal.cursor(subscription: "acme/broken") == 0, "the undelivered event is delivered after a restart")
+        try await journal.close()
+    }
+
+    /// A sink ordered per message with no circuit breaker (an HTTP forwarder with
+    /// `circuit_breaker: {failures: 0}`): a stop finishes the deliveries in flight, not the
+    /// rest of the page, each of which could take the sink's whole timeout.
+    @Test(.timeLimit(.minutes(1)))
+    func aStopEndsAPageOrderedPerMessageWithoutABreaker() async throws {
+        let journal = try journal()
+        let slow = RecordingSink(maxBatchSize: 1, ordering: .perSubject(concurrency: 1))
+        await slow.slow(.milliseconds(400))
+        let dispatcher = SubscriptionDispatcher(
+            subscription: Subscription(name: "slow", org: "acme", sink: "slow", from: .beginning), sink: slow, journal: journal, logger: logger)
+        try await dispatcher.prepareCursor()
+        try await journal.append((0..<9).map { TestEvents.status(.sent, message: "p\($0)") })
+        let service = DispatchService(dispatchers: [dispatcher], journal: journal, logger: logger)
+        await service.replace(with: [dispatcher])
+        #expect(await eventually { await slow.calls >= 1 })
+        await service.replace(with: [])
+        let calls = await slow.calls
+        #expect(calls <= 2, "\(calls) of 9 deliveries made after the stop was asked")
+        try await journal.close()
+    }
+
+    /// Cancelled when the shutdown's grace runs out, a dispatcher still saves how far it
+    /// got: GRDB refuses writes from a cancelled task, and the whole unsaved window was
+    /// delivered again after the restart.
+    @Test(.timeLimit(.minutes(1)))
+    func aCancelledDispatcherSavesItsProgress() async throws {
+        let journal = try journal()
+        let sink = RecordingSink()
+        let dispatcher = SubscriptionDispatcher(
+            subscription: Subscription(name: "saved", org: "acme", sink: "saved", from: .beginning), sink: sink, journal: journal, logger: logger)
+        try await dispatcher.prepareCursor()
+        let appended = try await journal.append((0..<3).map { TestEvents.status(.sent, message: "c\($0)") })
+        let service = DispatchService(dispatchers: [dispatcher], journal: journal, logger: logger)
+        let task = Task { try await service.run() }
+        #expect(await eventually { await sink.delivered.count == 3 })
+        // Delivered, not saved yet (cursors are saved on an interval); then the grace runs out.
+        task.cancel()
+        _ = await task.result
+        #expect(try await journal.cursor(subscription: "acme/saved") == appended.last!)
         try await journal.close()
     }
 
