@@ -26,11 +26,14 @@ public final class Daemon: Sendable {
     public let metrics: GatewayMetrics
     let logger: Logger
     let dispatchService: DispatchService
+    /// The storage settings the daemon started with (a reload changes them at a restart).
+    private let storage: StorageConfig
     private let pipeline: Mutex<Pipeline>
     private let reloads = ReloadQueue()
 
     private init(config: Config, journal: SQLiteJournal, metrics: GatewayMetrics, pipeline: Pipeline, logger: Logger) {
         self.gateway = Gateway(config: config, journal: journal)
+        self.storage = config.storage
         self.journal = journal
         self.metrics = metrics
         self.pipeline = Mutex(pipeline)
@@ -48,7 +51,7 @@ public final class Daemon: Sendable {
             onSync: { duration in metrics.journalSync(duration: duration) })
         do {
             let (pipeline, _) = try await Pipeline.build(
-                config: config, previous: Pipeline(), journal: journal, metrics: metrics, logger: logger)
+                config: config, storage: config.storage, previous: Pipeline(), journal: journal, metrics: metrics, logger: logger)
             try await journal.forgetSubscriptions(except: Set(config.subscriptions.map(\.id)))
             return Daemon(config: config, journal: journal, metrics: metrics, pipeline: pipeline, logger: logger)
         } catch {
@@ -139,7 +142,7 @@ public final class Daemon: Sendable {
             }
             let previous = pipeline.withLock { $0 }
             let (next, retired) = try await Pipeline.build(
-                config: config, previous: previous, journal: journal, metrics: metrics, logger: logger)
+                config: config, storage: storage, previous: previous, journal: journal, metrics: metrics, logger: logger)
             let kept = Set(config.subscriptions.map { "\($0.id) \($0.sink)" })
             let gone = gateway.config.subscriptions.filter { !kept.contains("\($0.id) \($0.sink)") }
             pipeline.withLock { $0 = next }

@@ -20,8 +20,11 @@ struct Pipeline: Sendable {
     /// On failure, sinks opened here are closed again and `previous` is untouched. The
     /// removed subscriptions are the caller's to forget, once their dispatchers stopped
     /// (`Journal.forgetSubscriptions`): a stopping dispatcher saves its cursor last.
+    /// `storage` is the one the daemon started with: its durability and directory take
+    /// effect at a restart, and a sink reopened by a reload must not take the new ones
+    /// while the journal keeps the old (a sink at `normal` behind a journal at `full`).
     static func build(
-        config: Config, previous: Pipeline, journal: any Journal, metrics: GatewayMetrics, logger: Logger
+        config: Config, storage: StorageConfig, previous: Pipeline, journal: any Journal, metrics: GatewayMetrics, logger: Logger
     ) async throws -> (pipeline: Pipeline, retired: [any Sink]) {
         var next = Pipeline()
         var opened: [any Sink] = []
@@ -34,7 +37,7 @@ struct Pipeline: Sendable {
                 var sinkLogger = logger
                 sinkLogger[metadataKey: "sink"] = "\(name)"
                 let context = SinkContext(
-                    name: name, durability: config.storage.durability, dataDirectory: config.storage.directory, logger: sinkLogger)
+                    name: name, durability: storage.durability, dataDirectory: storage.directory, logger: sinkLogger)
                 let sink = try await definition.make(context)
                 opened.append(sink)
                 next.sinks[name] = OpenSink(fingerprint: definition.fingerprint, sink: sink)

@@ -5,6 +5,7 @@ import NIOCore
 import Testing
 import TickwireCore
 @testable import TickwireServer
+import TickwireSinks
 
 @Suite("Configuration reload")
 struct ReloadTests {
@@ -67,6 +68,25 @@ struct ReloadTests {
         var same = next
         same.storage.retention = ConfigDuration(duration: .seconds(3600), description: "60m")
         #expect(Daemon.settingsReadAtStart(changedFrom: next, to: same).isEmpty)
+        await daemon.close()
+    }
+
+    /// `storage.durability` takes effect at a restart, for the sinks as for the journal: a
+    /// store reopened by a reload (its options changed) keeps the durability the daemon
+    /// started with, or it would stop syncing behind a journal that still does.
+    @Test func aSinkReopenedByAReloadKeepsTheDurabilityOfTheStart() async throws {
+        func config(store: String, durability: Durability) throws -> Config {
+            try TestDaemon.config(
+                in: directory, durability: durability,
+                extraSinks: ["store: { type: sqlite, path: \"\(directory.path)/\(store).sqlite\" }"])
+        }
+        let daemon = try await Daemon.open(config: try config(store: "first", durability: .full), logger: .quiet)
+        let first = try #require(daemon.sink(named: "store") as? StatusStoreSink)
+        #expect(try await first.synchronousMode() == 2)
+        try await daemon.reload(try config(store: "second", durability: .normal))
+        let reopened = try #require(daemon.sink(named: "store") as? StatusStoreSink)
+        #expect(reopened !== first, "its options changed: reopened")
+        #expect(try await reopened.synchronousMode() == 2, "still FULL until the restart")
         await daemon.close()
     }
 
