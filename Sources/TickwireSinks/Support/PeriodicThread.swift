@@ -6,9 +6,13 @@ import TickwireCore
 /// id index) that must neither wait for a task to be scheduled nor block one.
 public final class PeriodicThread: Sendable {
     private let name: String
-    /// Guards `flags`; the thread sleeps on it.
-    private let condition = NSCondition()
-    private nonisolated(unsafe) var flags = (started: false, stopped: false, woken: false)
+    /// Guards `flags`.
+    private let lock = NSLock()
+    private nonisolated(unsafe) var flags = (started: false, stopped: false)
+    /// What ends a sleep early (a wake-up or the stop). Waited on with a monotonic deadline:
+    /// a condition's timed wait uses the wall clock, and a clock stepped back (NTP at boot,
+    /// a VM resumed) made the thread sleep for the size of the step.
+    private let wakeups = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
 
     /// `name` shows in `top -H` and profiles.
@@ -24,8 +28,8 @@ public final class PeriodicThread: Sendable {
     /// Starts the thread with `state`, which each turn of `body` may change and which only
     /// the thread sees.
     public func start<State: Sendable>(_ state: State, _ body: @escaping @Sendable (inout State) -> Duration) {
-        condition.lock()
-        defer { condition.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         guard !flags.started, !flags.stopped else { return }
         flags.started = true
         Thread.start(named: name) { [self] in
@@ -40,35 +44,37 @@ public final class PeriodicThread: Sendable {
 
     /// Ends a sleep now: the next turn runs at once.
     public func wake() {
-        condition.lock()
-        flags.woken = true
-        condition.signal()
-        condition.unlock()
+        wakeups.signal()
     }
 
     /// Ends the thread after the turn in progress; returns once it has ended. True for the
     /// call that stopped it, false for later ones.
     @discardableResult
     public func stop() -> Bool {
-        condition.lock()
+        lock.lock()
         let first = !flags.stopped
         let wasRunning = flags.started && first
         flags.stopped = true
-        condition.signal()
-        condition.unlock()
+        lock.unlock()
+        wakeups.signal()
         if wasRunning { finished.wait() }
         return first
     }
 
     /// Waits `interval` or until woken or stopped; false once stopped.
     private func sleep(_ interval: Duration) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        if !flags.stopped, !flags.woken {
-            _ = condition.wait(until: Date(timeIntervalSinceNow: interval.secondsValue))
+        if !isStopped {
+            _ = wakeups.wait(timeout: .now() + .nanoseconds(Int(clamping: interval.nanosecondsValue)))
+            // Wake-ups that came together make one turn.
+            while wakeups.wait(timeout: .now()) == .success {}
         }
-        flags.woken = false
-        return !flags.stopped
+        return !isStopped
+    }
+
+    private var isStopped: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return flags.stopped
     }
 }
 
