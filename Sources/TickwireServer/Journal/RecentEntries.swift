@@ -22,6 +22,8 @@ final class RecentEntries: Sendable {
         var order = CircularBuffer<(org: String, sequence: Int64, bytes: Int)>()
         var bytes = 0
         var baseline: Int64
+        /// The highest sequence appended (or the baseline).
+        var last: Int64
 
         /// Removes the oldest entry held. A tail left empty gives its buffer back: a buffer
         /// keeps the size of its largest burst, and an org that had one (or was removed)
@@ -34,6 +36,16 @@ final class RecentEntries: Sendable {
             bytes -= oldest.bytes
             return oldest
         }
+
+        mutating func forget(through sequence: Int64) {
+            while let oldest = order.first, oldest.sequence <= sequence {
+                removeOldest()
+            }
+            baseline = max(baseline, sequence)
+            for org in tails.keys {
+                tails[org]!.coveredAfter = max(tails[org]!.coveredAfter, sequence)
+            }
+        }
     }
 
     private let state: Mutex<State>
@@ -44,7 +56,7 @@ final class RecentEntries: Sendable {
     /// `capacity` entries are kept, and at most `byteBudget` bytes of their serialized
     /// events and request bodies (bodies may be megabytes each).
     init(baseline: Int64, capacity: Int, byteBudget: Int = 32 * 1024 * 1024) {
-        self.state = Mutex(State(baseline: baseline))
+        self.state = Mutex(State(baseline: baseline, last: baseline))
         self.capacity = capacity
         self.byteBudget = byteBudget
     }
@@ -53,6 +65,12 @@ final class RecentEntries: Sendable {
     func append(_ entries: [JournalEntry]) {
         state.withLock { state in
             for entry in entries {
+                // Sequences are handed out one after another, and every row comes through
+                // here: a gap means rows committed without this tail hearing of them (a
+                // commit that failed after all). Reads from before it go to SQLite, or the
+                // dispatchers would skip those rows for good.
+                if entry.sequence > state.last + 1 { state.forget(through: entry.sequence - 1) }
+                state.last = max(state.last, entry.sequence)
                 let org = entry.event.org
                 let bytes = (entry.event.storedJSON?.count ?? 0) + (entry.event.raw?.body.count ?? 0)
                 state.tails[org, default: Tail(coveredAfter: state.baseline)].entries.append(entry)
@@ -69,15 +87,7 @@ final class RecentEntries: Sendable {
     /// Drops the entries up to `sequence` (retention pruned some of them): reads from
     /// before it go to SQLite, which knows which ones are left.
     func forget(through sequence: Int64) {
-        state.withLock { state in
-            while let oldest = state.order.first, oldest.sequence <= sequence {
-                state.removeOldest()
-            }
-            state.baseline = max(state.baseline, sequence)
-            for org in state.tails.keys {
-                state.tails[org]!.coveredAfter = max(state.tails[org]!.coveredAfter, sequence)
-            }
-        }
+        state.withLock { $0.forget(through: sequence) }
     }
 
     /// The slots the tails' buffers hold, used or not (tests).

@@ -12,7 +12,7 @@ struct RecentEntriesTests {
         let recent = RecentEntries(baseline: 10, capacity: 4)
         #expect(recent.entries(org: "acme", after: 10, limit: 5) == [], "nothing after the baseline yet")
         #expect(recent.entries(org: "acme", after: 9, limit: 5) == nil, "entry 10 may be acme's: ask SQLite")
-        recent.append(entries([11, 13]) + entries([12], org: "other"))
+        recent.append(entries([11]) + entries([12], org: "other") + entries([13]))
         #expect(recent.entries(org: "acme", after: 10, limit: 5)?.map(\.sequence) == [11, 13])
         #expect(recent.entries(org: "acme", after: 11, limit: 5)?.map(\.sequence) == [13])
         #expect(recent.entries(org: "acme", after: 12, limit: 1)?.map(\.sequence) == [13])
@@ -67,5 +67,19 @@ struct RecentEntriesTests {
         #expect(recent.heldSlots < 100)
         recent.append(entries([2001], org: "burst"))
         #expect(recent.entries(org: "burst", after: 2000, limit: 5)?.map(\.sequence) == [2001])
+    }
+
+    /// Every row is committed through the tail, one sequence after another: a gap means
+    /// rows it never heard of (a commit reported failed that reached the journal after
+    /// all). Reads from before the gap go to SQLite instead of skipping those rows.
+    @Test func aGapInTheSequencesSendsEarlierReadsToSQLite() {
+        let recent = RecentEntries(baseline: 10, capacity: 100)
+        recent.append(entries([11, 12]))
+        recent.append(entries([15], org: "other") + entries([16]))
+        #expect(recent.entries(org: "acme", after: 12, limit: 5) == nil, "13 and 14 may be acme's")
+        #expect(recent.entries(org: "acme", after: 14, limit: 5)?.map(\.sequence) == [16])
+        #expect(recent.entries(org: "other", after: 14, limit: 5)?.map(\.sequence) == [15])
+        #expect(recent.entries(org: "new", after: 12, limit: 5) == nil)
+        #expect(recent.entries(org: "new", after: 14, limit: 5) == [])
     }
 }
