@@ -129,6 +129,8 @@ public struct SinkDefinition: Sendable, Decodable {
     public var fingerprint: String = ""
     /// The sink sends the provider's request bytes (`SinkFactory.needsRawPayload`).
     public var needsRawPayload = false
+    /// The org API reads status lookups from it (`SinkFactory.answersStatusQueries`).
+    public var answersStatusQueries = false
     public var make: @Sendable (SinkContext) async throws -> any Sink
 
     init(name: String, type: String, make: @escaping @Sendable (SinkContext) async throws -> any Sink) {

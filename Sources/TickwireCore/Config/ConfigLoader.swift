@@ -148,6 +148,12 @@ public struct ConfigLoader: Sendable {
                         "two subscriptions of org \"\(org.name)\" are named \"\(subscription.name)\": give one a distinct `name:`"))
                 }
             }
+            let stores = org.subscriptions.filter { sinks[$0.sink]?.answersStatusQueries == true }
+            if stores.count > 1, let second = stores.dropFirst().first {
+                errors.append(second.location.error(
+                    "org \"\(org.name)\" subscribes to more than one status store (\(stores.map { "\"\($0.sink)\"" }.joined(separator: ", "))); "
+                        + "its API reads one: keep one subscription to a sqlite sink"))
+            }
             for key in org.apiKeys {
                 if let owner = keyOwners[key], owner != org.name {
                     errors.append(org.location.error("an API key of org \"\(org.name)\" is also a key of org \"\(owner)\"", path: org.location.path + ".api_keys"))

@@ -44,6 +44,7 @@ public struct Registry: Sendable {
                 try await Factory.make(config: config, context: context)
             }
             definition.needsRawPayload = Factory.needsRawPayload(config)
+            definition.answersStatusQueries = Factory.answersStatusQueries
             return definition
         }
     }

@@ -68,6 +68,11 @@ public protocol SinkFactory: Sendable {
     /// them only for orgs with such a subscription, since they double what it writes.
     static func needsRawPayload(_ config: Config) -> Bool
 
+    /// Whether the org API answers status lookups from this sink. An org subscribes to at
+    /// most one such sink: with two (one filtered to a channel, say), the API would read
+    /// whichever came first and answer 404 for what the other holds.
+    static var answersStatusQueries: Bool { get }
+
     /// Opens files and connections: called when the daemon starts, not by `check`.
     static func make(config: Config, context: SinkContext) async throws -> any Sink
 }
@@ -75,6 +80,7 @@ public protocol SinkFactory: Sendable {
 extension SinkFactory {
     public static func validate(_ config: Config) throws(ConfigIssue) {}
     public static func needsRawPayload(_ config: Config) -> Bool { false }
+    public static var answersStatusQueries: Bool { false }
 }
 
 /// What the daemon gives a sink when it starts.

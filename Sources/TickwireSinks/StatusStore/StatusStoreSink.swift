@@ -50,6 +50,7 @@ public final class StatusStoreSink: Sink, Sendable {
 
 extension StatusStoreSink: SinkFactory {
     public static let name = "sqlite"
+    public static let answersStatusQueries = true
 
     public static func validate(_ config: StatusStoreConfig) throws(ConfigIssue) {
         guard !config.path.isEmpty else { throw ConfigIssue("path must not be empty") }

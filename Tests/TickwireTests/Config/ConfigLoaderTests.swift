@@ -164,6 +164,34 @@ struct ConfigLoaderTests {
         #expect(errors.contains { $0.message.contains("channel \"nochannel\" is not a channel") })
     }
 
+    /// The org API reads one status store per org: a second subscription to one (filtered
+    /// to a channel, say) would hold messages the API answers 404 for. Two orgs may share
+    /// a store, and one org may subscribe twice to other sinks.
+    @Test func anOrgSubscribesToOneStatusStoreAtMost() throws {
+        let main = """
+            sinks:
+              store: { type: sqlite, path: data/store.sqlite }
+              meta-store: { type: sqlite, path: data/meta.sqlite }
+              archive: { type: file, path: data/events.jsonl }
+            orgs:
+              acme:
+                channels: { gs: { provider: gupshup, auth: { type: none } } }
+                subscriptions:
+                  - { sink: store }
+                  - { sink: meta-store, channels: [ gs ] }
+              beta:
+                channels: { gs: { provider: gupshup, auth: { type: none } } }
+                subscriptions:
+                  - { sink: store }
+                  - { sink: archive }
+                  - { sink: archive, name: again }
+            """
+        let errors = errors(main)
+        #expect(errors.count == 1)
+        #expect(errors.first?.line == 10)
+        #expect(errors.first?.message.contains(#"org "acme" subscribes to more than one status store ("store", "meta-store")"#) == true)
+    }
+
     @Test func environmentVariables() throws {
         let main = "server: { listen: \"${LISTEN:-127.0.0.1:9999}\" }\n"
         #expect(try load(main).server.listen == "127.0.0.1:9999")
