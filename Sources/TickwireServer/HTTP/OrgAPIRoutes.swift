@@ -38,7 +38,7 @@ struct OrgAPIRoutes: Sendable {
                 let (org, store) = try authorize(request, context)
                 let query = QueryParameters(request)
                 // A lookup takes its list alone (`ids` and `reference_ids` together is refused).
-                if let lookup = ["ids", "reference_ids"].first(where: { query[$0] != nil }), let ids = try query.only([lookup])[lookup] {
+                if let lookup = ["ids", "reference_ids"].first(where: { query[$0] != nil }), let ids = try query.only([lookup]).list(lookup) {
                     let result = try await store.messages(org: org.name, ids: try Self.idList(ids), byReference: lookup == "reference_ids")
                     var answer: JSONObject = ["messages": .array(result.found), "not_found": .array(result.notFound.map(JSONValue.string))]
                     if result.truncated { answer["truncated"] = true }
@@ -151,8 +151,7 @@ struct OrgAPIRoutes: Sendable {
         return ["messages": .array(page.messages), "next_cursor": JSONValue(page.next)]
     }
 
-    static func idList(_ text: String) throws(WebhookRejection) -> [String] {
-        let ids = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    static func idList(_ ids: [String]) throws(WebhookRejection) -> [String] {
         guard !ids.isEmpty, ids.count <= maxIDs else {
             throw .badRequest("give 1 to \(maxIDs) comma-separated ids", code: "invalid_query")
         }

@@ -8,6 +8,8 @@ struct QueryParameters {
     let values: [String: String]
     /// A name given more than once, if any.
     private let repeated: String?
+    /// The query as sent, before percent-decoding.
+    private let raw: String?
 
     init(_ request: Request) {
         self.init(request.uri)
@@ -25,6 +27,25 @@ struct QueryParameters {
         }
         self.values = values
         self.repeated = repeated
+        self.raw = uri.query
+    }
+
+    /// A comma-separated list, split before its items are percent-decoded: an id with a
+    /// comma in it (a reference id is the client's text) is sent as `%2C` and stays whole.
+    /// Nil when absent.
+    func list(_ name: String) throws(WebhookRejection) -> [String]? {
+        guard values[name] != nil else { return nil }
+        let prefix = name + "="
+        let value = (raw ?? "").split(separator: "&").first { $0.hasPrefix(prefix) }.map { $0.dropFirst(prefix.count) } ?? ""
+        var items: [String] = []
+        for item in value.split(separator: ",") {
+            guard let decoded = String(item).removingPercentEncoding else {
+                throw .badRequest("\(name) is not valid percent-encoded UTF-8", code: "invalid_query")
+            }
+            let trimmed = decoded.trimmingCharacters(in: .whitespaces)
+            if !trimmed.isEmpty { items.append(trimmed) }
+        }
+        return items
     }
 
     subscript(_ name: String) -> String? { values[name] }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTesting
 import NIOCore
 import Testing
@@ -119,5 +120,14 @@ struct OrgAPITests {
             #expect(try await get(client, "/v1/orgs/demo/messages/wamid.xyzxyz?verbose=1").0 == .badRequest)
         }
         await daemon.close()
+    }
+
+    /// Lists are split before their items are decoded: a reference id with a comma in it
+    /// (the client's own text) is sent as `%2C` and looked up whole.
+    @Test func idListsAreSplitBeforeTheirItemsAreDecoded() throws {
+        let query = QueryParameters(URI("/v1/orgs/demo/messages?reference_ids=order%2C42,%20b%20c%20,,wamid.x%3D"))
+        #expect(try query.list("reference_ids") == ["order,42", "b c", "wamid.x="])
+        #expect(try query.list("ids") == nil)
+        #expect(throws: WebhookRejection.self) { try QueryParameters(URI("/m?ids=a%E0")).list("ids") }
     }
 }
