@@ -75,9 +75,10 @@ struct OrgAPIRoutes: Sendable {
                 return [
                     "queue": .array(queued.map { row in
                         [
-                            "sequence": .int(Int64(row.entry.sequence)), "event_id": .string(row.entry.event.id),
-                            "type": .string(row.entry.event.type.rawValue), "key": .string(row.key),
+                            "sequence": .int(Int64(row.sequence)), "event_id": .string(row.eventID),
+                            "type": .string(row.type), "key": .string(row.key),
                             "attempts": .int(Int64(row.attempts)),
+                            "first_attempt_at": row.firstAttemptAt.map { .string(Timestamp.format($0)) } ?? .null,
                             "next_attempt_at": .string(Timestamp.format(row.nextAttemptAt)),
                             "last_error": JSONValue(row.lastError),
                         ]

@@ -57,8 +57,9 @@ public protocol Journal: Sendable {
     /// How many events wait in the subscription's retry queue.
     func queuedCount(subscription: String) async throws -> Int
 
-    /// Queued events of a subscription, oldest first (for the operator).
-    func queued(subscription: String, limit: Int) async throws -> [QueuedDelivery]
+    /// Queued events of a subscription, oldest first (for the operator): what the queue
+    /// knows of each, without reading or parsing the events themselves.
+    func queued(subscription: String, limit: Int) async throws -> [QueuedEvent]
 
     /// Puts events the subscription already took back in its retry queue (`tickwire
     /// replay`): those received in `range` whose channel and type `accept`, or with
@@ -130,6 +131,18 @@ public struct QueuedDelivery: Sendable, Equatable {
     }
 
     public static func key(of event: Event) -> String { event.subject ?? event.id }
+}
+
+/// A retry queue's row as the operator sees it (`GET …/queue`).
+public struct QueuedEvent: Sendable, Equatable {
+    public var sequence: Int64
+    public var eventID: String
+    public var type: String
+    public var key: String
+    public var attempts: Int
+    public var firstAttemptAt: Date?
+    public var nextAttemptAt: Date
+    public var lastError: String?
 }
 
 /// One delivery attempt of one event, as recorded in the journal.

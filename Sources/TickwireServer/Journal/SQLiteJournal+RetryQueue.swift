@@ -97,15 +97,24 @@ extension SQLiteJournal {
         }
     }
 
-    public func queued(subscription: String, limit: Int) async throws -> [QueuedDelivery] {
-        let rows = try await pool.read { db in
+    public func queued(subscription: String, limit: Int) async throws -> [QueuedEvent] {
+        // Ids and types only: listing a queue of large native bodies read and parsed each.
+        try await pool.read { db in
             try Row.fetchAll(
                 db,
-                sql: Self.queueRows + " WHERE q.subscription = ? ORDER BY q.seq LIMIT ?",
+                sql: """
+                    SELECT q.seq, j.event_id, j.type, q.key, q.attempts, q.first_attempt_at, q.next_attempt_at, q.last_error
+                    FROM delivery_queue q JOIN journal j ON j.seq = q.seq
+                    WHERE q.subscription = ? ORDER BY q.seq LIMIT ?
+                    """,
                 arguments: [subscription, limit]
-            ).map(StoredQueueRow.init(row:))
+            ).map {
+                QueuedEvent(
+                    sequence: $0["seq"], eventID: $0["event_id"], type: $0["type"], key: $0["key"], attempts: $0["attempts"],
+                    firstAttemptAt: ($0["first_attempt_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                    nextAttemptAt: Date(timeIntervalSince1970: $0["next_attempt_at"]), lastError: $0["last_error"])
+            }
         }
-        return try rows.map(queued(from:))
     }
 
     /// A queue row joined with its journal row, as read.

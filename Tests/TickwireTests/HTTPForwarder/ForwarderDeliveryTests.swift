@@ -41,7 +41,7 @@ struct ForwarderDeliveryTests {
     }
 
     /// The subscription's retry queue, empty if it cannot be read (for polling).
-    func queue(_ journal: SQLiteJournal) async -> [QueuedDelivery] {
+    func queue(_ journal: SQLiteJournal) async -> [QueuedEvent] {
         (try? await journal.queued(subscription: subscription.id, limit: 100)) ?? []
     }
 

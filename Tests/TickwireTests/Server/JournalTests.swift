@@ -203,6 +203,11 @@ struct JournalTests {
             try db.execute(sql: "UPDATE journal SET received_at = 0 WHERE seq IN (1, 2, 4)")
             try db.execute(sql: "INSERT INTO delivery_queue (subscription, seq, key, attempts, next_attempt_at) VALUES ('acme/a', 1, 'q0', 1, 0)")
         }
+        // The operator's listing of the queue, from the queue and the journal's columns.
+        let listed = try await journal.queued(subscription: "acme/a", limit: 10)
+        #expect(listed == [QueuedEvent(
+            sequence: 1, eventID: TestEvents.status(.sent, message: "q0").id, type: "message.sent", key: "q0", attempts: 1,
+            firstAttemptAt: nil, nextAttemptAt: Date(timeIntervalSince1970: 0), lastError: nil)])
         #expect(try await journal.prune(olderThan: .seconds(3600), batchSize: 100) == 1, "2 goes; 1 is queued; 3 is young")
         #expect(try await journal.entries(org: "acme", after: 0, limit: 100).map(\.sequence) == [1, 3, 4])
         try await journal.close()
