@@ -30,12 +30,13 @@ extension MetaChangeEvents {
             ]
         }
         if wamid == nil { draft.extraIdentity = [item.serializedString()] }
-        let contact = change.contact(for: from)
+        let fromUserID = item["from_user_id"]?.nonEmptyString
+        let contact = change.contact(for: from, userID: fromUserID)
         draft.data["sender_name"] = contact?["profile"]?["name"] ?? .null
         draft.data["business"] = business
         draft.data["raw"] = change.raw(item: item, in: "messages")
         draft.data.merge(Party.fields(
-            .sender, from, userID: item["from_user_id"]?.nonEmptyString ?? contact?["user_id"]?.nonEmptyString))
+            .sender, from, userID: fromUserID ?? contact?["user_id"]?.nonEmptyString))
         return n.event(draft)
     }
 

@@ -44,7 +44,7 @@ extension MetaChangeEvents {
             return fields
         }
         let phone = item["recipient_id"]?.stringValue
-        let userID = item["recipient_user_id"]?.nonEmptyString ?? change.contact(for: phone)?["user_id"]?.nonEmptyString
+        let userID = item["recipient_user_id"]?.nonEmptyString ?? change.contact(for: phone, userID: nil)?["user_id"]?.nonEmptyString
         return Party.fields(.recipient, phone, userID: userID)
     }
 

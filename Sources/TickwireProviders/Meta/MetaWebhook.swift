@@ -123,14 +123,22 @@ struct MetaChange {
 
     static let itemKeys = ["messages", "statuses", "message_echoes", "user_preferences"]
 
-    /// The user's entry in `value.contacts[]`: the one whose `wa_id` is `phone`; without a
-    /// phone (business-scoped users), the only entry. Each message of the user repeats it,
-    /// so only a real contact's size is taken.
-    func contact(for phone: String?) -> JSONValue? {
+    /// Whether a `contacts[]` entry is the user with one of these phones (`wa_id`) or
+    /// business-scoped ids (`user_id`).
+    static func names(_ contact: JSONValue, phones: [String], userIDs: [String]) -> Bool {
+        if let phone = contact["wa_id"]?.stringValue, phones.contains(phone) { return true }
+        if let userID = contact["user_id"]?.stringValue, userIDs.contains(userID) { return true }
+        return false
+    }
+
+    /// The user's entry in `value.contacts[]`: the one whose `wa_id` is `phone` or whose
+    /// `user_id` is `userID` (a business-scoped user may have no phone); with neither, the
+    /// only entry. Each message of the user repeats it, so only a real contact's size is taken.
+    func contact(for phone: String?, userID: String?) -> JSONValue? {
         guard let members = value.objectValue else { return nil }
         let contacts = members["contacts"]?.arrayValue ?? []
-        let index = phone.map { phone in contacts.firstIndex { $0["wa_id"]?.stringValue == phone } } ?? (contacts.count == 1 ? 0 : nil)
-        guard let index else { return nil }
+        let named = contacts.firstIndex { Self.names($0, phones: [phone].compactMap { $0 }, userIDs: [userID].compactMap { $0 }) }
+        guard let index = named ?? (phone == nil && userID == nil && contacts.count == 1 ? 0 : nil) else { return nil }
         // A body with one change has one event per item, usually one: nothing to measure.
         return isWholeBody || shared.isSmallContact(index, of: contacts) ? contacts[index] : nil
     }
@@ -205,9 +213,8 @@ final class SharedMembers {
         guard !contacts.isEmpty else { return nil }
         let sizes = sizes(of: contacts)
         let phones = ["from", "recipient_id", "to", "wa_id"].compactMap { item[$0]?.stringValue }
-        let matching = contacts.indices.filter { index in
-            contacts[index]["wa_id"]?.stringValue.map(phones.contains) ?? false
-        }
+        let userIDs = ["from_user_id", "recipient_user_id", "to_user_id", "user_id"].compactMap { item[$0]?.stringValue }
+        let matching = contacts.indices.filter { MetaChange.names(contacts[$0], phones: phones, userIDs: userIDs) }
         let chosen = matching.isEmpty ? (contacts.count == 1 ? [0] : []) : matching
         let kept = chosen.filter { sizes[$0] <= Self.largest }.map { contacts[$0] }
         return kept.isEmpty ? nil : .array(kept)

@@ -63,6 +63,25 @@ extension Providers {
             }
         }
 
+        /// Business-scoped users may have no phone: their contact is found by `user_id`, so
+        /// each of two such users in one batch gets its own name and contact.
+        @Test func contactsOfUsersWithoutAPhoneAreMatchedByUserID() throws {
+            let contacts = (1...2).map { #"{"profile":{"name":"User \#($0)"},"user_id":"US.\#($0)"}"# }.joined(separator: ",")
+            let messages = [2, 1].map {
+                #"{"from_user_id":"US.\#($0)","id":"wamid.bs\#($0)","timestamp":"1700000000","type":"text","text":{"body":"hi"}}"#
+            }.joined(separator: ",")
+            let events = try normalize(Self.envelope(
+                field: "messages",
+                value: #"{"messaging_product":"whatsapp","metadata":{"phone_number_id":"pn-1"},"contacts":["# + contacts
+                    + #"],"messages":["# + messages + "]}"))
+            #expect(events.map { $0.data["sender_name"]?.stringValue } == ["User 2", "User 1"])
+            #expect(events.map { $0.data["sender_user_id"]?.stringValue } == ["US.2", "US.1"])
+            for (event, user) in zip(events, ["US.2", "US.1"]) {
+                let kept = event.data["raw"]?["entry"]?[0]?["changes"]?[0]?["value"]?["contacts"]?.arrayValue
+                #expect(kept?.map { $0["user_id"]?.stringValue } == [user])
+            }
+        }
+
         /// Members each item's raw repeats are kept only at a real webhook's size: inflated,
         /// they are left out rather than copied into every item.
         @Test func inflatedSharedMembersAreNotCopiedIntoEveryItem() throws {
