@@ -146,9 +146,10 @@ extension SubscriptionDispatcher {
         var latency: Duration
     }
 
-    /// Asks the circuit breaker, then the sink. Nil when the dispatcher is stopping (the
-    /// events stay for its next start): a stop finishes the attempts in flight, not the
-    /// rest of a page of up to 512 events, each up to the sink's timeout.
+    /// Asks the circuit breaker, then the sink. Nil when the dispatcher is stopping or the
+    /// delivery was cancelled (the events stay for its next start): a stop finishes the
+    /// attempts in flight, not the rest of a page of up to 512 events, each up to the
+    /// sink's timeout.
     private func attempt(_ events: [Event]) async -> Attempt? {
         guard !isStopping else { return nil }
         if let breaker = sink.circuitBreaker {
@@ -158,13 +159,16 @@ extension SubscriptionDispatcher {
         let started = ContinuousClock.now
         let report = await sink.deliver(events)
         let latency = ContinuousClock.now - started
-        // A delivery cancelled (a shutdown's grace period ran out) says nothing of the
-        // destination; a reload or a graceful stop lets deliveries finish.
+        // A delivery cancelled (a shutdown's grace period ran out, a reload cancelled by a
+        // shutdown) says nothing of the destination, and is no attempt: recorded as a
+        // failure it counted against the retry policy (a dead letter at `max_attempts: 1`).
+        // Its events are delivered again at the next start; a graceful stop lets deliveries
+        // finish.
         if Task.isCancelled {
             sink.circuitBreaker?.abandon()
-        } else {
-            sink.circuitBreaker?.record(failed: report.failedEntirely)
+            return nil
         }
+        sink.circuitBreaker?.record(failed: report.failedEntirely)
         let outcomes = Self.padded(report, count: events.count)
         let delivered = outcomes.filter { $0 == .delivered }.count
         metrics.delivered(subscription: subscription.id, sink: subscription.sink, count: delivered, duration: latency)
@@ -251,10 +255,15 @@ extension QueuedDelivery {
 /// `interval` of deliveries (at-least-once).
 struct SettlementBuffer {
     static let interval: Duration = .milliseconds(250)
+    let interval: Duration
     private var pending = DeliverySettlement()
     private var flushedAt = ContinuousClock.now
     /// Keys with events parked in `pending`: later events of these keys must wait too.
     private(set) var parkedKeys = Set<String>()
+
+    init(interval: Duration = Self.interval) {
+        self.interval = interval
+    }
 
     mutating func add(_ settlement: DeliverySettlement) {
         pending.merge(settlement)
@@ -266,7 +275,7 @@ struct SettlementBuffer {
     @discardableResult
     mutating func flush(force: Bool, journal: any Journal, subscription: String) async throws -> Duration? {
         guard !pending.isEmpty else { return nil }
-        let due = flushedAt + Self.interval
+        let due = flushedAt + interval
         guard force || ContinuousClock.now >= due || pending.attempts.count > 10_000 else { return due - ContinuousClock.now }
         try await journal.settle(pending, subscription: subscription)
         pending = DeliverySettlement()

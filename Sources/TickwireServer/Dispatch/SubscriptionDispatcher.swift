@@ -18,15 +18,18 @@ final class SubscriptionDispatcher: Sendable {
     let logger: Logger
     let metrics: GatewayMetrics
     let pageSize = 512
+    /// How often settlements (the cursor, the retry queue) are written while delivering.
+    let settlementInterval: Duration
     // A lock-protected box, not an Atomic: a noncopyable stored property here crashed the
     // Swift 6.3 optimizer in release builds (Pipeline.build).
     private let stopRequested = NIOLockedValueBox(false)
 
     init(
         subscription: Subscription, sink: any Sink, journal: any Journal, logger: Logger,
-        metrics: GatewayMetrics = GatewayMetrics(), sinkFingerprint: String = ""
+        metrics: GatewayMetrics = GatewayMetrics(), sinkFingerprint: String = "", settlementInterval: Duration = SettlementBuffer.interval
     ) {
         self.subscription = subscription
+        self.settlementInterval = settlementInterval
         let events = subscription.events.map { $0.map(\.description).joined(separator: ",") } ?? "*"
         let channels = subscription.channels?.joined(separator: ",") ?? "*"
         self.routeKey = [subscription.id, subscription.sink, events, channels, sinkFingerprint].joined(separator: "\u{1F}")
@@ -100,7 +103,7 @@ final class SubscriptionDispatcher: Sendable {
     ) async {
         var cursor: Int64?
         var wakeups = commits.makeAsyncIterator()
-        var buffer = SettlementBuffer()
+        var buffer = SettlementBuffer(interval: settlementInterval)
         var wakeSetFor: ContinuousClock.Instant?
         while !isStopping {
             do {
@@ -126,7 +129,7 @@ final class SubscriptionDispatcher: Sendable {
                 logger.error("dispatcher failed; retrying", metadata: ["subscription": "\(subscription.id)", "error": "\(error)"])
                 // What was not written is delivered again from the saved cursor.
                 cursor = nil
-                buffer = SettlementBuffer()
+                buffer = SettlementBuffer(interval: settlementInterval)
                 try? await Task.sleep(for: .seconds(1))
             }
         }
@@ -187,6 +190,9 @@ final class SubscriptionDispatcher: Sendable {
         while !pending.isEmpty {
             let started = ContinuousClock.now
             let report = await sink.deliver(pending.map(\.event))
+            // Cancelled, the delivery is no attempt: the batch is left unsettled, for the
+            // next start, rather than counted (or dead-lettered) as a failure.
+            if Task.isCancelled { throw CancellationError() }
             attempts += 1
             let delivered = report.outcomes.filter { $0 == .delivered }.count
             metrics.delivered(subscription: subscription.id, sink: subscription.sink, count: delivered, duration: ContinuousClock.now - started)

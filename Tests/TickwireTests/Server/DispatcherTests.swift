@@ -37,6 +37,8 @@ actor RecordingSink: Sink {
         mostAtOnce = max(mostAtOnce, inProgress)
         defer { inProgress -= 1 }
         if delay > .zero { try? await Task.sleep(for: delay) }
+        // What a network sink reports when its request is cancelled.
+        if Task.isCancelled { return .all(.retry(reason: "request failed: CancellationError()"), count: batch.count) }
         if failNext > 0 {
             failNext -= 1
             return .all(.retry(reason: "down"), count: batch.count)
@@ -215,17 +217,44 @@ struct DispatcherTests {
     func aCancelledDispatcherSavesItsProgress() async throws {
         let journal = try journal()
         let sink = RecordingSink()
+        // Settlements written no sooner than an hour in: only the last flush can save the cursor.
         let dispatcher = SubscriptionDispatcher(
-            subscription: Subscription(name: "saved", org: "acme", sink: "saved", from: .beginning), sink: sink, journal: journal, logger: logger)
+            subscription: Subscription(name: "saved", org: "acme", sink: "saved", from: .beginning), sink: sink, journal: journal, logger: logger,
+            settlementInterval: .seconds(3600))
         try await dispatcher.prepareCursor()
         let appended = try await journal.append((0..<3).map { TestEvents.status(.sent, message: "c\($0)") })
         let service = DispatchService(dispatchers: [dispatcher], journal: journal, logger: logger)
         let task = Task { try await service.run() }
         #expect(await eventually { await sink.delivered.count == 3 })
-        // Delivered, not saved yet (cursors are saved on an interval); then the grace runs out.
+        #expect(try await journal.cursor(subscription: "acme/saved") == 0, "delivered, not saved yet")
+        // Then the grace runs out.
         task.cancel()
         _ = await task.result
         #expect(try await journal.cursor(subscription: "acme/saved") == appended.last!)
+        try await journal.close()
+    }
+
+    /// A delivery cancelled with the dispatcher (the grace ran out, or a reload was
+    /// cancelled by a shutdown) is no attempt: nothing is queued for retry or dead-lettered
+    /// (with `max_attempts: 1` it was), and the event is delivered again from the cursor.
+    @Test(.timeLimit(.minutes(1)), arguments: [DeliveryOrdering.journal, .perSubject(concurrency: 2)])
+    func aCancelledDeliveryIsNotCountedAsAnAttempt(ordering: DeliveryOrdering) async throws {
+        let journal = try journal()
+        let hanging = RecordingSink(
+            retryPolicy: .init(maxAttempts: 1, maxAge: nil, initialBackoff: .milliseconds(5), maxBackoff: .milliseconds(20)), ordering: ordering)
+        await hanging.slow(.seconds(3600))
+        let dispatcher = SubscriptionDispatcher(
+            subscription: Subscription(name: "hang", org: "acme", sink: "hang", from: .beginning), sink: hanging, journal: journal, logger: logger)
+        try await dispatcher.prepareCursor()
+        try await journal.append([TestEvents.status(.sent, message: "h0")])
+        let service = DispatchService(dispatchers: [dispatcher], journal: journal, logger: logger)
+        let task = Task { try await service.run() }
+        #expect(await eventually { await hanging.calls >= 1 })
+        task.cancel()
+        _ = await task.result
+        #expect(try await journal.deadLetters(subscription: "acme/hang").isEmpty)
+        #expect(try await journal.queuedCount(subscription: "acme/hang") == 0)
+        #expect(try await journal.cursor(subscription: "acme/hang") == 0, "delivered again from the cursor")
         try await journal.close()
     }
 
