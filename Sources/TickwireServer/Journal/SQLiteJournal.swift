@@ -227,7 +227,9 @@ public final class SQLiteJournal: Journal {
         }
         // A request's body is stored once, however many events it carried: each of a
         // batch's N events (Meta, Gupshup v3) kept a copy, N times the disk for orgs with a
-        // `native` subscription. Rows kept before are moved, one body each.
+        // `native` subscription. Rows written before keep theirs in `raw_type`/`raw_body`
+        // and leave with them: moving them rewrote the whole journal in one transaction at
+        // start, with nothing listening meanwhile.
         migrator.registerMigration("v8-request-bodies") { db in
             try db.execute(sql: """
                 CREATE TABLE request_bodies (
@@ -236,11 +238,6 @@ public final class SQLiteJournal: Journal {
                     body BLOB NOT NULL
                 );
                 ALTER TABLE journal ADD COLUMN body_id INTEGER;
-                INSERT INTO request_bodies (id, content_type, body)
-                    SELECT seq, raw_type, raw_body FROM journal WHERE raw_body IS NOT NULL;
-                UPDATE journal SET body_id = seq WHERE raw_body IS NOT NULL;
-                ALTER TABLE journal DROP COLUMN raw_type;
-                ALTER TABLE journal DROP COLUMN raw_body;
                 CREATE INDEX journal_body ON journal(body_id) WHERE body_id IS NOT NULL;
                 """)
         }
@@ -288,7 +285,11 @@ public final class SQLiteJournal: Journal {
 
     /// A journal row's columns as `StoredEvent` reads them, from `journal j` joined with
     /// `bodiesOfJournal`.
-    static let storedEventColumns = "j.seq, j.event, b.content_type AS raw_type, b.body AS raw_body"
+    /// (Rows written before schema v8 have their body in their own columns.)
+    static let storedEventColumns = """
+        j.seq, j.event, CASE WHEN j.body_id IS NULL THEN j.raw_type ELSE b.content_type END AS raw_type,
+        COALESCE(b.body, j.raw_body) AS raw_body
+        """
     static let bodiesOfJournal = "LEFT JOIN request_bodies b ON b.id = j.body_id"
 
     public func append(_ events: [Event], completion: @escaping @Sendable (Result<[Int64?], JournalUnavailable>) -> Void) {
@@ -556,12 +557,13 @@ public final class SQLiteJournal: Journal {
                 old.append((row["seq"], row["event_id"]))
             }
             guard let first = old.first, let last = old.last else { continue }
-            let bodies = try Int64?.fetchAll(
-                db, sql: "DELETE FROM journal WHERE org = ?1 AND seq BETWEEN ?2 AND ?3 AND \(kept) RETURNING body_id",
-                arguments: [org, first.sequence, last.sequence])
+            let deleting = "FROM journal WHERE org = ?1 AND seq BETWEEN ?2 AND ?3 AND \(kept)"
+            let bodies = try Int64.fetchSet(
+                db, sql: "SELECT DISTINCT body_id \(deleting) AND body_id IS NOT NULL", arguments: [org, first.sequence, last.sequence])
+            try db.execute(sql: "DELETE \(deleting)", arguments: [org, first.sequence, last.sequence])
             // A body goes with the last event that carried it: events of one request can
             // leave at different passes (one waits in a retry queue).
-            for body in Set(bodies.compactMap { $0 }) {
+            for body in bodies {
                 try db.execute(
                     sql: "DELETE FROM request_bodies WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM journal WHERE body_id = ?1)",
                     arguments: [body])

@@ -298,16 +298,18 @@ struct JournalTests {
         // A provider's retry of a batch whose first event is already journaled: the body
         // still comes with the fresh ones.
         try await journal.append(events(["b0", "b1", "b2", "b3"], body: #"{"batch":1}"#))  // 2...4
-        // The same bytes from another org are another org's body.
-        try await journal.append(events(["b4"], org: "beta", body: #"{"batch":1}"#))  // 5
+        // The same bytes from another org, committed with the same batch, are another org's
+        // body.
+        let beta = events(["b4"], org: "beta", body: #"{"batch":2}"#)
+        try await journal.append(events(["b5"], body: #"{"batch":2}"#) + beta)  // 5, 6
         let bodies = { try await journal.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM request_bodies") } }
-        #expect(try await bodies() == 3)
+        #expect(try await bodies() == 4)
         try await journal.close()
 
         let reopened = try SQLiteJournal(path: path, durability: .normal, recentEntries: 0)
         let read = try await reopened.entries(org: "acme", after: 0, limit: 10)
         #expect(read.map { String(decoding: $0.event.raw?.body ?? [], as: UTF8.self) } == [
-            #"{"batch":0}"#, #"{"batch":1}"#, #"{"batch":1}"#, #"{"batch":1}"#,
+            #"{"batch":0}"#, #"{"batch":1}"#, #"{"batch":1}"#, #"{"batch":1}"#, #"{"batch":2}"#,
         ])
         #expect(read.allSatisfy { $0.event.raw?.contentType == "application/json" })
         // b2 waits in a retry queue: pruning takes 1, 2 and 4 but keeps batch 1's body for b2.
@@ -316,12 +318,14 @@ struct JournalTests {
             try db.execute(sql: "INSERT INTO delivery_queue (subscription, seq, key, attempts, next_attempt_at) VALUES ('acme/native', 3, 'b2', 1, 0)")
         }
         let queued = { try await reopened.dueDeliveries(subscription: "acme/native", now: Date(), limit: 10) }
-        #expect(try await reopened.prune(olderThan: .zero, batchSize: 100) == 4, "acme's 1, 2, 4 and beta's 5")
-        #expect(try await reopened.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM request_bodies") } == 1)
+        let count = { try await reopened.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM request_bodies") } }
+        #expect(try await reopened.prune(olderThan: .zero, batchSize: 100) == 4, "acme's 1, 2, 4 and beta's 6")
+        #expect(try await count() == 2, "batch 1's for b2, and acme's batch 2: beta's went with its event")
         #expect(try await queued().map { String(decoding: $0.entry.event.raw?.body ?? [], as: UTF8.self) } == [#"{"batch":1}"#])
         try await reopened.pool.write { db in try db.execute(sql: "DELETE FROM delivery_queue") }
-        #expect(try await reopened.prune(olderThan: .zero, batchSize: 100) == 1)
-        #expect(try await reopened.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM request_bodies") } == 0)
+        try await reopened.setCursor(5, subscription: "acme/native")
+        #expect(try await reopened.prune(olderThan: .zero, batchSize: 100) == 2)
+        #expect(try await count() == 0)
         try await reopened.close()
     }
 
