@@ -18,9 +18,9 @@ final class DispatchService: Service {
 
     private struct State {
         var running: [String: Running] = [:]
-        /// Dispatchers told to stop whose task has not ended yet, so that cancellation
-        /// reaches them too.
-        var stopping: [Int: Task<Void, Never>] = [:]
+        /// Dispatchers told to stop whose task has not ended yet (their subscription and
+        /// task), so that cancellation reaches them too and nothing starts on their cursor.
+        var stopping: [Int: (subscription: String, task: Task<Void, Never>)] = [:]
         var nextStopping = 0
         /// Once shut down, a reload starts nothing.
         var shutDown = false
@@ -55,7 +55,7 @@ final class DispatchService: Service {
         } onCancel: { [self] in
             state.withLock { state in
                 for entry in state.running.values { entry.task.cancel() }
-                for task in state.stopping.values { task.cancel() }
+                for stopping in state.stopping.values { stopping.task.cancel() }
             }
         }
     }
@@ -65,17 +65,17 @@ final class DispatchService: Service {
     /// never has two dispatchers on its cursor at once.
     /// `nil`: what was last asked for.
     func replace(with dispatchers: [SubscriptionDispatcher]?) async {
-        let (wanted, stopping): ([String: SubscriptionDispatcher], [(Int, Running)]) = state.withLock { state in
+        let stopping: [(Int, Running)] = state.withLock { state in
             let dispatchers = dispatchers ?? state.requested
             if !state.shutDown { state.requested = dispatchers }
             let wanted = Dictionary(dispatchers.map { ($0.routeKey, $0) }, uniquingKeysWith: { first, _ in first })
             let gone = state.running.filter { wanted[$0.key] == nil }
-            return (wanted, gone.map { key, entry in
+            return gone.map { key, entry in
                 state.running[key] = nil
                 state.nextStopping += 1
-                state.stopping[state.nextStopping] = entry.task
+                state.stopping[state.nextStopping] = (entry.dispatcher.subscription.id, entry.task)
                 return (state.nextStopping, entry)
-            })
+            }
         }
         for (_, entry) in stopping {
             entry.dispatcher.stop()
@@ -92,7 +92,13 @@ final class DispatchService: Service {
         }
         state.withLock { state in
             guard !state.shutDown else { return }
-            for (key, dispatcher) in wanted where state.running[key] == nil {
+            // What was asked for last: a replace that ran while this one waited for its
+            // dispatchers to stop asked for the newer list, and must not be undone. A
+            // subscription whose old dispatcher is still stopping is left to the replace
+            // that stops it, which starts it next.
+            let busy = Set(state.stopping.values.map(\.subscription))
+            for dispatcher in state.requested where state.running[dispatcher.routeKey] == nil && !busy.contains(dispatcher.subscription.id) {
+                let key = dispatcher.routeKey
                 let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
                 journal.wakeOnCommit(continuation)
                 let task = Task { await dispatcher.run(commits: stream, wake: continuation) }
