@@ -279,9 +279,10 @@ struct WebhookIngest: Sendable {
 }
 
 /// How many bytes of webhook bodies all connections may hold while reading them. Each may
-/// hold up to `max_body_bytes`, before its org, channel or credentials are checked (the
-/// body is needed for signatures): without a bound, connections trickling 4 MiB bodies
-/// could hold any amount of memory. Past it, the body is answered 503 (providers retry).
+/// hold up to `max_body_bytes` before a signature over it can be checked (only what the
+/// head decides is checked before: `WebhookIngest.body(for:config:)`): without a bound,
+/// connections trickling 4 MiB bodies could hold any amount of memory. Past it, the body is
+/// answered 503 (providers retry).
 final class BodyBudget: Sendable {
     let limit: Int
     private let used = Atomic<Int>(0)

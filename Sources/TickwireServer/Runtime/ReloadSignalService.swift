@@ -37,6 +37,10 @@ extension Daemon {
             metrics.configReload(succeeded: true)
             logger.notice("configuration reloaded", metadata: ["orgs": "\(config.orgs.count)", "subscriptions": "\(config.subscriptions.count)"])
             return []
+        } catch is CancellationError {
+            // A shutdown came first: nothing was refused, and nothing is counted.
+            logger.notice("reload cancelled by the shutdown")
+            return ["cancelled by the shutdown"]
         } catch let errors as ConfigErrors {
             metrics.configReload(succeeded: false)
             for error in errors.errors { logger.error("configuration refused; the previous one keeps serving", metadata: ["error": "\(error)"]) }
