@@ -84,11 +84,14 @@ extension StatusStoreSink {
         }
         let aliases = try String.fetchAll(
             db.cachedStatement(sql: "SELECT alias FROM message_ids WHERE org = ? AND message = ? ORDER BY alias"), arguments: [org, message])
+        // The same report through two channels of the org (a number moving from Gupshup to
+        // Meta's own API) is two events, one line.
         let history = try Row.fetchAll(
             db.cachedStatement(sql: """
                 SELECT status, native, at, inferred FROM history WHERE message = ? AND org = ?
+                GROUP BY status, native, at, inferred
                 ORDER BY at, CASE status WHEN 'enqueued' THEN 0 WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2
-                    WHEN 'read' THEN 3 ELSE 4 END, id
+                    WHEN 'read' THEN 3 ELSE 4 END, MIN(id)
                 """),
             arguments: [message, org])
         let statuses: [JSONValue] = history.map { item in

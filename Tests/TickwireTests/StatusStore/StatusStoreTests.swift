@@ -203,6 +203,24 @@ struct StatusStoreTests {
         #expect(try await store.message(org: "acme", id: "gs-1")?["status"] == "sent")
     }
 
+    /// The same reports through two channels of one org (a number moving from one
+    /// provider account to another) are two events each, one line each in the history.
+    @Test func theSameReportThroughTwoChannelsIsOneLine() async throws {
+        let store = try store()
+        let viaGS = try GupshupSequence.events(["enqueued", "sent", "read"])
+        let viaGS2 = try ["sent", "read"].flatMap { type in
+            try GupshupAdapter(config: NoOptions()).normalize(
+                WebhookRequest(
+                    method: .post, uri: "/", headers: ["content-type": "application/json"],
+                    body: GupshupSequence.body(type, gupshupID: "gs-1", whatsappID: "wamid.1", ts: 1_700_000_000 + 10 * GupshupSequence.ladder(type))),
+                channel: ChannelContext(org: "acme", channel: "gs2", provider: "gupshup"))
+        }
+        #expect(Set(viaGS.map(\.id)).isDisjoint(with: viaGS2.map(\.id)), "two channels, two events")
+        await deliver(store, viaGS + viaGS2)
+        let document = try await store.message(org: "acme", id: "wamid.1")
+        #expect(statuses(document) == ["enqueued", "sent", "delivered*", "read"])
+    }
+
     @Test func orgsAreIsolated() async throws {
         let store = try store()
         await deliver(store, try GupshupSequence.events(["sent"], org: "acme"))
