@@ -18,8 +18,7 @@ public final class SQLiteJournal: Journal {
     private let writer: GroupCommit<Event, Int64?>
     private let commits: CommitSignal
     private let writable = Atomic<Bool>(true)
-    private let probing = Atomic<Bool>(false)
-    private let spaceProbePath: String
+    private let probe: SharedRun<Bool>
     public let durability: Durability
     /// Commit counters, for metrics and for tests of group commit.
     public let stats: JournalStats
@@ -64,8 +63,9 @@ public final class SQLiteJournal: Journal {
         onCommit: (@Sendable (Int, Duration) -> Void)?
     ) {
         let stats = JournalStats(sync: sync)
-        spaceProbePath = database.pool.path + "-probe"
+        let spaceProbePath = database.pool.path + "-probe"
         let pool = GatedPool(database, sync: sync)
+        probe = SharedRun { await Self.probeWrites(pool, spaceProbePath: spaceProbePath) }
         self.pool = pool
         self.eventIDs = eventIDs
         self.durability = durability
@@ -310,21 +310,24 @@ public final class SQLiteJournal: Journal {
 
     public func checkWritable() async -> Bool {
         if writable.load(ordering: .relaxed) { return true }
-        // One probe at a time, however many /readyz requests come in.
-        guard probing.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
-        defer { probing.store(false, ordering: .releasing) }
-        // A write of SQLite's own alone would not tell: after a checkpoint it rewrites WAL
-        // pages the file already has, and succeeds on a full disk. Room for a few commits'
-        // pages does; the write then shows the file takes writes at all (permissions, a
-        // read-only remount).
-        guard pool.acceptsWrites, Self.hasRoom(for: 1 << 20, probing: spaceProbePath) else { return false }
+        // One probe at a time, however many /readyz requests come in; each gets its answer.
+        guard await probe.run() else { return false }
+        writable.store(true, ordering: .relaxed)
+        return true
+    }
+
+    /// Whether the journal takes writes again. A write of SQLite's own alone would not tell:
+    /// after a checkpoint it rewrites WAL pages the file already has, and succeeds on a full
+    /// disk. Room for a few commits' pages does; the write then shows the file takes writes
+    /// at all (permissions, a read-only remount).
+    private static func probeWrites(_ pool: GatedPool, spaceProbePath: String) async -> Bool {
+        guard pool.acceptsWrites, hasRoom(for: 1 << 20, probing: spaceProbePath) else { return false }
         do {
             try await pool.write { db in try db.execute(sql: "UPDATE identity SET journal = journal WHERE id = 1") }
+            return true
         } catch {
             return false
         }
-        writable.store(true, ordering: .relaxed)
-        return true
     }
 
     /// Whether `bytes` can be allocated beside the journal (a file allocated and removed).

@@ -83,7 +83,7 @@ public final class Daemon: Sendable {
         orgAPI.register(on: router)
         orgAPI.registerDeliveryRoutes(on: router)
         orgAPI.registerQuarantineRoute(on: router)
-        let refresh = SharedRefresh { [dispatchService] in
+        let refresh = SharedRun { [dispatchService] in
             for dispatcher in dispatchService.dispatchers { await dispatcher.reportBacklog() }
         }
         HealthRoutes(gateway: gateway, metrics: metrics) { await refresh.run() }.register(on: router)
