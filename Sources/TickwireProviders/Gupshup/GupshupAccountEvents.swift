@@ -14,11 +14,14 @@ extension GupshupPayload {
             return unknown("unknown user-event type", n, native: NativeNames(eventType: "user-event", status: native))
         }
         let phone = payload["phone"]?.nonEmptyString
+        let userID = payload["userId"]?.nonEmptyString
+        // A user with no phone (business-scoped) is known by their user id: without it, every
+        // such user's opt-out had one id, and all but the first were dropped as retries.
         var draft = EventDraft(
-            type: type, subject: PhoneNumber.e164(phone) ?? phone, native: NativeNames(eventType: "user-event", status: native),
+            type: type, subject: PhoneNumber.e164(phone) ?? phone ?? userID, native: NativeNames(eventType: "user-event", status: native),
             envelopeTime: envelopeTime)
         draft.data = ["sender": JSONValue(PhoneNumber.e164(phone)), "raw": body]
-        if let userID = payload["userId"]?.nonEmptyString { draft.data["sender_user_id"] = .string(userID) }
+        if let userID { draft.data["sender_user_id"] = .string(userID) }
         return n.event(draft)
     }
 
@@ -32,7 +35,10 @@ extension GupshupPayload {
         }
         return items.map { item in
             guard let event = UserPreference(item: item, eventType: "preference-event").event(raw: body, n) else {
-                return unknown("unknown user preference", n, native: NativeNames(eventType: "preference-event", status: item["value"]?.stringValue))
+                // Identified by the item: two unknown items of one body were one event.
+                return n.unknown(
+                    raw: body, identity: item, native: NativeNames(eventType: "preference-event", status: item["value"]?.stringValue),
+                    reason: "unknown user preference")
             }
             return event
         }
@@ -51,6 +57,8 @@ extension GupshupPayload {
             type: .billingCharged, subject: gsID ?? id,
             native: NativeNames(eventType: "billing-event", status: deductions["type"]?.stringValue), envelopeTime: envelopeTime)
         draft.extraIdentity = [deductions.serializedString()]
+        // Without a message, the deductions are the same for every charge of a kind.
+        if gsID ?? id == nil { draft.extraIdentity.append(identity.serializedString()) }
         draft.data = [
             "message_id": JSONValue(gsID ?? id),
             "provider_message_ids": .distinctStrings([id, gsID]),
@@ -107,8 +115,10 @@ struct UserPreference {
     func event(raw: JSONValue, _ n: Normalization) -> Event? {
         guard let value = item["value"]?.stringValue, let type = Self.types[value] else { return nil }
         let phone = item["wa_id"]?.nonEmptyString
+        let userID = item["user_id"]?.nonEmptyString
+        // A user with no phone is known by their user id (one id for all of them lost opt-outs).
         var draft = EventDraft(
-            type: type, subject: PhoneNumber.e164(phone) ?? phone, native: NativeNames(eventType: eventType, status: value),
+            type: type, subject: PhoneNumber.e164(phone) ?? phone ?? userID, native: NativeNames(eventType: eventType, status: value),
             providerTime: Timestamp.fromEpoch(item["timestamp"]))
         draft.data = [
             // Only marketing messages: service messages are still allowed (status_mapping §3).
@@ -116,7 +126,7 @@ struct UserPreference {
             "detail": item["detail"] ?? .null,
             "raw": raw,
         ]
-        draft.data.merge(Party.fields(.sender, phone, userID: item["user_id"]?.nonEmptyString))
+        draft.data.merge(Party.fields(.sender, phone, userID: userID))
         return n.event(draft)
     }
 }
