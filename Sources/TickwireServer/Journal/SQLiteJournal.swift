@@ -241,6 +241,15 @@ public final class SQLiteJournal: Journal {
                 CREATE INDEX journal_body ON journal(body_id) WHERE body_id IS NOT NULL;
                 """)
         }
+        // A first version of v8 (in main's history, never released) moved the bodies and
+        // dropped `raw_type`/`raw_body`; reads name both, so a journal it migrated gets them
+        // back (empty: its bodies are in `request_bodies`). Adding a column rewrites nothing.
+        migrator.registerMigration("v9-row-body-columns") { db in
+            let columns = Set(try db.columns(in: "journal").map(\.name))
+            for (name, type) in [("raw_type", "TEXT"), ("raw_body", "BLOB")] where !columns.contains(name) {
+                try db.execute(sql: "ALTER TABLE journal ADD COLUMN \(name) \(type)")
+            }
+        }
         return migrator
     }
 
@@ -310,8 +319,9 @@ public final class SQLiteJournal: Journal {
 
     public func checkWritable() async -> Bool {
         if writable.load(ordering: .relaxed) { return true }
-        // One probe at a time, however many /readyz requests come in; each gets its answer.
-        guard await probe.run() else { return false }
+        // One probe at a time, however many /readyz requests come in; each gets its answer,
+        // or "not ready" after 2 s (a probe stuck on a hung disk holds nobody).
+        guard await probe.run(timeout: .seconds(2)) == true else { return false }
         writable.store(true, ordering: .relaxed)
         return true
     }

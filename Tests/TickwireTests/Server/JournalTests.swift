@@ -360,6 +360,41 @@ struct JournalTests {
         let read = try await journal.entries(org: "acme", after: 0, limit: 10)
         #expect(read.map(\.event.raw) == [event.raw, nil])
         #expect(read.map(\.event.subject) == ["old", "plain"])
+        // They leave with their rows, as before.
+        try await journal.setCursor(2, subscription: "acme/a")
+        #expect(try await journal.prune(olderThan: .zero, batchSize: 10) == 2)
+        #expect(try await journal.count() == 0)
+        try await journal.close()
+    }
+
+    /// A journal migrated by the first version of v8, which moved the bodies and dropped the
+    /// row's own body columns, reads back (every read names those columns).
+    @Test func aJournalFromTheFirstVersion8ReadsBack() async throws {
+        let event = {
+            var event = TestEvents.status(.sent, message: "moved")
+            event.raw = RawPayload(contentType: "application/json", body: Array(#"{"moved":1}"#.utf8))
+            return event
+        }()
+        do {
+            let pool = try DatabasePool(path: path)
+            try SQLiteJournal.migrator.migrate(pool, upTo: "v8-request-bodies")
+            try await pool.write { db in
+                try db.execute(sql: """
+                    INSERT INTO request_bodies (id, content_type, body) VALUES (1, 'application/json', CAST('{"moved":1}' AS BLOB));
+                    ALTER TABLE journal DROP COLUMN raw_type;
+                    ALTER TABLE journal DROP COLUMN raw_body;
+                    """)
+                try db.execute(
+                    sql: "INSERT INTO journal (seq, event_id, org, channel, type, subject, received_at, event, body_id) VALUES (1, ?, ?, ?, ?, ?, 0, ?, 1)",
+                    arguments: [event.id, event.org, event.channel, event.type.rawValue, event.subject, Data(event.cloudEventBytes)])
+            }
+            try pool.close()
+        }
+        let journal = try SQLiteJournal(path: path, durability: .normal, recentEntries: 0)
+        let read = try await journal.entries(org: "acme", after: 0, limit: 10)
+        #expect(read.map(\.event.raw) == [event.raw])
+        try await journal.setCursor(1, subscription: "acme/a")
+        #expect(try await journal.prune(olderThan: .zero, batchSize: 10) == 1)
         try await journal.close()
     }
 
