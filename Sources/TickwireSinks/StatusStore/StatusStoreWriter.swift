@@ -27,7 +27,9 @@ enum StatusStoreWriter {
         }
         let status = try refreshHistory(message, org: event.org, db: db)
         // Details arrive piecemeal (the recipient on one event, the reference id on
-        // another): keep the first value of each. One UPDATE with the status, so the
+        // another): keep the first value of each. A new failure's error replaces the one
+        // shown unless that one has a code and the new one has none (two reports of one
+        // failure, in either order, show the code). One UPDATE with the status, so the
         // row and its status index change once per event.
         let time = event.time.timeIntervalSince1970
         try db.run(
@@ -39,13 +41,15 @@ enum StatusStoreWriter {
                 message_type = COALESCE(message_type, ?),
                 direction = CASE WHEN ? THEN 'inbound' ELSE direction END,
                 first_seen = MIN(first_seen, ?), updated_at = MAX(updated_at, ?),
-                error = CASE WHEN ? THEN ? ELSE error END,
+                error = CASE WHEN ? AND (error IS NULL OR json_extract(error, '$.code') IS NULL OR json_extract(?, '$.code') IS NOT NULL)
+                    THEN ? ELSE error END,
                 status = ?
             WHERE id = ?
             """,
             details(of: event) + [
                 SQLiteValue(event.type == .messageReceived), .real(time), .real(time),
-                SQLiteValue(newFailure), SQLiteValue(errorText(event)), SQLiteValue(status?.rawValue), .integer(message),
+                SQLiteValue(newFailure), SQLiteValue(errorText(event)), SQLiteValue(errorText(event)), SQLiteValue(status?.rawValue),
+                .integer(message),
             ])
     }
 

@@ -123,6 +123,23 @@ struct StatusStoreTests {
         #expect(document?["error"] == .null)
     }
 
+    /// Two reports of one failure, one with Gupshup's code and one without: the document
+    /// shows the code whichever came last.
+    @Test(arguments: [false, true])
+    func aFailureReportWithACodeIsNotHiddenByOneWithout(codeFirst: Bool) async throws {
+        let store = try store()
+        let reports = try ["glific_message_event_failed_1002_number_not_on_whatsapp", "glific_message_event_failed_no_code"].map { name in
+            try GupshupAdapter(config: NoOptions()).normalize(
+                WebhookRequest(method: .post, uri: "/", headers: ["content-type": "application/json"], body: try ProviderCorpus.body("gupshup", name)),
+                channel: ChannelContext(org: "acme", channel: "gs", provider: "gupshup"))
+        }
+        await deliver(store, codeFirst ? reports[0] : reports[1])
+        await deliver(store, codeFirst ? reports[1] : reports[0])
+        let document = try await store.message(org: "acme", id: "gBEGkZkXRDmUAgl5FpzpjNgI5Co")
+        #expect(document?["status"] == "failed")
+        #expect(document?["error"]?["code"] == "1002")
+    }
+
     @Test func failedBeforeDeliveryIsTerminalWithItsError() async throws {
         let store = try store()
         await deliver(store, try GupshupSequence.events(["enqueued", "failed", "sent"]))
