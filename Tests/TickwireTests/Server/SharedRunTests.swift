@@ -21,4 +21,22 @@ struct SharedRunTests {
         let before = runs.load(ordering: .relaxed)
         #expect(await refresh.run() == before + 1)
     }
+
+    /// A run stuck (a readiness probe on a hung disk) holds no caller past its timeout;
+    /// one that answers in time gives its answer.
+    @Test func callersGiveUpOnARunThatDoesNotAnswerInTime() async {
+        let stuck = SharedRun<Bool> {
+            try? await Task.sleep(for: .seconds(30))
+            return true
+        }
+        let started = ContinuousClock.now
+        let answers = await withTaskGroup(of: Bool?.self) { group in
+            for _ in 0..<5 { group.addTask { await stuck.run(timeout: .milliseconds(200)) } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(answers == [nil, nil, nil, nil, nil])
+        #expect(ContinuousClock.now - started < .seconds(10))
+        let quick = SharedRun<Bool> { true }
+        #expect(await quick.run(timeout: .seconds(5)) == true)
+    }
 }
