@@ -37,7 +37,7 @@ extension Daemon {
             metrics.configReload(succeeded: true)
             logger.notice("configuration reloaded", metadata: ["orgs": "\(config.orgs.count)", "subscriptions": "\(config.subscriptions.count)"])
             return []
-        } catch is CancellationError {
+        } catch is CancellationError where Task.isCancelled {
             // A shutdown came first: nothing was refused, and nothing is counted.
             logger.notice("reload cancelled by the shutdown")
             return ["cancelled by the shutdown"]
