@@ -44,7 +44,10 @@ struct OrgAPIRoutes: Sendable {
                     if result.truncated { answer["truncated"] = true }
                     return .object(answer)
                 }
-                return try await list(store: store, org: org.name, query: query.only(["status", "since", "until", "limit", "cursor"]))
+                let listing = ["status", "since", "until", "limit", "cursor"]
+                return try await list(
+                    store: store, org: org.name,
+                    query: query.only(listing, takes: "ids, or reference_ids, or any of " + listing.joined(separator: ", ")))
             }
         }
     }

@@ -53,9 +53,10 @@ struct QueryParameters {
     /// Refuses names other than `allowed`, and any name given twice: a misspelt or
     /// ignored parameter (`reference_id=r1`, a second `ids=`) must not answer as if the
     /// client had asked for everything.
-    func only(_ allowed: [String]) throws(WebhookRejection) -> QueryParameters {
+    /// `takes` says what the endpoint takes when that is more than `allowed` (another mode).
+    func only(_ allowed: [String], takes: String? = nil) throws(WebhookRejection) -> QueryParameters {
         if let unknown = values.keys.sorted().first(where: { !allowed.contains($0) }) {
-            let takes = allowed.isEmpty ? "no query parameters" : allowed.joined(separator: ", ")
+            let takes = takes ?? (allowed.isEmpty ? "no query parameters" : allowed.joined(separator: ", "))
             throw .badRequest("unknown query parameter \"\(WebhookIngest.printable(unknown))\" here (this takes \(takes))", code: "invalid_query")
         }
         if let repeated {

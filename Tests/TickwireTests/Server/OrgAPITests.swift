@@ -118,6 +118,9 @@ struct OrgAPITests {
                 #expect(status == .badRequest && body?["error"]?["code"] == "invalid_query", "\(query)")
             }
             #expect(try await get(client, "/v1/orgs/demo/messages/wamid.xyzxyz?verbose=1").0 == .badRequest)
+            // The answer names what was meant.
+            let misspelt = try await get(client, "/v1/orgs/demo/messages?reference_id=r1").1?["error"]?["message"]?.stringValue ?? ""
+            #expect(misspelt.contains(#""reference_id""#) && misspelt.contains("reference_ids"), "\(misspelt)")
         }
         await daemon.close()
     }
