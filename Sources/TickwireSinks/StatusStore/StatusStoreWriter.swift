@@ -156,7 +156,9 @@ enum StatusStoreWriter {
                     recipient = COALESCE(recipient, (SELECT recipient FROM messages WHERE id = ?2)),
                     sender = COALESCE(sender, (SELECT sender FROM messages WHERE id = ?2)),
                     reference_id = COALESCE(reference_id, (SELECT reference_id FROM messages WHERE id = ?2)),
-                    error = COALESCE(error, (SELECT error FROM messages WHERE id = ?2)),
+                    error = CASE WHEN error IS NULL OR (json_extract(error, '$.code') IS NULL
+                            AND json_extract((SELECT error FROM messages WHERE id = ?2), '$.code') IS NOT NULL)
+                        THEN (SELECT error FROM messages WHERE id = ?2) ELSE error END,
                     first_seen = MIN(first_seen, (SELECT first_seen FROM messages WHERE id = ?2)),
                     updated_at = MAX(updated_at, (SELECT updated_at FROM messages WHERE id = ?2))
                 WHERE id = ?1

@@ -140,6 +140,23 @@ struct StatusStoreTests {
         #expect(document?["error"]?["code"] == "1002")
     }
 
+    /// The same when the two reports reached two records that a later event merges.
+    @Test func aMergeKeepsTheFailureCode() async throws {
+        let store = try store()
+        var withoutCode = TestEvents.status(.failed, message: "m-x", at: 1_700_000_010)
+        withoutCode.data["error"] = ["code": .null, "title": "failed"]
+        var withCode = TestEvents.status(.failed, message: "m-y", at: 1_700_000_011)
+        withCode.data["error"] = ["code": "1002", "title": "not on WhatsApp"]
+        var linking = TestEvents.status(.sent, message: "m-x", at: 1_700_000_000)
+        linking.data["provider_message_ids"] = ["m-x", "m-y"]
+        await deliver(store, [withoutCode])
+        await deliver(store, [withCode])
+        await deliver(store, [linking])
+        let document = try await store.message(org: "acme", id: "m-y")
+        #expect(document?["provider_message_ids"] == ["m-x", "m-y"], "merged")
+        #expect(document?["error"]?["code"] == "1002")
+    }
+
     @Test func failedBeforeDeliveryIsTerminalWithItsError() async throws {
         let store = try store()
         await deliver(store, try GupshupSequence.events(["enqueued", "failed", "sent"]))
