@@ -15,12 +15,13 @@ extension GupshupPayload {
         }
         let phone = payload["phone"]?.nonEmptyString
         let userID = payload["userId"]?.nonEmptyString
-        // A user with no phone (business-scoped) is identified by their user id: without it,
-        // every such user's opt-out had one id, and all but the first were dropped as
-        // retries. The subject stays the phone (DESIGN §2), none here.
-        let subject = PhoneNumber.e164(phone) ?? phone
+        // A user with no phone (business-scoped) is known by their user id: without it, every
+        // such user's opt-out had one id, and all but the first were dropped as retries. It
+        // is their subject too (DESIGN §2 says the phone, which they have not): events with
+        // one subject are delivered in order, and an opt-out retried after the opt-in that
+        // followed it would leave a console with the wrong choice.
         var draft = EventDraft(
-            type: type, subject: subject, messageID: subject ?? userID, native: NativeNames(eventType: "user-event", status: native),
+            type: type, subject: PhoneNumber.e164(phone) ?? phone ?? userID, native: NativeNames(eventType: "user-event", status: native),
             envelopeTime: envelopeTime)
         draft.data = ["sender": JSONValue(PhoneNumber.e164(phone)), "raw": body]
         if let userID { draft.data["sender_user_id"] = .string(userID) }
@@ -118,11 +119,9 @@ struct UserPreference {
         guard let value = item["value"]?.stringValue, let type = Self.types[value] else { return nil }
         let phone = item["wa_id"]?.nonEmptyString
         let userID = item["user_id"]?.nonEmptyString
-        // A user with no phone is identified by their user id (one id for all of them lost
-        // opt-outs); the subject stays the phone (DESIGN §2).
-        let subject = PhoneNumber.e164(phone) ?? phone
+        // A user with no phone is known by their user id, as subject too (see `userEvent`).
         var draft = EventDraft(
-            type: type, subject: subject, messageID: subject ?? userID, native: NativeNames(eventType: eventType, status: value),
+            type: type, subject: PhoneNumber.e164(phone) ?? phone ?? userID, native: NativeNames(eventType: eventType, status: value),
             providerTime: Timestamp.fromEpoch(item["timestamp"]))
         draft.data = [
             // Only marketing messages: service messages are still allowed (status_mapping §3).

@@ -22,7 +22,8 @@ extension Providers {
             }
             let first = try userEvent("IN.1"), second = try userEvent("IN.2")
             #expect(first.map(\.type) == [.userOptedOut])
-            #expect(first.first?.subject == nil, "the subject is the user's phone, and there is none")
+            // The subject: what keeps one user's opt-out and opt-in in order at a console.
+            #expect(first.first?.subject == "IN.1")
             #expect(first.first?.data["sender_user_id"] == "IN.1")
             #expect(ids(first) != ids(second))
             #expect(ids(first) == ids(try userEvent("IN.1", at: 1_700_000_009_000)), "a retry (new envelope time) is the same")
