@@ -123,22 +123,26 @@ struct MetaChange {
 
     static let itemKeys = ["messages", "statuses", "message_echoes", "user_preferences"]
 
-    /// Whether a `contacts[]` entry is the user with one of these phones (`wa_id`) or
-    /// business-scoped ids (`user_id`).
-    static func names(_ contact: JSONValue, phones: [String], userIDs: [String]) -> Bool {
-        if let phone = contact["wa_id"]?.stringValue, phones.contains(phone) { return true }
-        if let userID = contact["user_id"]?.stringValue, userIDs.contains(userID) { return true }
-        return false
+    /// The `contacts[]` entries about the user with one of these phones (`wa_id`) or
+    /// business-scoped ids (`user_id`; a user may have no phone). When none names them, the
+    /// only entry, unless it names someone (a batch's contact of another user).
+    static func contactIndices(in contacts: [JSONValue], phones: [String?], userIDs: [String?]) -> [Int] {
+        let phones = phones.compactMap { $0 }.filter { !$0.isEmpty }, userIDs = userIDs.compactMap { $0 }.filter { !$0.isEmpty }
+        let named = contacts.indices.filter { index in
+            contacts[index]["wa_id"]?.nonEmptyString.map(phones.contains) == true
+                || contacts[index]["user_id"]?.nonEmptyString.map(userIDs.contains) == true
+        }
+        guard named.isEmpty, contacts.count == 1 else { return named }
+        let namesSomeone = contacts[0]["wa_id"]?.nonEmptyString != nil || contacts[0]["user_id"]?.nonEmptyString != nil
+        return (phones.isEmpty && userIDs.isEmpty) || !namesSomeone ? [0] : []
     }
 
-    /// The user's entry in `value.contacts[]`: the one whose `wa_id` is `phone` or whose
-    /// `user_id` is `userID` (a business-scoped user may have no phone); with neither, the
-    /// only entry. Each message of the user repeats it, so only a real contact's size is taken.
+    /// The user's entry in `value.contacts[]` (`contactIndices`). Each message of the user
+    /// repeats it, so only a real contact's size is taken.
     func contact(for phone: String?, userID: String?) -> JSONValue? {
         guard let members = value.objectValue else { return nil }
         let contacts = members["contacts"]?.arrayValue ?? []
-        let named = contacts.firstIndex { Self.names($0, phones: [phone].compactMap { $0 }, userIDs: [userID].compactMap { $0 }) }
-        guard let index = named ?? (phone == nil && userID == nil && contacts.count == 1 ? 0 : nil) else { return nil }
+        guard let index = Self.contactIndices(in: contacts, phones: [phone], userIDs: [userID]).first else { return nil }
         // A body with one change has one event per item, usually one: nothing to measure.
         return isWholeBody || shared.isSmallContact(index, of: contacts) ? contacts[index] : nil
     }
@@ -207,15 +211,15 @@ final class SharedMembers {
         return sizes
     }
 
-    /// The entries of `contacts` about `item`'s user (the only one when none names it).
+    /// The entries of `contacts` about `item`'s user (`MetaChange.contactIndices`).
     func contacts(of item: JSONValue, in value: JSONObject) -> JSONValue? {
         let contacts = value["contacts"]?.arrayValue ?? []
         guard !contacts.isEmpty else { return nil }
         let sizes = sizes(of: contacts)
-        let phones = ["from", "recipient_id", "to", "wa_id"].compactMap { item[$0]?.stringValue }
-        let userIDs = ["from_user_id", "recipient_user_id", "to_user_id", "user_id"].compactMap { item[$0]?.stringValue }
-        let matching = contacts.indices.filter { MetaChange.names(contacts[$0], phones: phones, userIDs: userIDs) }
-        let chosen = matching.isEmpty ? (contacts.count == 1 ? [0] : []) : matching
+        // A group status's user is its participant (`recipient_id` is the group).
+        let phones = ["from", "recipient_id", "to", "wa_id", "recipient_participant_id"].map { item[$0]?.stringValue }
+        let userIDs = ["from_user_id", "recipient_user_id", "to_user_id", "user_id", "recipient_participant_user_id"].map { item[$0]?.stringValue }
+        let chosen = MetaChange.contactIndices(in: contacts, phones: phones, userIDs: userIDs)
         let kept = chosen.filter { sizes[$0] <= Self.largest }.map { contacts[$0] }
         return kept.isEmpty ? nil : .array(kept)
     }

@@ -82,6 +82,27 @@ extension Providers {
             }
         }
 
+        /// An item's raw and name take only its own user's contact: the only contact of a
+        /// batch is another user's when it names someone else; one that names nobody is the
+        /// item's.
+        @Test func anItemTakesOnlyItsOwnUsersContact() throws {
+            let batch = try normalize(Self.envelope(
+                field: "messages",
+                value: #"{"messaging_product":"whatsapp","metadata":{"phone_number_id":"pn-1"},"contacts":[{"wa_id":"15550001","profile":{"name":"A"}}],"#
+                    + #""messages":[{"from":"15550001","id":"wamid.a","timestamp":"1700000000","type":"text","text":{"body":"hi"}}],"#
+                    + #""statuses":[{"id":"wamid.b","status":"sent","timestamp":"1700000001","recipient_id":"15550002"}]}"#))
+            let contacts = Dictionary(uniqueKeysWithValues: batch.map {
+                ($0.subject ?? "", $0.data["raw"]?["entry"]?[0]?["changes"]?[0]?["value"]?["contacts"] ?? .null)
+            })
+            #expect(contacts["wamid.a"] == [["wa_id": "15550001", "profile": ["name": "A"]]])
+            #expect(contacts["wamid.b"] == .null, "B's status does not carry A's contact")
+            let unnamed = try normalize(Self.envelope(
+                field: "messages",
+                value: #"{"messaging_product":"whatsapp","metadata":{"phone_number_id":"pn-1"},"contacts":[{"profile":{"name":"Nameless"}}],"#
+                    + #""messages":[{"from_user_id":"US.9","id":"wamid.c","timestamp":"1700000000","type":"text","text":{"body":"hi"}}]}"#))
+            #expect(unnamed.first?.data["sender_name"] == "Nameless")
+        }
+
         /// Members each item's raw repeats are kept only at a real webhook's size: inflated,
         /// they are left out rather than copied into every item.
         @Test func inflatedSharedMembersAreNotCopiedIntoEveryItem() throws {
