@@ -52,6 +52,22 @@ struct WebhookChannelHandlerTests {
         }
     }
 
+    /// A connection on an embedded channel, `ingest` behind it, that has sent a POST's head
+    /// to `uri` and `bodyBytes` bytes of its body.
+    static func embeddedPost(
+        _ ingest: WebhookIngest, uri: String, contentType: String = "application/json", bodyBytes: Int = 800
+    ) throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder())
+        try channel.pipeline.syncOperations.addHandler(WebhookChannelHandler(ingest: ingest, idleTimeout: nil))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 80)).wait()
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: uri)
+        head.headers.add(name: "Content-Type", value: contentType)
+        try channel.writeInbound(HTTPServerRequestPart.head(head))
+        try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(repeating: UInt8(ascii: " "), count: bodyBytes)))
+        return channel
+    }
+
     static func statusLines(_ text: String) -> [Int] {
         // A status line follows the previous body directly (no line break after a body).
         text.components(separatedBy: "HTTP/1.1 ").dropFirst().compactMap { Int($0.prefix(3)) }
@@ -189,15 +205,7 @@ struct WebhookChannelHandlerTests {
         let budget = BodyBudget(limit: 1000)
         let ingest = WebhookIngest(gateway: daemon.gateway, metrics: GatewayMetrics(), logger: .quiet, bodyBudget: budget)
         func connection() throws -> EmbeddedChannel {
-            let channel = EmbeddedChannel()
-            try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder())
-            try channel.pipeline.syncOperations.addHandler(WebhookChannelHandler(ingest: ingest, idleTimeout: nil))
-            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 80)).wait()
-            var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)")
-            head.headers.add(name: "Content-Type", value: "application/json")
-            try channel.writeInbound(HTTPServerRequestPart.head(head))
-            try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(repeating: UInt8(ascii: " "), count: 800)))
-            return channel
+            try Self.embeddedPost(ingest, uri: "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)")
         }
         let first = try connection()
         #expect(budget.inUse == 800)
@@ -225,14 +233,7 @@ struct WebhookChannelHandlerTests {
         let budget = BodyBudget(limit: 1000)
         let ingest = WebhookIngest(gateway: daemon.gateway, metrics: GatewayMetrics(), logger: .quiet, bodyBudget: budget)
         func post(_ uri: String, contentType: String = "application/json") throws -> String {
-            let channel = EmbeddedChannel()
-            try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder())
-            try channel.pipeline.syncOperations.addHandler(WebhookChannelHandler(ingest: ingest, idleTimeout: nil))
-            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 80)).wait()
-            var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: uri)
-            head.headers.add(name: "Content-Type", value: contentType)
-            try channel.writeInbound(HTTPServerRequestPart.head(head))
-            try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(repeating: UInt8(ascii: " "), count: 800)))
+            let channel = try Self.embeddedPost(ingest, uri: uri, contentType: contentType)
             #expect(budget.inUse == 0, "\(uri), \(contentType): the body is not kept")
             try channel.writeInbound(HTTPServerRequestPart.end(nil))
             defer { _ = try? channel.finish() }
@@ -242,15 +243,8 @@ struct WebhookChannelHandlerTests {
         #expect(try post("/v1/webhooks/demo/gupshup").hasPrefix("HTTP/1.1 401"))
         #expect(try post("/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)", contentType: "text/html").hasPrefix("HTTP/1.1 415"))
         #expect(try post("/v1/webhooks/demo/nowhere?token=\(TestDaemon.token)").hasPrefix("HTTP/1.1 404"))
-        // The right token: the body is kept (and, being blank, refused as a body).
-        let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder())
-        try channel.pipeline.syncOperations.addHandler(WebhookChannelHandler(ingest: ingest, idleTimeout: nil))
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 80)).wait()
-        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)")
-        head.headers.add(name: "Content-Type", value: "application/json")
-        try channel.writeInbound(HTTPServerRequestPart.head(head))
-        try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(repeating: UInt8(ascii: " "), count: 800)))
+        // The right token: the body is kept.
+        let channel = try Self.embeddedPost(ingest, uri: "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)")
         #expect(budget.inUse == 800)
         _ = try? channel.close().wait()
         #expect(budget.inUse == 0)
