@@ -20,6 +20,11 @@ public protocol ChannelAuthenticator: Sendable {
     /// head is not checked.
     func authenticateHead(_ request: WebhookRequest) throws(WebhookRejection)
 
+    /// Whether `authenticate` looks at anything `authenticateHead` did not (the body, for a
+    /// signature). False when the head check is the whole check: a request that passed it
+    /// is not checked again.
+    var checksBody: Bool { get }
+
     /// Answers a GET on the webhook URL (Meta's verification handshake); nil means this
     /// auth type has no handshake and the GET is answered 405.
     func handshake(_ request: WebhookRequest) -> WebhookResponse?
@@ -27,6 +32,7 @@ public protocol ChannelAuthenticator: Sendable {
 
 extension ChannelAuthenticator {
     public func authenticateHead(_ request: WebhookRequest) throws(WebhookRejection) {}
+    public var checksBody: Bool { true }
 
     public func handshake(_ request: WebhookRequest) -> WebhookResponse? { nil }
 }

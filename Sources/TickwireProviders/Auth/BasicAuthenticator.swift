@@ -46,6 +46,8 @@ public struct BasicAuthenticator: ChannelAuthenticator {
         try authenticate(request)
     }
 
+    public var checksBody: Bool { false }
+
     /// The decoded `user:password` bytes of `Authorization: Basic …`.
     static func credentials(in request: WebhookRequest) -> [UInt8]? {
         guard let value = request.header("authorization") else { return nil }

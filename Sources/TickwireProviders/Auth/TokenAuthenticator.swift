@@ -56,6 +56,8 @@ public struct TokenAuthenticator: ChannelAuthenticator {
         try authenticate(request)
     }
 
+    public var checksBody: Bool { false }
+
     private func candidates(in request: WebhookRequest) -> [String] {
         var found: [String] = []
         if let query = request.query["token"] { found.append(query) }

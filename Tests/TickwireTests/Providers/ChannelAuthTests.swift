@@ -43,6 +43,7 @@ extension Providers {
                 #expect(throws: WebhookRejection.self) { try auth.authenticateHead(candidate) }
             }
             try auth.authenticateHead(request(query: ["token": Self.secret]))
+            #expect(!auth.checksBody, "the head check is the whole check: ingest does not run it twice")
         }
 
         @Test func basicAuthChecksUserAndPassword() throws {

@@ -66,6 +66,7 @@ extension Providers {
             // A well-formed signature waits for the body it signs.
             try auth.authenticateHead(post([], signature: Self.sign(Self.body)))
             try auth.authenticateHead(post([], signature: "sha256=" + String(repeating: "0", count: 64)))
+            #expect(auth.checksBody)
         }
 
         /// The authenticator keeps one keyed HMAC per secret and copies it per webhook: no
