@@ -100,8 +100,15 @@ extension SubscriptionDispatcher {
     // MARK: Retry queue
 
     func runRetryQueue(concurrency: Int) async {
+        // A round's settlement the journal refused: written before anything else is sent,
+        // or the round's delivered events went again and failed ones skipped their backoff.
+        var unsaved: DeliverySettlement?
         while !isStopping {
             do {
+                if let settlement = unsaved {
+                    try await journal.settle(settlement, subscription: subscription.id)
+                    unsaved = nil
+                }
                 // Sleep until the next event falls due, and at most a second, for events a
                 // replay or the other loop queued meanwhile (one query while idle).
                 let wait = try await journal.nextDue(subscription: subscription.id)?.timeIntervalSinceNow ?? 1
@@ -118,7 +125,9 @@ extension SubscriptionDispatcher {
                 guard let settlement = await concurrently(batches, limit: concurrency, { item in
                     await self.deliverQueued(item[0])
                 }) else { return }
+                unsaved = settlement
                 try await journal.settle(settlement, subscription: subscription.id)
+                unsaved = nil
             } catch {
                 if isStopping { return }
                 logger.error("retry queue failed; retrying", metadata: ["subscription": "\(subscription.id)", "error": "\(error)"])

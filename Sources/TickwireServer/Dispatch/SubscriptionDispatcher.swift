@@ -114,9 +114,14 @@ final class SubscriptionDispatcher: Sendable {
                 // many times a second, and commits waited for the writer behind them
                 // (bench/RESULTS.md). When held back while caught up, a wake-up makes sure they
                 // are written on time even if no commit comes.
-                if let due = try await buffer.flush(force: false, journal: journal, subscription: subscription.id), caughtUp,
-                    wakeSetFor.map({ $0 <= .now }) ?? true
-                {
+                let due: Duration?
+                do {
+                    due = try await buffer.flush(force: false, journal: journal, subscription: subscription.id)
+                } catch {
+                    try await saveWhenPossible(&buffer, error: error)
+                    continue
+                }
+                if let due, caughtUp, wakeSetFor.map({ $0 <= .now }) ?? true {
                     wakeSetFor = .now + due
                     Task {
                         try? await Task.sleep(for: due)
@@ -141,6 +146,27 @@ final class SubscriptionDispatcher: Sendable {
             var last = last
             _ = try? await last.flush(force: true, journal: journal, subscription: id)
         }.value
+    }
+
+    /// Retries writing what was delivered until the journal takes it, delivering nothing
+    /// more meanwhile: starting again from the saved cursor (as after other errors) sent
+    /// everything since the last save again every second for as long as the journal
+    /// refused writes (a failed fsync refuses them until a restart). Throws when stopping;
+    /// the final flush then tries once more.
+    func saveWhenPossible(_ buffer: inout SettlementBuffer, error: any Error) async throws {
+        logger.error("delivery progress could not be saved; delivering nothing more until it is", metadata: [
+            "subscription": "\(subscription.id)", "error": "\(error)",
+        ])
+        while true {
+            try await backOff(.seconds(1))
+            do {
+                try await buffer.flush(force: true, journal: journal, subscription: subscription.id)
+                logger.info("delivery progress saved; delivering again", metadata: ["subscription": "\(subscription.id)"])
+                return
+            } catch {
+                continue
+            }
+        }
     }
 
     /// The page after `cursor`, and its events this subscription takes. A short batch waits

@@ -346,6 +346,77 @@ struct DispatcherTests {
         try await journal.close()
     }
 
+    /// While the journal refuses a dispatcher's progress (a failed fsync refuses every write
+    /// until a restart), what it delivered is not delivered again, nor anything more; once
+    /// the progress is written, delivery goes on. (It used to start again from the saved
+    /// cursor every second.)
+    @Test(.timeLimit(.minutes(1)), arguments: [DeliveryOrdering.journal, .perSubject(concurrency: 2)])
+    func progressTheJournalRefusesIsNotDeliveredAgain(ordering: DeliveryOrdering) async throws {
+        let journal = try journal()
+        let sink = RecordingSink(ordering: ordering)
+        let dispatcher = SubscriptionDispatcher(
+            subscription: Subscription(name: "s", org: "acme", sink: "s", from: .beginning), sink: sink, journal: journal, logger: logger)
+        try await dispatcher.prepareCursor()
+        try await Self.refuseWrites(to: "cursors", in: journal)
+        try await journal.append((0..<3).map { TestEvents.status(.sent, message: "a\($0)") })
+        let service = DispatchService(dispatchers: [dispatcher], journal: journal, logger: logger)
+        let task = Task { try await service.run() }
+        #expect(await eventually { await sink.delivered.count == 3 })
+        try await Task.sleep(for: .milliseconds(1500))
+        try await journal.append((0..<2).map { TestEvents.status(.sent, message: "b\($0)") })
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(await sink.delivered.map(\.subject) == ["a0", "a1", "a2"], "nothing twice, nothing more")
+        try await Self.allowWrites(to: "cursors", in: journal)
+        #expect(await eventually { (try? await journal.cursor(subscription: "acme/s")) == 5 })
+        #expect(await sink.delivered.map(\.subject) == ["a0", "a1", "a2", "b0", "b1"])
+        task.cancel()
+        _ = await task.result
+        try await journal.close()
+    }
+
+    /// The same for the retry queue: a round whose settlement the journal refuses is written
+    /// before the queue is read again, so the event it delivered is not sent again.
+    @Test(.timeLimit(.minutes(1)))
+    func aRetryRoundTheJournalRefusesIsNotDeliveredAgain() async throws {
+        let journal = try journal()
+        let sink = RecordingSink(ordering: .perSubject(concurrency: 2))
+        await sink.failing(1)
+        let dispatcher = SubscriptionDispatcher(
+            subscription: Subscription(name: "s", org: "acme", sink: "s", from: .beginning), sink: sink, journal: journal, logger: logger)
+        try await dispatcher.prepareCursor()
+        // Parking the failed event inserts its queue row; settling its retry deletes it.
+        try await journal.pool.write { db in
+            try db.execute(sql: "CREATE TRIGGER refuse_delete BEFORE DELETE ON delivery_queue BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
+        }
+        try await journal.append([TestEvents.status(.sent, message: "q")])
+        let service = DispatchService(dispatchers: [dispatcher], journal: journal, logger: logger)
+        let task = Task { try await service.run() }
+        #expect(await eventually { await sink.delivered.count == 1 })
+        try await Task.sleep(for: .milliseconds(2500))
+        #expect(await sink.delivered.count == 1, "delivered once, though the journal still lists it as queued")
+        try await journal.pool.write { db in try db.execute(sql: "DROP TRIGGER refuse_delete") }
+        #expect(await eventually { (try? await journal.queued(subscription: "acme/s", limit: 10).isEmpty) == true })
+        #expect(await sink.delivered.count == 1)
+        task.cancel()
+        _ = await task.result
+        try await journal.close()
+    }
+
+    /// Makes every write to `table` fail, as a journal refusing writes does.
+    static func refuseWrites(to table: String, in journal: SQLiteJournal) async throws {
+        try await journal.pool.write { db in
+            for operation in ["INSERT", "UPDATE"] {
+                try db.execute(sql: "CREATE TRIGGER refuse_\(operation) BEFORE \(operation) ON \(table) BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
+            }
+        }
+    }
+
+    static func allowWrites(to table: String, in journal: SQLiteJournal) async throws {
+        try await journal.pool.write { db in
+            for operation in ["INSERT", "UPDATE"] { try db.execute(sql: "DROP TRIGGER refuse_\(operation)") }
+        }
+    }
+
     @Test func restartResumesFromTheCursor() async throws {
         let journal = try journal()
         let first = RecordingSink()
