@@ -15,6 +15,9 @@ import TickwireCore
 ///     circuit_breaker: { failures: 5, probe_interval: 30s }
 /// ```
 public struct HTTPForwarderConfig: Sendable, Decodable {
+    /// The largest `concurrency`: requests in flight for new events (as many again for retries).
+    static let maxConcurrency = 256
+
     public enum Format: String, Sendable, ConfigEnum {
         /// One event per request, `application/cloudevents+json`.
         case cloudevents
@@ -130,7 +133,7 @@ public struct HTTPForwarderConfig: Sendable, Decodable {
             }
         }
         guard (1...1000).contains(batchSize) else { throw ConfigIssue("batch_size must be 1 to 1000") }
-        guard (1...256).contains(concurrency) else { throw ConfigIssue("concurrency must be 1 to 256") }
+        guard (1...Self.maxConcurrency).contains(concurrency) else { throw ConfigIssue("concurrency must be 1 to \(Self.maxConcurrency)") }
         guard timeout.duration > .zero else { throw ConfigIssue("timeout must be longer than 0s") }
         for secret in secrets where WebhookSigner.key(from: secret) == nil {
             // Never echo the secret itself.

@@ -83,12 +83,18 @@ public final class HTTPForwarderSink: Sink, Sendable {
     }
 
     /// Every forwarder's client: AsyncHTTPClient's shared settings, except that redirects
-    /// are not followed. Followed, a 301 or 302 turns the POST into a GET without a body
-    /// (an event "delivered" that never arrived), and a 307 re-sends the signed body and the
+    /// are not followed, and HTTP/1 connections per host are not capped at its default 8.
+    /// Followed, a 301 or 302 turns the POST into a GET without a body (an event
+    /// "delivered" that never arrived), and a 307 re-sends the signed body and the
     /// configured headers to wherever the console points. A 3xx is an answer like a 4xx.
+    /// Capped, requests past 8 waited for a connection inside their `timeout` (failing as
+    /// timeouts, opening the breaker), and one org's hung console starved every other sink
+    /// on that host. Each sink bounds its own requests (2 × `concurrency`: new events and
+    /// retries); the pool allows two sinks at the largest `concurrency` on one host.
     static let client: HTTPClient = {
         var configuration = HTTPClient.Configuration.singletonConfiguration
         configuration.redirectConfiguration = .disallow
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 4 * HTTPForwarderConfig.maxConcurrency
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }()
 

@@ -202,6 +202,23 @@ struct HTTPForwarderTests {
 
     /// A redirect is not followed: a 301 would turn the POST into a GET without the event,
     /// and a 307 would send it and the headers elsewhere. It is an answer, like a 404.
+    /// AsyncHTTPClient keeps 8 HTTP/1 connections per host unless told otherwise: the 9th
+    /// request at once waited for one, inside its timeout, and failed.
+    @Test func concurrencyIsNotCappedByTheConnectionPool() async throws {
+        let receiver = Receiver()
+        receiver.answer { _ in Receiver.Answer(delay: .seconds(1)) }
+        try await receiver.run { url in
+            let sink = try await self.sink(url, extra: ", concurrency: 16, timeout: 1700ms")
+            let events = (0..<16).map { TestEvents.status(.sent, message: "m\($0)") }
+            let outcomes = await withTaskGroup(of: [DeliveryOutcome].self) { group in
+                for event in events { group.addTask { await sink.deliver([event]).outcomes } }
+                return await group.reduce(into: []) { $0 += $1 }
+            }
+            #expect(outcomes.count == 16)
+            #expect(outcomes.allSatisfy { $0 == .delivered }, "\(outcomes.filter { $0 != .delivered })")
+        }
+    }
+
     @Test func redirectsAreNotFollowed() async throws {
         let receiver = Receiver()
         try await receiver.run { url in
