@@ -81,7 +81,20 @@ private final class DecodingState {
                 if let sep = expression.range(of: ":-") {
                     (expression[..<sep.lowerBound], expression[sep.upperBound...])
                 } else { (expression, nil) }
+            guard Self.isVariableName(name) else {
+                throw error("\"${\(name)\" is not an environment variable's name (letters, digits and _)", at: node, path: path)
+            }
+            // `${A:-${B}}` would end at the first `}` and keep "${B" as the text of the
+            // value: a secret anyone reading the file can guess.
+            if let fallback, fallback.contains("${") {
+                throw error("the default of ${\(name)} cannot contain \"${\" (defaults are plain text)", at: node, path: path)
+            }
             if let value = environment[String(name)], !(value.isEmpty && fallback != nil) {
+                // Mostly a secret read from a file with its trailing newline: accepted, every
+                // request would be refused with 401. Named, never quoted.
+                guard !value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                    throw error("environment variable \(name) holds a line break or another control character (read from a file with its trailing newline?)", at: node, path: path)
+                }
                 result += value
             } else if let fallback {
                 result += fallback
@@ -91,6 +104,13 @@ private final class DecodingState {
             rest = rest[rest.index(after: end)...]
         }
         return result + rest
+    }
+
+    /// A POSIX shell variable name: letters, digits and `_`, not starting with a digit.
+    static func isVariableName(_ name: Substring) -> Bool {
+        func isLetter(_ byte: UInt8) -> Bool { (byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z") || byte == UInt8(ascii: "_") }
+        guard let first = name.utf8.first, isLetter(first) else { return false }
+        return name.utf8.allSatisfy { isLetter($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
     }
 }
 

@@ -200,6 +200,26 @@ struct ConfigLoaderTests {
         #expect(missing.first?.message.contains("NOPE is not set") == true)
     }
 
+    /// Mistakes that would otherwise load as a guessable or never-matching secret: a nested
+    /// default (kept as the text "${DEFAULT_TOKEN"), a name that is not one, a value read
+    /// from a file with its newline. The value itself is never quoted.
+    @Test func environmentMistakesAreErrorsAtTheirKey() throws {
+        let text = Self.valid.replacingOccurrences(of: "token: \"${GS_TOKEN}\"", with: "token: \"${ACME_TOKEN:-${GS_TOKEN}}\"")
+        let nested = errors(text)
+        #expect(nested.count == 1)
+        #expect(nested.first?.line == 8)
+        #expect(nested.first?.path == "orgs.acme.channels.gs.auth.token")
+        #expect(nested.first?.message.contains("cannot contain") == true)
+        let badName = errors("server: { listen: \"${ LISTEN}\" }\n", environment: ["LISTEN": "127.0.0.1:1"])
+        #expect(badName.first?.message.contains("is not an environment variable's name") == true)
+        var environment = self.environment
+        environment["GS_TOKEN"] = "gs-secret-token-1234\n"
+        let newline = errors(Self.valid, environment: environment)
+        #expect(newline.first?.path == "orgs.acme.channels.gs.auth.token")
+        #expect(newline.first?.message.contains("GS_TOKEN holds a line break") == true)
+        #expect(!newline.map(\.description).joined().contains("gs-secret-token-1234"))
+    }
+
     @Test func secretsDoNotAppearInErrors() throws {
         let text = Self.valid.replacingOccurrences(of: "token: \"${GS_TOKEN}\"", with: "token: \"${GS_TOKEN}\", extra: 1")
         let all = errors(text).map(\.description).joined()
