@@ -30,10 +30,16 @@ public protocol Journal: Sendable {
     /// leaves out what came before).
     func setCursor(_ sequence: Int64, subscription: String) async throws
 
-    /// Forgets subscriptions that are no longer configured: their cursors, retry queues and
-    /// dead letters, so that they do not hold back retention (nothing can deliver or
-    /// replay them any more).
-    func forgetSubscriptions(except subscriptions: Set<String>) async throws
+    /// Marks the subscriptions with state (a cursor, queued events, dead letters) that are
+    /// not in `subscriptions` as retired, from now, and those in it as configured again;
+    /// returns the ones retired by this call. A retired subscription keeps its state, and
+    /// its cursor keeps holding back retention, until `forgetRetiredSubscriptions`: one that
+    /// comes back before then (a plugins.d file missing at one reload) resumes where it was.
+    func retireSubscriptions(except subscriptions: Set<String>) async throws -> [String]
+
+    /// Forgets subscriptions retired at least `age` ago: their cursors, retry queues and
+    /// dead letters, so that they no longer hold back retention. Returns them.
+    func forgetRetiredSubscriptions(olderThan age: Duration) async throws -> [String]
 
     /// Dead letters of a subscription, oldest first.
     func deadLetters(subscription: String, limit: Int) async throws -> [DeadLetter]

@@ -250,6 +250,17 @@ public final class SQLiteJournal: Journal {
                 try db.execute(sql: "ALTER TABLE journal ADD COLUMN \(name) \(type)")
             }
         }
+        // A subscription that leaves the configuration keeps its cursor, retry queue and
+        // dead letters for a while (`retireSubscriptions`): a plugins.d file missing at one
+        // reload or restart must not throw away what it had not delivered.
+        migrator.registerMigration("v10-retired-subscriptions") { db in
+            try db.execute(sql: """
+                CREATE TABLE retired_subscriptions (
+                    subscription TEXT PRIMARY KEY,
+                    retired_at REAL NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 
@@ -445,16 +456,40 @@ public final class SQLiteJournal: Journal {
         ON CONFLICT(subscription) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
         """
 
-    public func forgetSubscriptions(except subscriptions: Set<String>) async throws {
+    public func retireSubscriptions(except subscriptions: Set<String>) async throws -> [String] {
         try await pool.write { db in
-            let known = try String.fetchSet(
-                db, sql: "SELECT subscription FROM cursors UNION SELECT subscription FROM delivery_queue UNION SELECT subscription FROM dead_letters")
-            for subscription in known.subtracting(subscriptions) {
-                for table in ["cursors", "delivery_queue", "dead_letters"] {
+            let now = Date().timeIntervalSince1970
+            for subscription in subscriptions {
+                try db.execute(sql: "DELETE FROM retired_subscriptions WHERE subscription = ?", arguments: [subscription])
+            }
+            let retired = try String.fetchSet(db, sql: "SELECT subscription FROM retired_subscriptions")
+            let retiring = try Self.subscriptionsWithState(db).subtracting(subscriptions).subtracting(retired).sorted()
+            for subscription in retiring {
+                try db.execute(
+                    sql: "INSERT INTO retired_subscriptions (subscription, retired_at) VALUES (?, ?)", arguments: [subscription, now])
+            }
+            return retiring
+        }
+    }
+
+    public func forgetRetiredSubscriptions(olderThan age: Duration) async throws -> [String] {
+        let cutoff = Date().timeIntervalSince1970 - age.secondsValue
+        return try await pool.write { db in
+            let due = try String.fetchAll(
+                db, sql: "SELECT subscription FROM retired_subscriptions WHERE retired_at <= ? ORDER BY subscription", arguments: [cutoff])
+            for subscription in due {
+                for table in ["cursors", "delivery_queue", "dead_letters", "retired_subscriptions"] {
                     try db.execute(sql: "DELETE FROM \(table) WHERE subscription = ?", arguments: [subscription])
                 }
             }
+            return due
         }
+    }
+
+    /// Every subscription the journal holds a cursor, a queued event or a dead letter for.
+    private static func subscriptionsWithState(_ db: Database) throws -> Set<String> {
+        try String.fetchSet(
+            db, sql: "SELECT subscription FROM cursors UNION SELECT subscription FROM delivery_queue UNION SELECT subscription FROM dead_letters")
     }
 
     public func deadLetters(subscription: String, limit: Int = 1000) async throws -> [DeadLetter] {

@@ -52,7 +52,8 @@ public final class Daemon: Sendable {
         do {
             let (pipeline, _) = try await Pipeline.build(
                 config: config, storage: config.storage, previous: Pipeline(), journal: journal, metrics: metrics, logger: logger)
-            try await journal.forgetSubscriptions(except: Set(config.subscriptions.map(\.id)))
+            let retired = try await journal.retireSubscriptions(except: Set(config.subscriptions.map(\.id)))
+            Self.logRetired(retired, keptFor: config.storage.retention, logger: logger)
             return Daemon(config: config, journal: journal, metrics: metrics, pipeline: pipeline, logger: logger)
         } catch {
             try? await journal.close()
@@ -151,15 +152,26 @@ public final class Daemon: Sendable {
             for sink in retired { await sink.shutdown() }
             for subscription in gone { metrics.forget(subscription: subscription.id, sink: subscription.sink) }
             do {
-                try await journal.forgetSubscriptions(except: Set(config.subscriptions.map(\.id)))
+                let retired = try await journal.retireSubscriptions(except: Set(config.subscriptions.map(\.id)))
+                Self.logRetired(retired, keptFor: storage.retention, logger: logger)
             } catch {
-                // The new configuration runs; what is left over only holds retention back
-                // until the next reload or restart removes it.
+                // The new configuration runs; a removed subscription not marked retired is
+                // marked at the next reload or restart, and only then starts its time.
                 if !Task.isCancelled {
-                    logger.error("removed subscriptions could not be forgotten", metadata: ["error": "\(error)"])
+                    logger.error("removed subscriptions could not be marked retired", metadata: ["error": "\(error)"])
                 }
             }
         }
+    }
+
+    /// A subscription gone from the configuration (on purpose, or with a plugins.d file that
+    /// was missing) keeps what it had not delivered for `storage.retention`: say so, and how
+    /// to get it back.
+    static func logRetired(_ retired: [String], keptFor retention: ConfigDuration, logger: Logger) {
+        guard !retired.isEmpty else { return }
+        logger.warning(
+            "subscriptions no longer configured: their cursors, retry queues and dead letters are kept for storage.retention (\(retention.description)), and each resumes where it was if configured again before then",
+            metadata: ["subscriptions": "\(retired.joined(separator: ","))"])
     }
 
     /// The settings that changed and are read once, when the daemon starts: the listener,

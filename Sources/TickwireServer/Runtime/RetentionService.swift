@@ -2,8 +2,9 @@ import Logging
 import ServiceLifecycle
 
 /// Deletes journal entries that every subscription has taken and that are older than
-/// `storage.retention`, and delivery attempts older than that, in small batches off the hot path (a big DELETE would hold the
-/// writer lock and stall ingress).
+/// `storage.retention`, delivery attempts older than that, and the state of subscriptions
+/// retired (removed from the configuration) that long ago. Entries and attempts go in small
+/// batches off the hot path (a big DELETE would hold the writer lock and stall ingress).
 struct RetentionService: Service {
     let journal: any Journal
     let retention: Duration
@@ -14,6 +15,10 @@ struct RetentionService: Service {
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
+                let forgotten = try await journal.forgetRetiredSubscriptions(olderThan: retention)
+                if !forgotten.isEmpty {
+                    logger.info("retired subscriptions forgotten", metadata: ["subscriptions": "\(forgotten.joined(separator: ","))"])
+                }
                 let events = try await drain { try await journal.prune(olderThan: retention, batchSize: batchSize) }
                 let attempts = try await drain { try await journal.pruneAttempts(olderThan: retention, batchSize: batchSize) }
                 if events + attempts > 0 {

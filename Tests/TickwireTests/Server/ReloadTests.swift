@@ -90,32 +90,47 @@ struct ReloadTests {
         await daemon.close()
     }
 
-    /// A dispatcher saves its cursor as it stops; a removed subscription's cursor (and its
-    /// dead letters) are deleted after that, or they would hold retention back (and a
-    /// re-added one would resume there).
-    @Test func aRemovedSubscriptionsCursorIsForgottenAfterItsLastBatch() async throws {
+    /// A removed subscription keeps its cursor and dead letters for `storage.retention`: a
+    /// plugins.d file missing at one reload must not lose what it had not delivered. Back
+    /// in the configuration, it resumes at its cursor (what came meanwhile included); once
+    /// retention forgets it, it no longer holds anything back.
+    @Test func aRemovedSubscriptionKeepsItsStateUntilRetentionForgetsIt() async throws {
         let daemon = try await TestDaemon.open(in: directory)
-        let body = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_read.json")
+        let first = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_read.json")
+        let second = try RepositoryFiles.corpusFile("gupshup/glific_message_event_failed_1002_number_not_on_whatsapp.json")
         try await daemon.application().test(.live) { client in
-            #expect(try await post(client, "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)", body) == .ok)
+            #expect(try await post(client, "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)", first) == .ok)
             #expect(await eventually { directory.lines("out/demo/events.jsonl").count == 1 })
             var dead = DeliverySettlement()
             dead.deadLetters = [DeadLetter(sequence: 1, eventID: "e", attempts: 1, reason: "refused")]
             try await daemon.journal.settle(dead, subscription: "demo/archive")
             let before = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
             #expect(before.contains(#"tickwire_subscription_backlog_events{subscription="demo/archive",sink="archive"}"#))
-            // At once: the dispatcher still holds its settlement (saved every 250 ms).
-            var next = try TestDaemon.config(in: directory)
-            next.orgs["demo"]?.subscriptions = []
-            try await daemon.reload(next)
-            #expect(try await daemon.journal.cursor(subscription: "demo/archive") == nil)
-            #expect(try await daemon.journal.deadLetters(subscription: "demo/archive").isEmpty, "nothing can replay them now")
-            // Its gauges go too: a frozen backlog would keep an alert firing.
+            let configured = try TestDaemon.config(in: directory)
+            var removed = configured
+            removed.orgs["demo"]?.subscriptions = []
+            try await daemon.reload(removed)
+            #expect(try await daemon.journal.cursor(subscription: "demo/archive") == 1)
+            #expect(try await daemon.journal.deadLetters(subscription: "demo/archive").count == 1)
+            // Its gauges go: a frozen backlog would keep an alert firing.
             let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
             for gauge in ["backlog_events", "queued_events", "circuit_open"] {
                 #expect(!metrics.contains(#"tickwire_subscription_\#(gauge){subscription="demo/archive""#), "\(gauge)")
             }
+
+            // Accepted while it was gone, delivered when it is back (not skipped as `from: end` would).
+            #expect(try await post(client, "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)", second) == .ok)
+            try await daemon.reload(configured)
+            #expect(await eventually { directory.lines("out/demo/events.jsonl").count == 2 })
+            #expect(try await daemon.journal.forgetRetiredSubscriptions(olderThan: .zero).isEmpty, "configured again: not retired")
+
+            try await daemon.reload(removed)
+            #expect(try await daemon.journal.forgetRetiredSubscriptions(olderThan: .seconds(3600)).isEmpty, "too young")
+            #expect(try await daemon.journal.forgetRetiredSubscriptions(olderThan: .zero) == ["demo/archive"])
+            #expect(try await daemon.journal.cursor(subscription: "demo/archive") == nil)
+            #expect(try await daemon.journal.deadLetters(subscription: "demo/archive").isEmpty)
         }
+        #expect(directory.lines("out/demo/events.jsonl").count == 2, "nothing delivered twice")
         await daemon.close()
     }
 
