@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tickwire's benchmark: in ONE run, nginx (the HTTP ceiling), the FastAPI + SQLite peer and
-# Tickwire with durability full and normal, at 32 and then 128 connections, with wrk posting
-# signed Meta status bodies and Gupshup message-events. Prints the figures and the ratios.
+# Tickwire with durability full and normal (and, for reference, full with no subscriptions:
+# ingest alone), at 32 and then 128 connections, with wrk posting signed Meta status bodies
+# and Gupshup message-events. Prints the figures and the ratios.
 #
 #   bench/bench.sh                 # REPEATS=3 DURATION=10s by default; see bench/run.sh for knobs
 #   REPEATS=1 DURATION=5s bench/bench.sh
@@ -29,7 +30,7 @@ export META_PATH=/v1/webhooks/bench/meta
 export GUPSHUP_PATH="/v1/webhooks/bench/gupshup?token=bench-token-0123456789"
 # The journal is the store the harness counts rows in (acknowledged vs stored).
 export ROWS_SQL="select count(*) from journal"
-serve="ln -sf data/journal.sqlite \$SRV_DIR/events.db; exec $bin serve --config $PWD/tickwire.yaml"
+serve="ln -sf data/journal.sqlite \$SRV_DIR/events.db; exec $bin serve --config"
 stamp=$(date +%Y%m%d-%H%M%S)
 # Peers and Tickwire in separate harness calls of the same run: the peers serve the
 # harness's default paths, Tickwire its own URLs.
@@ -37,7 +38,9 @@ for conns in 32 128; do
   (unset META_PATH GUPSHUP_PATH ROWS_SQL
    OUT="results/$stamp-c$conns-peers" CONNS=$conns PYTHON="$venv/bin/python" ./run.sh nginx fastapi)
   OUT="results/$stamp-c$conns-tickwire" CONNS=$conns PYTHON="$venv/bin/python" ./run.sh \
-    -s "tickwire-full=export DURABILITY=full; $serve" -s "tickwire-normal=export DURABILITY=normal; $serve" none
+    -s "tickwire-full=export DURABILITY=full; $serve $PWD/tickwire.yaml" \
+    -s "tickwire-normal=export DURABILITY=normal; $serve $PWD/tickwire.yaml" \
+    -s "tickwire-ingest=export DURABILITY=full; $serve $PWD/tickwire-ingest.yaml" none
   "$venv/bin/python" ratios.py "$conns" "results/$stamp-c$conns-peers/runs.tsv" "results/$stamp-c$conns-tickwire/runs.tsv"
 done
 
