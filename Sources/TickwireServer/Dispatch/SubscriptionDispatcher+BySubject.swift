@@ -41,10 +41,8 @@ extension SubscriptionDispatcher {
             }
         }
         let work = Self.workItems(groups.map(\.entries), batchSize: sink.maxBatchSize)
-        guard let delivered = await concurrently(work, limit: concurrency, deliverInOrder) else {
-            throw CancellationError()
-        }
-        settlement.merge(delivered)
+        // Complete even when the dispatcher stops part-way: what was not sent is parked.
+        settlement.merge(await concurrently(work, limit: concurrency, deliverInOrder))
         buffer.add(settlement)
         cursor = last.sequence
         return page.count < pageSize
@@ -72,11 +70,13 @@ extension SubscriptionDispatcher {
     }
 
     /// Sends batches in order; once an event of a key fails, the rest of that key is queued
-    /// behind it instead of sent. Nil when the dispatcher stopped before it was done.
-    private func deliverInOrder(_ batches: [[JournalEntry]]) async -> DeliverySettlement? {
+    /// behind it instead of sent. When the dispatcher stops part-way, what was not sent is
+    /// queued too, in order, for the retry queue after the next start: dropping the whole
+    /// page's settlement sent its delivered events again (up to 512 per stop or reload).
+    private func deliverInOrder(_ batches: [[JournalEntry]]) async -> DeliverySettlement {
         var settlement = DeliverySettlement()
         var failedKeys = Set<String>()
-        for batch in batches {
+        for (index, batch) in batches.enumerated() {
             var sending: [JournalEntry] = []
             for entry in batch {
                 let key = QueuedDelivery.key(of: entry.event)
@@ -87,7 +87,12 @@ extension SubscriptionDispatcher {
                 }
             }
             guard !sending.isEmpty else { continue }
-            guard let result = await attempt(sending.map(\.event)) else { return nil }
+            guard let result = await attempt(sending.map(\.event)) else {
+                for entry in sending + batches[(index + 1)...].joined() {
+                    settlement.queue.append(.behind(entry, key: QueuedDelivery.key(of: entry.event), at: Date()))
+                }
+                return settlement
+            }
             for (entry, outcome) in zip(sending, result.outcomes) {
                 let key = QueuedDelivery.key(of: entry.event)
                 let row = QueuedDelivery(entry: entry, key: key, attempts: 0, firstAttemptAt: nil, nextAttemptAt: result.at, lastError: nil)
@@ -122,11 +127,15 @@ extension SubscriptionDispatcher {
                 let batches = stride(from: 0, to: due.count, by: sink.maxBatchSize).map {
                     [Array(due[$0..<min($0 + sink.maxBatchSize, due.count)])]
                 }
-                guard let settlement = await concurrently(batches, limit: concurrency, { item in
+                let settlement = await concurrently(batches, limit: concurrency) { item in
                     await self.deliverQueued(item[0])
-                }) else { return }
+                }
+                // Saved also when the round was cut short by a stop (what was not sent stays
+                // queued as it was), from a task of its own: GRDB refuses a write from a
+                // cancelled one, and the round's deliveries would go again.
                 unsaved = settlement
-                try await journal.settle(settlement, subscription: subscription.id)
+                let (journal, id) = (journal, subscription.id)
+                try await Task { try await journal.settle(settlement, subscription: id) }.value
                 unsaved = nil
             } catch {
                 if isStopping { return }
@@ -136,8 +145,9 @@ extension SubscriptionDispatcher {
         }
     }
 
-    private func deliverQueued(_ rows: [QueuedDelivery]) async -> DeliverySettlement? {
-        guard let result = await attempt(rows.map(\.entry.event)) else { return nil }
+    /// Nothing when the dispatcher stopped first: the rows stay queued as they are.
+    private func deliverQueued(_ rows: [QueuedDelivery]) async -> DeliverySettlement {
+        guard let result = await attempt(rows.map(\.entry.event)) else { return DeliverySettlement() }
         var settlement = DeliverySettlement()
         for (row, outcome) in zip(rows, result.outcomes) {
             _ = settle(row, queued: true, outcome: outcome, result: result, into: &settlement)
@@ -230,20 +240,20 @@ extension SubscriptionDispatcher {
         }
     }
 
-    /// Runs `work` over `items` with at most `limit` at once and merges the settlements; nil
-    /// if any item was cut short (the dispatcher is stopping).
+    /// Runs `work` over `items` with at most `limit` at once and merges the settlements.
+    /// Every item runs (a stopping dispatcher's items return at once, without sending).
     private func concurrently<Item: Sendable>(
-        _ items: [Item], limit: Int, _ work: @escaping @Sendable (Item) async -> DeliverySettlement?
-    ) async -> DeliverySettlement? {
-        await withTaskGroup(of: DeliverySettlement?.self) { group in
+        _ items: [Item], limit: Int, _ work: @escaping @Sendable (Item) async -> DeliverySettlement
+    ) async -> DeliverySettlement {
+        await withTaskGroup(of: DeliverySettlement.self) { group in
             var pending = items.makeIterator()
             for _ in 0..<max(1, limit) {
                 guard let item = pending.next() else { break }
                 group.addTask { await work(item) }
             }
-            var merged: DeliverySettlement? = DeliverySettlement()
+            var merged = DeliverySettlement()
             for await result in group {
-                if let result { merged?.merge(result) } else { merged = nil }
+                merged.merge(result)
                 if let item = pending.next() { group.addTask { await work(item) } }
             }
             return merged

@@ -197,7 +197,15 @@ final class SubscriptionDispatcher: Sendable {
         var start = 0
         while start < matching.count {
             let batch = Array(matching[start..<min(start + sink.maxBatchSize, matching.count)])
-            settlement.deadLetters += try await deliverWithRetries(batch)
+            do {
+                settlement.deadLetters += try await deliverWithRetries(batch)
+            } catch {
+                // Stopping: the batches before this one are done, and saved as such (else
+                // they went again after the restart, with their dead letters counted twice).
+                settlement.cursor = batch[0].sequence - 1
+                buffer.add(settlement)
+                throw error
+            }
             start += batch.count
         }
         buffer.add(settlement)

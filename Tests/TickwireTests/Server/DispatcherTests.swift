@@ -235,8 +235,9 @@ struct DispatcherTests {
     }
 
     /// A delivery cancelled with the dispatcher (the grace ran out, or a reload was
-    /// cancelled by a shutdown) is no attempt: nothing is queued for retry or dead-lettered
-    /// (with `max_attempts: 1` it was), and the event is delivered again from the cursor.
+    /// cancelled by a shutdown) is no attempt: nothing is dead-lettered (with
+    /// `max_attempts: 1` it was), and the event is delivered again after the restart: from
+    /// the cursor in journal order, from the retry queue (attempts 0) per message.
     @Test(.timeLimit(.minutes(1)), arguments: [DeliveryOrdering.journal, .perSubject(concurrency: 2)])
     func aCancelledDeliveryIsNotCountedAsAnAttempt(ordering: DeliveryOrdering) async throws {
         let journal = try journal()
@@ -253,8 +254,13 @@ struct DispatcherTests {
         task.cancel()
         _ = await task.result
         #expect(try await journal.deadLetters(subscription: "acme/hang").isEmpty)
-        #expect(try await journal.queuedCount(subscription: "acme/hang") == 0)
-        #expect(try await journal.cursor(subscription: "acme/hang") == 0, "delivered again from the cursor")
+        if ordering == .journal {
+            #expect(try await journal.queuedCount(subscription: "acme/hang") == 0)
+            #expect(try await journal.cursor(subscription: "acme/hang") == 0, "delivered again from the cursor")
+        } else {
+            #expect(try await journal.queued(subscription: "acme/hang", limit: 10).map(\.attempts) == [0], "waits, no attempt counted")
+            #expect(try await journal.cursor(subscription: "acme/hang") == 1)
+        }
         try await journal.close()
     }
 
@@ -399,6 +405,40 @@ struct DispatcherTests {
         #expect(await sink.delivered.count == 1)
         task.cancel()
         _ = await task.result
+        try await journal.close()
+    }
+
+    /// A dispatcher stopped part-way through a page (a reload that changed its route, a
+    /// shutdown) saves what it finished: per message, the rest of the page waits in the
+    /// retry queue; in journal order, the cursor stops before the unfinished batch. After
+    /// the restart nothing goes twice. (The whole page's results were dropped.)
+    @Test(.timeLimit(.minutes(1)), arguments: [DeliveryOrdering.journal, .perSubject(concurrency: 1)])
+    func aDispatcherStoppedMidPageKeepsWhatItFinished(ordering: DeliveryOrdering) async throws {
+        let journal = try journal()
+        let subscription = Subscription(name: "s", org: "acme", sink: "s", from: .beginning)
+        let first = RecordingSink(maxBatchSize: 2, ordering: ordering)
+        await first.slow(.milliseconds(150))
+        let dispatcher = SubscriptionDispatcher(subscription: subscription, sink: first, journal: journal, logger: logger)
+        try await dispatcher.prepareCursor()
+        try await journal.append((0..<12).map { TestEvents.status(.sent, message: "m\($0)") })
+        let service = DispatchService(dispatchers: [dispatcher], journal: journal, logger: logger)
+        let task = Task { try await service.run() }
+        #expect(await eventually { await first.delivered.count >= 2 })
+        // In journal order a stop ends a batch's retries, not a delivery: make the next one fail.
+        if ordering == .journal { await first.failing(1000) }
+        await service.replace(with: [])
+        task.cancel()
+        _ = await task.result
+        let before = await first.delivered.compactMap(\.subject)
+        #expect(before.count < 12, "stopped part-way")
+
+        let second = RecordingSink(maxBatchSize: 2, ordering: ordering)
+        let restarted = SubscriptionDispatcher(subscription: subscription, sink: second, journal: journal, logger: logger)
+        try await run([restarted], journal: journal) { await second.delivered.count + before.count >= 12 }
+        let after = await second.delivered.compactMap(\.subject)
+        #expect(Set(before).isDisjoint(with: after), "delivered again: \(Set(before).intersection(after).sorted())")
+        #expect(Set(before + after) == Set((0..<12).map { "m\($0)" }))
+        #expect(try await journal.deadLetters(subscription: "acme/s").isEmpty)
         try await journal.close()
     }
 
