@@ -271,8 +271,11 @@ struct HTTPForwarderTests {
         // A secret read from a file with its newline would reach logs through the client's
         // error; credentials in the URL would never be sent; a huge timeout overflows.
         let newline = try refusal(", headers: { Authorization: \"${TOKEN}\" }", environment: ["TOKEN": "Bearer s3cret-token\n"])
-        #expect(newline?.contains("the value of \"Authorization\" holds a line break") == true)
+        #expect(newline?.contains("TOKEN holds a line break") == true)
         #expect(newline?.contains("s3cret-token") == false)
+        let written = try refusal(", headers: { Authorization: \"Bearer s3cret-token\\n\" }")
+        #expect(written?.contains("the value of \"Authorization\" holds a line break") == true)
+        #expect(written?.contains("s3cret-token") == false)
         #expect(try refusal(", headers: { \"X Bad\": v }")?.contains("\"X Bad\" is not a valid header name") == true)
         let withUser = try refusal(url: "https://user:pa55@console.example/hooks")
         #expect(withUser?.contains("must not hold a user or password") == true)
