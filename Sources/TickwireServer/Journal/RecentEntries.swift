@@ -64,6 +64,9 @@ final class RecentEntries: Sendable {
     /// Adds committed entries, in the order their sequences were given.
     func append(_ entries: [JournalEntry]) {
         state.withLock { state in
+            // A request's events share one body (one buffer): counted once, or a big
+            // batch's N events counted N times its size pushed every org's tail out.
+            var lastBody: UnsafeRawPointer?
             for entry in entries {
                 // Sequences are handed out one after another, and every row comes through
                 // here: a gap means rows committed without this tail hearing of them (a
@@ -72,7 +75,10 @@ final class RecentEntries: Sendable {
                 if entry.sequence > state.last + 1 { state.forget(through: entry.sequence - 1) }
                 state.last = max(state.last, entry.sequence)
                 let org = entry.event.org
-                let bytes = (entry.event.storedJSON?.count ?? 0) + (entry.event.raw?.body.count ?? 0)
+                let body = entry.event.raw?.body.withUnsafeBytes { $0.baseAddress }
+                let bodyBytes = body != nil && body == lastBody ? 0 : entry.event.raw?.body.count ?? 0
+                lastBody = body
+                let bytes = (entry.event.storedJSON?.count ?? 0) + bodyBytes
                 state.tails[org, default: Tail(coveredAfter: state.baseline)].entries.append(entry)
                 state.order.append((org, entry.sequence, bytes))
                 state.bytes += bytes

@@ -65,7 +65,7 @@ extension SQLiteJournal {
     /// Queue rows with their events (what `StoredQueueRow` reads).
     private static let queueRows = """
         SELECT q.key, q.attempts, q.first_attempt_at, q.next_attempt_at, q.last_error, \(storedEventColumns)
-        FROM delivery_queue q JOIN journal j ON j.seq = q.seq \(bodiesOfJournal)
+        FROM delivery_queue q JOIN journal j ON j.seq = q.seq
         """
 
     /// Rows heading their key's queue: the lowest sequence of each key.
@@ -76,10 +76,13 @@ extension SQLiteJournal {
 
     public func dueDeliveries(subscription: String, now: Date, limit: Int) async throws -> [QueuedDelivery] {
         let rows = try await pool.read { db in
-            try Row.fetchAll(
+            var rows = try Row.fetchAll(
                 db, sql: Self.heads + " AND q.next_attempt_at <= ?2 ORDER BY q.next_attempt_at, q.seq LIMIT ?3",
                 arguments: [subscription, now.timeIntervalSince1970, limit]
             ).map(StoredQueueRow.init(row:))
+            let events = try Self.withBodies(rows.map(\.event), db: db)
+            for index in rows.indices { rows[index].event = events[index] }
+            return rows
         }
         return try rows.map(queued(from:))
     }

@@ -303,14 +303,30 @@ public final class SQLiteJournal: Journal {
         }
     }
 
-    /// A journal row's columns as `StoredEvent` reads them, from `journal j` joined with
-    /// `bodiesOfJournal`.
-    /// (Rows written before schema v8 have their body in their own columns.)
-    static let storedEventColumns = """
-        j.seq, j.event, CASE WHEN j.body_id IS NULL THEN j.raw_type ELSE b.content_type END AS raw_type,
-        COALESCE(b.body, j.raw_body) AS raw_body
-        """
-    static let bodiesOfJournal = "LEFT JOIN request_bodies b ON b.id = j.body_id"
+    /// A journal row's columns as `StoredEvent` reads them, from `journal j`; the bodies
+    /// `body_id` names are read apart (`withBodies`). (Rows written before schema v8 have
+    /// their body in their own columns.)
+    static let storedEventColumns = "j.seq, j.event, j.body_id, j.raw_type, j.raw_body"
+
+    /// `rows` with the request bodies they name, each read once and shared by its events:
+    /// joined per row, a batch's body was read and copied once per event (512 copies of a
+    /// 3 MB Meta batch in one page, for each subscription catching up).
+    static func withBodies(_ rows: [StoredEvent], db: Database) throws -> [StoredEvent] {
+        let ids = Set(rows.compactMap(\.bodyID))
+        guard !ids.isEmpty else { return rows }
+        var bodies: [Int64: RawPayload] = [:]
+        for row in try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT id, content_type, body FROM request_bodies WHERE id IN (SELECT value FROM json_each(?))"),
+            arguments: ["[" + ids.map(String.init).joined(separator: ",") + "]"])
+        {
+            bodies[row["id"]] = RawPayload(contentType: row["content_type"], body: Array(row["body"] as Data))
+        }
+        return rows.map { row in
+            var row = row
+            if let id = row.bodyID { row.raw = bodies[id] }
+            return row
+        }
+    }
 
     public func append(_ events: [Event], completion: @escaping @Sendable (Result<[Int64?], JournalUnavailable>) -> Void) {
         guard !events.isEmpty else { return completion(.success([])) }
@@ -389,12 +405,12 @@ public final class SQLiteJournal: Journal {
             guard !missing.isEmpty else { return (cached, [StoredEvent]()) }
             let rows = try Row.fetchAll(
                 db.cachedStatement(sql: """
-                    SELECT \(Self.storedEventColumns) FROM journal j \(Self.bodiesOfJournal)
+                    SELECT \(Self.storedEventColumns) FROM journal j
                     WHERE j.seq IN (SELECT value FROM json_each(?)) ORDER BY j.seq
                     """),
                 arguments: ["[" + missing.map(String.init).joined(separator: ",") + "]"]
             ).map(StoredEvent.init(row:))
-            return (cached, rows)
+            return (cached, try Self.withBodies(rows, db: db))
         }
         guard !missing.isEmpty else { return cached }
         return try (cached + missing.map(entry(from:))).sorted { $0.sequence < $1.sequence }
@@ -404,14 +420,17 @@ public final class SQLiteJournal: Journal {
     struct StoredEvent: Sendable {
         var sequence: Int64
         var json: Data
-        var rawType: String?
-        var rawBody: Data?
+        /// The request body in `request_bodies`, set in `raw` by `withBodies`.
+        var bodyID: Int64?
+        var raw: RawPayload?
 
         init(row: Row) {
             sequence = row["seq"]
             json = row["event"]
-            rawType = row["raw_type"]
-            rawBody = row["raw_body"]
+            bodyID = row["body_id"]
+            if let body = row["raw_body"] as Data? {
+                raw = RawPayload(contentType: row["raw_type"], body: Array(body))
+            }
         }
     }
 
@@ -420,9 +439,7 @@ public final class SQLiteJournal: Journal {
     func entry(from row: StoredEvent) throws -> JournalEntry {
         if let event = decoded.event(row.sequence) { return JournalEntry(sequence: row.sequence, event: event) }
         var event = try Event(cloudEventJSON: row.json)
-        if let body = row.rawBody {
-            event.raw = RawPayload(contentType: row.rawType, body: Array(body))
-        }
+        event.raw = row.raw
         decoded.insert(event, sequence: row.sequence)
         return JournalEntry(sequence: row.sequence, event: event)
     }

@@ -333,6 +333,10 @@ struct JournalTests {
             #"{"batch":0}"#, #"{"batch":1}"#, #"{"batch":1}"#, #"{"batch":1}"#, #"{"batch":2}"#,
         ])
         #expect(read.allSatisfy { $0.event.raw?.contentType == "application/json" })
+        // Read back, batch 1's events share one copy of its body too (a page of a 3 MB
+        // batch's events held a copy per event).
+        let buffers = read.map { $0.event.raw?.body.withUnsafeBytes { UInt(bitPattern: $0.baseAddress) } }
+        #expect(Set(buffers[1...3]).count == 1 && buffers[1] != buffers[0] && buffers[1] != buffers[4])
         // b2 waits in a retry queue: pruning takes 1, 2 and 4 but keeps batch 1's body for b2.
         try await reopened.setCursor(4, subscription: "acme/native")
         try await reopened.pool.write { db in

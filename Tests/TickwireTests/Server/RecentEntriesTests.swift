@@ -26,6 +26,20 @@ struct RecentEntriesTests {
         #expect(recent.entries(org: "new", after: 10, limit: 5) == [])
     }
 
+    /// A request's events share its body: it counts once against the budget, or one big
+    /// batch pushed every org's entries out of memory.
+    @Test func aBatchsSharedBodyCountsOnce() {
+        let recent = RecentEntries(baseline: 0, capacity: 100, byteBudget: 10_000)
+        let raw = RawPayload(contentType: "application/json", body: Array(repeating: 0x20, count: 4_000))
+        let batch = (1...5).map { sequence -> JournalEntry in
+            var event = TestEvents.status(.sent, message: "m\(sequence)")
+            event.raw = raw
+            return JournalEntry(sequence: Int64(sequence), event: event.keepingCloudEventBytes())
+        }
+        recent.append(batch)
+        #expect(recent.entries(org: "acme", after: 0, limit: 10)?.count == 5, "one body of 4 000 bytes, not five")
+    }
+
     @Test func largeEventsLeaveMemorySooner() {
         let recent = RecentEntries(baseline: 0, capacity: 100, byteBudget: 10_000)
         func large(_ sequence: Int64) -> JournalEntry {
