@@ -33,42 +33,54 @@ public final class CircuitBreaker: Sendable {
 
     public var isOpen: Bool { state.withLock { $0.openUntil != nil } }
 
-    /// Returns when a delivery may go (at once while closed); false when `keepWaiting`
+    /// What `permit` hands out: whether the delivery goes as the probe. Only the probe's
+    /// outcome ends the probe: a delivery permitted while the breaker was still closed
+    /// that failed (or was cut short) meanwhile let a second probe go beside the first.
+    public struct Permit: Sendable {
+        public let isProbe: Bool
+    }
+
+    /// Returns when a delivery may go (at once while closed); nil when `keepWaiting`
     /// turned false first (the dispatcher is stopping). Cancellation ends the wait too.
-    public func permit(keepWaiting: () -> Bool = { true }) async -> Bool {
+    public func permit(keepWaiting: () -> Bool = { true }) async -> Permit? {
         while keepWaiting() && !Task.isCancelled {
             let wait: Duration? = state.withLock { state in
                 guard let openUntil = state.openUntil else { return nil }
                 let now = ContinuousClock.now
                 if !state.probing && now >= openUntil {
                     state.probing = true
-                    return nil
+                    return .zero
                 }
                 return state.probing ? policy.probeInterval : openUntil - now
             }
-            guard let wait else { return true }
-            // Short naps, so that a stop or a closing probe is noticed soon.
-            try? await Task.sleep(for: min(wait, .milliseconds(250)))
+            switch wait {
+            case nil: return Permit(isProbe: false)
+            case .zero?: return Permit(isProbe: true)
+            case let wait?:
+                // Short naps, so that a stop or a closing probe is noticed soon.
+                try? await Task.sleep(for: min(wait, .milliseconds(250)))
+            }
         }
-        return false
+        return nil
     }
 
     /// Tells the breaker a permitted delivery was cut short (its task cancelled): that says
     /// nothing of the destination, but a probe cut short must let the next probe go, or
     /// every later `permit` would wait for a verdict that never comes.
-    public func abandon() {
+    public func abandon(_ permit: Permit) {
+        guard permit.isProbe else { return }
         state.withLock { $0.probing = false }
     }
 
     /// Tells the breaker how a permitted delivery went.
-    public func record(failed: Bool) {
+    public func record(_ permit: Permit, failed: Bool) {
         state.withLock { state in
             if !failed {
                 state = State()
                 return
             }
             state.consecutiveFailures += 1
-            if state.probing || state.consecutiveFailures >= policy.failures {
+            if permit.isProbe || (state.openUntil == nil && state.consecutiveFailures >= policy.failures) {
                 state.openUntil = ContinuousClock.now + policy.probeInterval
                 state.probing = false
             }

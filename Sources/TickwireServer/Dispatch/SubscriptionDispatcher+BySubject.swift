@@ -171,8 +171,10 @@ extension SubscriptionDispatcher {
     /// sink's timeout.
     private func attempt(_ events: [Event]) async -> Attempt? {
         guard !isStopping else { return nil }
+        var permit: CircuitBreaker.Permit?
         if let breaker = sink.circuitBreaker {
-            guard await breaker.permit(keepWaiting: { !self.isStopping }) else { return nil }
+            permit = await breaker.permit(keepWaiting: { !self.isStopping })
+            guard permit != nil else { return nil }
         }
         let at = Date()
         let started = ContinuousClock.now
@@ -184,10 +186,10 @@ extension SubscriptionDispatcher {
         // Its events are delivered again at the next start; a graceful stop lets deliveries
         // finish.
         if Task.isCancelled {
-            sink.circuitBreaker?.abandon()
+            if let permit { sink.circuitBreaker?.abandon(permit) }
             return nil
         }
-        sink.circuitBreaker?.record(failed: report.failedEntirely)
+        if let permit { sink.circuitBreaker?.record(permit, failed: report.failedEntirely) }
         let outcomes = Self.padded(report, count: events.count)
         let delivered = outcomes.filter { $0 == .delivered }.count
         metrics.delivered(subscription: subscription.id, sink: subscription.sink, count: delivered, duration: latency)
