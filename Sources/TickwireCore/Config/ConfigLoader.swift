@@ -30,6 +30,9 @@ public struct ConfigLoader: Sendable {
         }
         var files = [main]
         var errors: [ConfigError] = []
+        // Each file is read once, however many patterns name it (and the main file never
+        // again): overlapping globs made every name in it "defined twice", in one file.
+        var read: Set<String> = [Self.realPath(path)]
         let directory = (path as NSString).deletingLastPathComponent
         for pattern in main.include ?? Self.defaultIncludes {
             let absolute = pattern.hasPrefix("/") ? pattern : (directory.isEmpty ? pattern : directory + "/" + pattern)
@@ -43,7 +46,7 @@ public struct ConfigLoader: Sendable {
                 errors.append(ConfigError(file: path, line: nil, path: "include", message: "\"\(pattern)\": \(problem.message)"))
                 continue
             }
-            for match in matches where match != path {
+            for match in matches where read.insert(Self.realPath(match)).inserted {
                 do {
                     let file = try decodeFile(match)
                     if file.include != nil {
@@ -183,6 +186,13 @@ public struct ConfigLoader: Sendable {
         default:
             return .failure(GlobProblem(message: "cannot list the files it names"))
         }
+    }
+
+    /// The file's path with links and `.`/`..` resolved; the path itself if that fails.
+    static func realPath(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     static func syntaxError(_ error: YamlError, file: String) -> ConfigError {

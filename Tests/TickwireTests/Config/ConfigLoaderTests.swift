@@ -126,6 +126,20 @@ struct ConfigLoaderTests {
         #expect(config.files.count == 2)
     }
 
+    /// Patterns that overlap name a file twice, and `*.yaml` beside config.yaml names it
+    /// too: each file is read once, not reported as defining everything twice.
+    @Test func overlappingIncludesReadEachFileOnce() throws {
+        let main = """
+            include: [ "plugins.d/*.yaml", "plugins.d/sinks.yaml", "./plugins.d/../plugins.d/sinks.yaml", "*.yaml" ]
+            orgs:
+              acme:
+                channels: { gs: { provider: gupshup, auth: { type: none } } }
+                subscriptions: [ { sink: extra } ]
+            """
+        let config = try load(main, files: ["plugins.d/sinks.yaml": "sinks:\n  extra: { type: file, path: x.jsonl }\n"])
+        #expect(config.files.count == 2)
+    }
+
     /// A file named outright must exist (a typo would drop its orgs, and a reload would
     /// forget their subscriptions); a wildcard may match nothing (an empty plugins.d).
     @Test func aMissingIncludedFileIsAnError() throws {
