@@ -26,14 +26,15 @@ public final class Daemon: Sendable {
     public let metrics: GatewayMetrics
     let logger: Logger
     let dispatchService: DispatchService
-    /// The storage settings the daemon started with (a reload changes them at a restart).
-    private let storage: StorageConfig
+    /// The configuration the daemon started with: what is read once at start (the listener,
+    /// storage, logging) stays as it says until a restart, whatever reloads came since.
+    private let started: Config
     private let pipeline: Mutex<Pipeline>
     private let reloads = ReloadQueue()
 
     private init(config: Config, journal: SQLiteJournal, metrics: GatewayMetrics, pipeline: Pipeline, logger: Logger) {
         self.gateway = Gateway(config: config, journal: journal)
-        self.storage = config.storage
+        self.started = config
         self.journal = journal
         self.metrics = metrics
         self.pipeline = Mutex(pipeline)
@@ -98,7 +99,7 @@ public final class Daemon: Sendable {
             services: [
                 dispatchService,
                 RetentionService(
-                    journal: journal, retention: gateway.config.storage.retention.duration, interval: .seconds(60), logger: logger),
+                    journal: journal, retention: started.storage.retention.duration, interval: .seconds(60), logger: logger),
             ],
             logger: logger)
     }
@@ -137,13 +138,15 @@ public final class Daemon: Sendable {
     /// configuration. On error nothing changes and the error is thrown.
     public func reload(_ config: Config) async throws {
         try await reloads.serialize { [self] in
-            let waiting = Self.settingsReadAtStart(changedFrom: gateway.config, to: config)
+            // Against the start, not the last reload: compared with the last, a second
+            // reload said nothing of what still waits for the restart.
+            let waiting = Self.settingsReadAtStart(changedFrom: started, to: config)
             if !waiting.isEmpty {
                 logger.warning("these changes take effect at the next restart", metadata: ["settings": "\(waiting.joined(separator: ","))"])
             }
             let previous = pipeline.withLock { $0 }
             let (next, retired) = try await Pipeline.build(
-                config: config, storage: storage, previous: previous, journal: journal, metrics: metrics, logger: logger)
+                config: config, storage: started.storage, previous: previous, journal: journal, metrics: metrics, logger: logger)
             let kept = Set(config.subscriptions.map { "\($0.id) \($0.sink)" })
             let gone = gateway.config.subscriptions.filter { !kept.contains("\($0.id) \($0.sink)") }
             pipeline.withLock { $0 = next }
@@ -153,7 +156,7 @@ public final class Daemon: Sendable {
             for subscription in gone { metrics.forget(subscription: subscription.id, sink: subscription.sink) }
             do {
                 let retired = try await journal.retireSubscriptions(except: Set(config.subscriptions.map(\.id)))
-                Self.logRetired(retired, keptFor: storage.retention, logger: logger)
+                Self.logRetired(retired, keptFor: started.storage.retention, logger: logger)
             } catch {
                 // The new configuration runs; a removed subscription not marked retired is
                 // marked at the next reload or restart, and only then starts its time.

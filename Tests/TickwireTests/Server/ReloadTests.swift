@@ -64,6 +64,11 @@ struct ReloadTests {
         let warning = log.records.first { $0.message.contains("next restart") }
         #expect(warning?.level == .warning)
         #expect(warning?.metadata["settings"] == "storage.retention,logging.level", "max_body_bytes applies at once")
+        // A second reload still waits for the restart: warned again, against the start.
+        next.server.maxBodyBytes = 2048
+        try await daemon.reload(next)
+        let warnings = log.records.filter { $0.message.contains("next restart") }
+        #expect(warnings.map { $0.metadata["settings"] } == ["storage.retention,logging.level", "storage.retention,logging.level"])
         // The same durations written another way are no change.
         var same = next
         same.storage.retention = ConfigDuration(duration: .seconds(3600), description: "60m")
