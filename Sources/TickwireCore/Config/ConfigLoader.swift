@@ -76,8 +76,9 @@ public struct ConfigLoader: Sendable {
             }
             var decoder = YAMLNodeDecoder(file: path, environment: environment)
             decoder.userInfo[.registry] = registry
-            var file = try decoder.decode(ConfigFile.self, from: node)
+            var (file, defaults) = try decoder.decode(ConfigFile.self, from: node)
             file.path = path
+            file.defaults = defaults
             return file
         } catch let error as ConfigError {
             throw error
@@ -122,11 +123,35 @@ public struct ConfigLoader: Sendable {
             }
         }
         errors += Self.checkReferences(orgs: orgs, sinks: sinks)
+        if !server.listensOnLoopbackOnly {
+            errors += Self.defaultedSecrets(files.flatMap(\.defaults), listen: server.listen)
+        }
         guard errors.isEmpty else { throw ConfigErrors(errors.sorted { ($0.file, $0.line ?? 0) < ($1.file, $1.line ?? 0) }) }
         for name in orgs.keys {
             orgs[name]!.keepsRawPayload = orgs[name]!.subscriptions.contains { sinks[$0.sink]?.needsRawPayload == true }
         }
         return Config(server: server, storage: storage, logging: logging, sinks: sinks, orgs: orgs, files: files.map(\.path))
+    }
+
+    /// The keys whose values are secrets: credentials of the org API, of webhooks, of
+    /// forwarders (their headers and signing secrets) and of /metrics.
+    static let secretKeys: Set<String> = [
+        "api_keys", "token", "password", "app_secret", "app_secrets", "auth_token", "auth_tokens", "verify_token",
+        "secret", "secrets", "headers", "metrics_token",
+    ]
+
+    /// A secret that took the default written beside it in the file is known to anyone
+    /// who can read the file (config.yaml's demo org is published): refused while the
+    /// daemon can be reached from beyond this machine.
+    static func defaultedSecrets(_ defaults: [DefaultedValue], listen: String) -> [ConfigError] {
+        defaults.filter { value in
+            value.path.split(separator: ".").contains { secretKeys.contains(String($0.prefix { $0 != "[" })) }
+        }.map { value in
+            ConfigError(
+                file: value.file, line: value.line, path: value.path,
+                message: "${\(value.variable)} is not set, and its default is written in the file: "
+                    + "a secret anyone who reads the file knows, while server.listen (\(listen)) is reachable from other machines; set \(value.variable)")
+        }
     }
 
     /// Subscriptions name existing sinks and channels; names are unique within an org;
@@ -215,6 +240,8 @@ public struct ConfigLoader: Sendable {
 /// One file's contents; every file has the same schema.
 struct ConfigFile: Decodable {
     var path: String = ""
+    /// Values that took the default of their `${VAR:-default}`.
+    var defaults: [DefaultedValue] = []
     var server: ServerConfig?
     var storage: StorageConfig?
     var logging: LoggingConfig?

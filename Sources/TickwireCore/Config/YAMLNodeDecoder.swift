@@ -11,13 +11,22 @@ struct YAMLNodeDecoder {
     var environment: [String: String]
     var userInfo: [CodingUserInfoKey: any Sendable] = [:]
 
-    func decode<T: Decodable>(_ type: T.Type, from node: Node) throws -> T {
+    /// The value, and where a `${VAR:-default}` took its default (the variable unset).
+    func decode<T: Decodable>(_ type: T.Type, from node: Node) throws -> (value: T, defaults: [DefaultedValue]) {
         let state = DecodingState(file: file, environment: environment)
         let decoder = NodeDecoder(node: node, codingPath: [], state: state, userInfo: userInfo)
         let value = try decoder.decodeChecked(T.self, node: node, codingPath: [])
         if let unknown = state.firstUnknownKey() { throw unknown }
-        return value
+        return (value, state.defaults)
     }
+}
+
+/// A value written `${VAR:-default}` that took its default: where, and which variable.
+struct DefaultedValue: Sendable {
+    var file: String
+    var line: Int?
+    var path: String
+    var variable: String
 }
 
 /// Which keys of each mapping were asked for, to report the ones nobody asked for.
@@ -26,6 +35,7 @@ private final class DecodingState {
     let environment: [String: String]
     private var mappings: [(path: [String], mapping: Node.Mapping, requested: Set<String>, consumedAll: Bool)] = []
     private var indexByPath: [String: Int] = [:]
+    private(set) var defaults: [DefaultedValue] = []
 
     init(file: String, environment: [String: String]) {
         self.file = file
@@ -97,6 +107,7 @@ private final class DecodingState {
                 }
                 result += value
             } else if let fallback {
+                defaults.append(DefaultedValue(file: file, line: node.mark?.line, path: Self.dotted(path), variable: String(name)))
                 result += fallback
             } else {
                 throw error("environment variable \(name) is not set (write ${\(name):-default} for a default)", at: node, path: path)

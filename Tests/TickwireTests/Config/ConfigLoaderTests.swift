@@ -140,6 +140,27 @@ struct ConfigLoaderTests {
         #expect(config.files.count == 2)
     }
 
+    /// A secret that takes the default written in the file (config.yaml's demo org) is
+    /// public: refused when the daemon listens beyond loopback, named by key and variable,
+    /// never quoted. On loopback, or with the variables set, the file loads.
+    @Test func aDefaultedSecretIsRefusedBeyondLoopback() throws {
+        let text = """
+            server: { listen: "0.0.0.0:8080", max_body_bytes: "${MAX_BODY:-4096}" }
+            orgs:
+              acme:
+                api_keys: [ "${ACME_KEY:-acme-api-key-change-me}" ]
+                channels:
+                  gs: { provider: gupshup, auth: { type: token, token: "${GS:-gs-token-change-me-0}" } }
+            """
+        let refused = errors(text, environment: [:])
+        #expect(refused.map(\.path) == ["orgs.acme.api_keys[0]", "orgs.acme.channels.gs.auth.token"])
+        #expect(refused.map(\.line) == [4, 6])
+        #expect(refused.first?.message.contains("set ACME_KEY") == true)
+        #expect(!refused.map(\.description).joined().contains("change-me"))
+        #expect(try load(text.replacingOccurrences(of: "0.0.0.0", with: "127.0.0.1"), environment: [:]).server.listen == "127.0.0.1:8080")
+        #expect(try load(text, environment: ["ACME_KEY": "acme-api-key-0123456789", "GS": "gs-secret-token-1234"]).orgs.count == 1)
+    }
+
     /// A file named outright must exist (a typo would drop its orgs, and a reload would
     /// forget their subscriptions); a wildcard may match nothing (an empty plugins.d).
     @Test func aMissingIncludedFileIsAnError() throws {
