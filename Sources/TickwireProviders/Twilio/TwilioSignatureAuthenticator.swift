@@ -62,7 +62,7 @@ public struct TwilioSignatureAuthenticator: ChannelAuthenticator {
             // signature over the URL alone would carry any body.
             throw .unauthorized("the body is not covered by the signature (no bodySHA256)")
         }
-        guard matches(signature, url: signedURL(request), parameters: parameters) else {
+        guard matches(signature, urls: signedURLs(request), parameters: parameters) else {
             throw .unauthorized("X-Twilio-Signature does not match the request")
         }
     }
@@ -82,16 +82,24 @@ public struct TwilioSignatureAuthenticator: ChannelAuthenticator {
         return signature
     }
 
-    /// The configured public URL, with the query of the request as received (byte for
-    /// byte) unless the configured URL has its own.
-    func signedURL(_ request: WebhookRequest) -> String {
-        guard !publicURL.contains("?"), let mark = request.uri.firstIndex(of: "?") else { return publicURL }
-        return publicURL + request.uri[mark...]
+    /// The URLs Twilio may have signed: the configured public URL with the query of the
+    /// request as received (byte for byte), and the configured URL as written when it has
+    /// a query of its own (a per-message StatusCallback with another query is signed with
+    /// that one). A fragment (a connection override, `#rc=3&rp=all`) is never sent, and
+    /// whether Twilio signs it is not documented (twilio.md §1): each with and without it.
+    func signedURLs(_ request: WebhookRequest) -> [String] {
+        let (configured, fragment) = publicURL.firstIndex(of: "#").map { (publicURL[..<$0], publicURL[$0...]) } ?? (publicURL[...], nil)
+        let withoutQuery = configured.prefix { $0 != "?" }
+        let received = request.uri.firstIndex(of: "?").map { request.uri[$0...] } ?? ""
+        var urls = [String(withoutQuery + received)]
+        if configured.contains("?"), configured != urls[0] { urls.append(String(configured)) }
+        if let fragment { urls += urls.map { $0 + fragment } }
+        return urls
     }
 
     static let mostFormFields = 1000
 
-    private func matches(_ signature: String, url: String, parameters: [(name: String, value: String)]) -> Bool {
+    private func matches(_ signature: String, urls: [String], parameters: [(name: String, value: String)]) -> Bool {
         // Older libraries sign repeated values as sent, newer ones once each: accept both.
         let hasRepeats = Set(parameters.map { "\($0.name)=\($0.value)" }).count != parameters.count
         let signedParameters = (hasRepeats ? [false, true] : [false]).map {
@@ -99,7 +107,7 @@ public struct TwilioSignatureAuthenticator: ChannelAuthenticator {
         }
         var valid = false
         for token in authTokens {
-            for candidate in TwilioSignature.urlVariants(url) {
+            for candidate in urls.flatMap(TwilioSignature.urlVariants) {
                 for signed in signedParameters {
                     let expected = TwilioSignature.compute(url: candidate, signedParameters: signed, authToken: token)
                     valid = ConstantTime.equals(expected, signature) || valid

@@ -56,6 +56,32 @@ extension Providers {
             try authenticator(publicURL: "https://host.example:443/path").authenticate(post(fields, uri: "/path?x=1", signature: signed))
         }
 
+        /// A connection override (`#rc=3&rp=all`) in the URL entered in Twilio never reaches
+        /// the gateway; the query received goes before it, signed with or without it. A
+        /// configured URL with a query accepts a request signed with another query (a
+        /// per-message StatusCallback) as received.
+        @Test func fragmentsAndQueriesOfThePublicURL() throws {
+            let fields = Self.statusFields
+            let overrides = try authenticator(publicURL: Self.publicURL + "#rc=3&rp=all")
+            for url in [Self.publicURL + "?ref=1", Self.publicURL + "?ref=1#rc=3&rp=all"] {
+                let signed = TwilioSignature.compute(url: url, parameters: fields, authToken: "12345")
+                try overrides.authenticate(post(fields, uri: "/v1/webhooks/acme/twilio?ref=1", signature: signed))
+            }
+            let withQuery = try authenticator(publicURL: Self.publicURL + "?source=x")
+            for query in ["?source=x", "?source=y"] {
+                let signed = TwilioSignature.compute(url: Self.publicURL + query, parameters: fields, authToken: "12345")
+                try withQuery.authenticate(post(fields, uri: "/v1/webhooks/acme/twilio" + query, signature: signed))
+            }
+            // The configured URL as written is accepted even if a proxy dropped its query (as
+            // before); a signature over a third query is not.
+            let configured = TwilioSignature.compute(url: Self.publicURL + "?source=x", parameters: fields, authToken: "12345")
+            try withQuery.authenticate(post(fields, uri: "/v1/webhooks/acme/twilio", signature: configured))
+            let other = TwilioSignature.compute(url: Self.publicURL + "?source=z", parameters: fields, authToken: "12345")
+            #expect(throws: WebhookRejection.self) {
+                try withQuery.authenticate(post(fields, uri: "/v1/webhooks/acme/twilio?source=y", signature: other))
+            }
+        }
+
         @Test func anyChangeIsRefused() throws {
             let fields = Self.statusFields
             let signed = TwilioSignature.compute(url: Self.publicURL + "?x=1", parameters: fields, authToken: "12345")
