@@ -78,7 +78,10 @@ struct Reload: AsyncParsableCommand {
         let config = try options.load()
         let directory = config.storage.directory
         guard let pid = DataDirectoryLock.holder(of: directory) else {
-            FileHandle.standardError.write(Data("no running daemon found (none holds \(DataDirectoryLock.path(in: directory)))\n".utf8))
+            // storage.directory applies at a restart: after an edit, the running daemon
+            // still holds the pid file of the directory it started with.
+            FileHandle.standardError.write(Data(
+                "no running daemon found (none holds \(DataDirectoryLock.path(in: directory))); if storage.directory changed since the daemon started, it still holds the old directory's pid file: restart it, or send SIGHUP to it (kill -HUP <pid>)\n".utf8))
             throw ExitCode(1)
         }
         guard kill(pid, SIGHUP) == 0 else {
