@@ -51,9 +51,10 @@ public final class Daemon: Sendable {
             onCommit: { events, duration in metrics.journalCommit(events: events, duration: duration) },
             onSync: { duration in metrics.journalSync(duration: duration) })
         do {
+            // Before any cursor is read: a subscription configured again is no longer retired.
+            let retired = try await journal.retireSubscriptions(except: Set(config.subscriptions.map(\.id)))
             let (pipeline, _) = try await Pipeline.build(
                 config: config, storage: config.storage, previous: Pipeline(), journal: journal, metrics: metrics, logger: logger)
-            let retired = try await journal.retireSubscriptions(except: Set(config.subscriptions.map(\.id)))
             Self.logRetired(retired, keptFor: config.storage.retention, logger: logger)
             return Daemon(config: config, journal: journal, metrics: metrics, pipeline: pipeline, logger: logger)
         } catch {
@@ -145,25 +146,27 @@ public final class Daemon: Sendable {
                 logger.warning("these changes take effect at the next restart", metadata: ["settings": "\(waiting.joined(separator: ","))"])
             }
             let previous = pipeline.withLock { $0 }
-            let (next, retired) = try await Pipeline.build(
-                config: config, storage: started.storage, previous: previous, journal: journal, metrics: metrics, logger: logger)
+            // Before the new pipeline reads cursors: a subscription configured again must not
+            // be forgotten by a retention pass while its new dispatcher runs. A failure here
+            // fails the reload; a failed build marks the running configuration's back.
+            let retiring = try await journal.retireSubscriptions(except: Set(config.subscriptions.map(\.id)))
+            let next: Pipeline
+            let unusedSinks: [any Sink]
+            do {
+                (next, unusedSinks) = try await Pipeline.build(
+                    config: config, storage: started.storage, previous: previous, journal: journal, metrics: metrics, logger: logger)
+            } catch {
+                _ = try? await journal.retireSubscriptions(except: Set(gateway.config.subscriptions.map(\.id)))
+                throw error
+            }
             let kept = Set(config.subscriptions.map { "\($0.id) \($0.sink)" })
             let gone = gateway.config.subscriptions.filter { !kept.contains("\($0.id) \($0.sink)") }
             pipeline.withLock { $0 = next }
             gateway.replaceConfig(config)
             await dispatchService.replace(with: next.dispatchers)
-            for sink in retired { await sink.shutdown() }
+            for sink in unusedSinks { await sink.shutdown() }
             for subscription in gone { metrics.forget(subscription: subscription.id, sink: subscription.sink) }
-            do {
-                let retired = try await journal.retireSubscriptions(except: Set(config.subscriptions.map(\.id)))
-                Self.logRetired(retired, keptFor: started.storage.retention, logger: logger)
-            } catch {
-                // The new configuration runs; a removed subscription not marked retired is
-                // marked at the next reload or restart, and only then starts its time.
-                if !Task.isCancelled {
-                    logger.error("removed subscriptions could not be marked retired", metadata: ["error": "\(error)"])
-                }
-            }
+            Self.logRetired(retiring, keptFor: started.storage.retention, logger: logger)
         }
     }
 

@@ -7,8 +7,8 @@ import Glibc
 /// `storage.directory/tickwire.pid`, held with an exclusive `flock` while a daemon runs.
 ///
 /// Two daemons on one directory would each think they own the journal: the second's start
-/// forgets the subscriptions its own config lacks (their cursors, retry queues and dead
-/// letters), and both would append to the same JSONL files. The lock refuses the second
+/// retires the subscriptions its own config lacks (retention then forgets their cursors,
+/// retry queues and dead letters), and both would append to the same JSONL files. The lock refuses the second
 /// before it opens anything. The kernel drops it when the process dies, however it dies,
 /// so a pid file left by a crash holds no one back, and `reload` never signals a process
 /// that merely reused a dead daemon's pid.

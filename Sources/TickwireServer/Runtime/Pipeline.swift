@@ -18,8 +18,9 @@ struct Pipeline: Sendable {
     /// Opens what `config` needs that `previous` does not have. Returns the new pipeline and
     /// the sinks of `previous` it no longer uses (close them once their dispatchers stopped).
     /// On failure, sinks opened here are closed again and `previous` is untouched. The
-    /// removed subscriptions are the caller's to forget, once their dispatchers stopped
-    /// (`Journal.forgetSubscriptions`): a stopping dispatcher saves its cursor last.
+    /// removed subscriptions are the caller's to mark retired (`Journal.retireSubscriptions`,
+    /// before this reads cursors); their state stays, so a stopping dispatcher can still
+    /// save its cursor.
     /// `storage` is the one the daemon started with: its durability and directory take
     /// effect at a restart, and a sink reopened by a reload must not take the new ones
     /// while the journal keeps the old (a sink at `normal` behind a journal at `full`).

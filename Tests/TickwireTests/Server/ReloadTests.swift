@@ -129,6 +129,14 @@ struct ReloadTests {
             #expect(await eventually { directory.lines("out/demo/events.jsonl").count == 2 })
             #expect(try await daemon.journal.forgetRetiredSubscriptions(olderThan: .zero).isEmpty, "configured again: not retired")
 
+            // A reload that fails (a sink that cannot open) leaves the running subscription
+            // as it was: not retired, though the failed configuration lacked it.
+            var broken = try TestDaemon.config(in: directory, extraSinks: [#"broken: { type: sqlite, path: "/dev/null/store.sqlite" }"#])
+            broken.orgs["demo"]?.subscriptions = [Subscription(name: "broken", org: "demo", sink: "broken")]
+            await #expect(throws: (any Error).self) { try await daemon.reload(broken) }
+            #expect(try await daemon.journal.forgetRetiredSubscriptions(olderThan: .zero).isEmpty, "still configured: not retired")
+            #expect(try await daemon.journal.cursor(subscription: "demo/archive") != nil)
+
             try await daemon.reload(removed)
             #expect(try await daemon.journal.forgetRetiredSubscriptions(olderThan: .seconds(3600)).isEmpty, "too young")
             #expect(try await daemon.journal.forgetRetiredSubscriptions(olderThan: .zero) == ["demo/archive"])
