@@ -21,7 +21,10 @@ public final class CircuitBreaker: Sendable {
         var consecutiveFailures = 0
         /// When the next probe may go; nil while closed.
         var openUntil: ContinuousClock.Instant?
-        var probing = false
+        /// The probe in flight, by number: a late verdict of an earlier probe (after the
+        /// breaker closed, or after it was abandoned) is an ordinary delivery's.
+        var probe: Int?
+        var probesSent = 0
     }
 
     public let policy: Policy
@@ -37,29 +40,29 @@ public final class CircuitBreaker: Sendable {
     /// outcome ends the probe: a delivery permitted while the breaker was still closed
     /// that failed (or was cut short) meanwhile let a second probe go beside the first.
     public struct Permit: Sendable {
-        public let isProbe: Bool
+        /// The probe's number; nil for a delivery while closed.
+        let probe: Int?
+        public var isProbe: Bool { probe != nil }
     }
 
     /// Returns when a delivery may go (at once while closed); nil when `keepWaiting`
     /// turned false first (the dispatcher is stopping). Cancellation ends the wait too.
     public func permit(keepWaiting: () -> Bool = { true }) async -> Permit? {
         while keepWaiting() && !Task.isCancelled {
-            let wait: Duration? = state.withLock { state in
-                guard let openUntil = state.openUntil else { return nil }
+            // A permit, or how long to wait before asking again.
+            let (permit, wait): (Permit?, Duration) = state.withLock { state in
+                guard let openUntil = state.openUntil else { return (Permit(probe: nil), .zero) }
                 let now = ContinuousClock.now
-                if !state.probing && now >= openUntil {
-                    state.probing = true
-                    return .zero
+                if state.probe == nil && now >= openUntil {
+                    state.probesSent += 1
+                    state.probe = state.probesSent
+                    return (Permit(probe: state.probesSent), .zero)
                 }
-                return state.probing ? policy.probeInterval : openUntil - now
+                return (nil, state.probe != nil ? policy.probeInterval : openUntil - now)
             }
-            switch wait {
-            case nil: return Permit(isProbe: false)
-            case .zero?: return Permit(isProbe: true)
-            case let wait?:
-                // Short naps, so that a stop or a closing probe is noticed soon.
-                try? await Task.sleep(for: min(wait, .milliseconds(250)))
-            }
+            if let permit { return permit }
+            // Short naps, so that a stop or a closing probe is noticed soon.
+            try? await Task.sleep(for: min(wait, .milliseconds(250)))
         }
         return nil
     }
@@ -68,21 +71,25 @@ public final class CircuitBreaker: Sendable {
     /// nothing of the destination, but a probe cut short must let the next probe go, or
     /// every later `permit` would wait for a verdict that never comes.
     public func abandon(_ permit: Permit) {
-        guard permit.isProbe else { return }
-        state.withLock { $0.probing = false }
+        state.withLock { state in
+            if let probe = permit.probe, probe == state.probe { state.probe = nil }
+        }
     }
 
     /// Tells the breaker how a permitted delivery went.
     public func record(_ permit: Permit, failed: Bool) {
         state.withLock { state in
             if !failed {
-                state = State()
+                state.consecutiveFailures = 0
+                state.openUntil = nil
+                state.probe = nil
                 return
             }
             state.consecutiveFailures += 1
-            if permit.isProbe || (state.openUntil == nil && state.consecutiveFailures >= policy.failures) {
+            let isCurrentProbe = permit.probe != nil && permit.probe == state.probe
+            if isCurrentProbe || (state.openUntil == nil && state.consecutiveFailures >= policy.failures) {
                 state.openUntil = ContinuousClock.now + policy.probeInterval
-                state.probing = false
+                state.probe = nil
             }
         }
     }

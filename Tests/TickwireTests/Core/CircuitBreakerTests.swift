@@ -18,7 +18,7 @@ struct CircuitBreakerTests {
         return await breaker.permit { clock.now < deadline }
     }
 
-    static let closed = CircuitBreaker.Permit(isProbe: false)
+    static let closed = CircuitBreaker.Permit(probe: nil)
 
     @Test func opensAfterFailuresInARowAndClosesOnAGoodProbe() async throws {
         breaker.record(Self.closed, failed: true)
@@ -57,5 +57,17 @@ struct CircuitBreakerTests {
         breaker.record(probe, failed: true)
         #expect(breaker.isOpen)
         #expect(await permits(within: .seconds(10)), "the next probe, an interval after the first one's verdict")
+    }
+
+    /// A probe whose verdict comes after the breaker closed (another delivery succeeded
+    /// meanwhile) is an ordinary failure: one does not open a closed breaker again.
+    @Test func aLateProbeFailureDoesNotReopenAClosedBreaker() async throws {
+        breaker.record(Self.closed, failed: true)
+        breaker.record(Self.closed, failed: true)
+        let probe = try #require(await permit(within: .seconds(10)))
+        breaker.record(Self.closed, failed: false)
+        #expect(!breaker.isOpen)
+        breaker.record(probe, failed: true)
+        #expect(!breaker.isOpen, "one failure of a closed breaker")
     }
 }
