@@ -145,10 +145,14 @@ extension SubscriptionDispatcher {
         }
     }
 
-    /// Nothing when the dispatcher stopped first: the rows stay queued as they are.
-    private func deliverQueued(_ rows: [QueuedDelivery]) async -> DeliverySettlement {
-        guard let result = await attempt(rows.map(\.entry.event)) else { return DeliverySettlement() }
+    /// Rows queued under an earlier route (a reload changed the subscription's filters)
+    /// that this one does not take leave the queue unsent. When the dispatcher stopped
+    /// first, the others stay queued as they are.
+    private func deliverQueued(_ queued: [QueuedDelivery]) async -> DeliverySettlement {
         var settlement = DeliverySettlement()
+        let rows = queued.filter { subscription.matches($0.entry.event) }
+        settlement.removed = queued.filter { !subscription.matches($0.entry.event) }.map(\.entry.sequence)
+        guard !rows.isEmpty, let result = await attempt(rows.map(\.entry.event)) else { return settlement }
         for (row, outcome) in zip(rows, result.outcomes) {
             _ = settle(row, queued: true, outcome: outcome, result: result, into: &settlement)
         }

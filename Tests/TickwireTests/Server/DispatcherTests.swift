@@ -442,6 +442,26 @@ struct DispatcherTests {
         try await journal.close()
     }
 
+    /// Events parked under an earlier route (a stop mid-page, a failure) that a reload's
+    /// new filters no longer take leave the retry queue unsent.
+    @Test(.timeLimit(.minutes(1)))
+    func queuedEventsTheRouteNoLongerTakesLeaveUnsent() async throws {
+        let journal = try journal()
+        try await journal.append([TestEvents.status(.sent, message: "a"), TestEvents.status(.read, message: "b")])
+        var parked = DeliverySettlement(cursor: 2)
+        parked.queue = try await journal.entries(org: "acme", after: 0, limit: 10).map {
+            .behind($0, key: QueuedDelivery.key(of: $0.event), at: Date())
+        }
+        try await journal.settle(parked, subscription: "acme/s")
+        let sink = RecordingSink(ordering: .perSubject(concurrency: 2))
+        let dispatcher = SubscriptionDispatcher(
+            subscription: Subscription(name: "s", org: "acme", sink: "s", events: [try EventPattern("message.read")]),
+            sink: sink, journal: journal, logger: logger)
+        try await run([dispatcher], journal: journal) { (try? await journal.queuedCount(subscription: "acme/s")) == 0 }
+        #expect(await sink.delivered.map(\.subject) == ["b"])
+        try await journal.close()
+    }
+
     /// Makes every write to `table` fail, as a journal refusing writes does.
     static func refuseWrites(to table: String, in journal: SQLiteJournal) async throws {
         try await journal.pool.write { db in
