@@ -154,6 +154,8 @@ final class SubscriptionDispatcher: Sendable {
     /// refused writes (a failed fsync refuses them until a restart). Throws when stopping;
     /// the final flush then tries once more.
     func saveWhenPossible(_ buffer: inout SettlementBuffer, error: any Error) async throws {
+        // Stopping (a cancelled task's write is refused too): the final flush tries again.
+        guard !isStopping else { throw CancellationError() }
         logger.error("delivery progress could not be saved; delivering nothing more until it is", metadata: [
             "subscription": "\(subscription.id)", "error": "\(error)",
         ])
@@ -198,6 +200,8 @@ final class SubscriptionDispatcher: Sendable {
         while start < matching.count {
             let batch = Array(matching[start..<min(start + sink.maxBatchSize, matching.count)])
             do {
+                // A stop ends the page here: the rest is read again after the restart.
+                guard !isStopping else { throw CancellationError() }
                 settlement.deadLetters += try await deliverWithRetries(batch)
             } catch {
                 // Stopping: the batches before this one are done, and saved as such (else
