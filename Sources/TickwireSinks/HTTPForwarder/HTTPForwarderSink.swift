@@ -89,8 +89,9 @@ public final class HTTPForwarderSink: Sink, Sendable {
     /// configured headers to wherever the console points. A 3xx is an answer like a 4xx.
     /// Capped, requests past 8 waited for a connection inside their `timeout` (failing as
     /// timeouts, opening the breaker), and one org's hung console starved every other sink
-    /// on that host. Each sink bounds its own requests (2 × `concurrency`: new events and
-    /// retries); the pool allows two sinks at the largest `concurrency` on one host.
+    /// on that host. Each subscription's dispatcher bounds its requests (2 × `concurrency`:
+    /// new events and retries); 1024 per host is 64 subscriptions at the default
+    /// `concurrency` of 8 to one console host, or two at the largest.
     static let client: HTTPClient = {
         var configuration = HTTPClient.Configuration.singletonConfiguration
         configuration.redirectConfiguration = .disallow

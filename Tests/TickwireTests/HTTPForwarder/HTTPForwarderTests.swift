@@ -200,8 +200,6 @@ struct HTTPForwarderTests {
         }
     }
 
-    /// A redirect is not followed: a 301 would turn the POST into a GET without the event,
-    /// and a 307 would send it and the headers elsewhere. It is an answer, like a 404.
     /// AsyncHTTPClient keeps 8 HTTP/1 connections per host unless told otherwise: the 9th
     /// request at once waited for one, inside its timeout, and failed.
     @Test func concurrencyIsNotCappedByTheConnectionPool() async throws {
@@ -219,6 +217,8 @@ struct HTTPForwarderTests {
         }
     }
 
+    /// A redirect is not followed: a 301 would turn the POST into a GET without the event,
+    /// and a 307 would send it and the headers elsewhere. It is an answer, like a 404.
     @Test func redirectsAreNotFollowed() async throws {
         let receiver = Receiver()
         try await receiver.run { url in
