@@ -80,7 +80,7 @@ struct ForwarderDeliveryTests {
             case ("m0", "sent", 1): return .init(status: 503, headers: ["Retry-After": "1"])
             case ("m0", "sent", 2): return .init(status: 503)
             case ("m1", "delivered", 1): return .init(status: 429, headers: ["Retry-After": "1"])
-            case ("m2", "sent", 1): return .init(status: 504, delay: .milliseconds(3000))  // the client times out first
+            case ("m2", "sent", 1): return .init(status: 504, delay: .milliseconds(7000))  // the client times out first
             default: return .init()
             }
         }
@@ -89,7 +89,7 @@ struct ForwarderDeliveryTests {
             let sink = try await sink(
                 // A timeout with room for a loaded machine: an answer that comes late is a
                 // timeout too, and its event is sent twice.
-                url, options: "concurrency: 4, timeout: 1500ms, retry: { initial_backoff: 100ms, max_backoff: 200ms }")
+                url, options: "concurrency: 4, timeout: 3s, retry: { initial_backoff: 100ms, max_backoff: 200ms }")
             let events = Self.statusEvents(messages: ["m0", "m1", "m2", "m3"])
             try await dispatching(sink, journal: journal) {
                 // Each status in its own wave, as a provider sends them: later statuses of
@@ -133,7 +133,7 @@ struct ForwarderDeliveryTests {
             #expect(m0Sent.map(\.outcome) == ["failed", "failed", "delivered"])
             let m2Sent = attempts.filter { $0.eventID == events[2].id }
             #expect(m2Sent.first?.status == nil && m2Sent.first?.error != nil, "a timeout is recorded with its error")
-            #expect(m2Sent.first.map { $0.latency >= .milliseconds(1450) } == true)
+            #expect(m2Sent.first.map { $0.latency >= .milliseconds(2950) } == true)
             #expect(try await journal.queued(subscription: subscription.id, limit: 100).isEmpty)
             #expect(try await journal.deadLetters(subscription: subscription.id, limit: 100).isEmpty)
             try await journal.close()
