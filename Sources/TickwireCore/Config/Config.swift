@@ -93,6 +93,11 @@ public struct StorageConfig: Sendable, Decodable {
         directory = try c.decodeIfPresent(String.self, forKey: .directory) ?? directory
         durability = try c.decodeIfPresent(Durability.self, forKey: .durability) ?? durability
         retention = try c.decodeIfPresent(ConfigDuration.self, forKey: .retention) ?? retention
+        // Retention is also how long a provider's retry is known as one (its id leaves with
+        // its entry), and how long a removed subscription's state is kept: `0s` forgot both.
+        guard retention.duration >= .seconds(3600) else {
+            throw ConfigIssue("retention: must be at least 1h (it is also how long a provider's retry is recognised as one)")
+        }
     }
 
     public var journalPath: String { directory + "/journal.sqlite" }

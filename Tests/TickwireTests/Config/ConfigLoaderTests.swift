@@ -161,6 +161,15 @@ struct ConfigLoaderTests {
         #expect(try load(text, environment: ["ACME_KEY": "acme-api-key-0123456789", "GS": "gs-secret-token-1234"]).orgs.count == 1)
     }
 
+    /// Retention also bounds how long a retry is known as one: `0s` would journal every
+    /// late retry again.
+    @Test func retentionHasAFloor() throws {
+        let short = errors("storage: { retention: 0s }\n")
+        #expect(short.first?.path == "storage", "\(short)")
+        #expect(short.first?.message.contains("retention: must be at least 1h") == true)
+        #expect(try load("storage: { retention: 1h }\n").storage.retention.duration == .seconds(3600))
+    }
+
     /// A file named outright must exist (a typo would drop its orgs, and a reload would
     /// forget their subscriptions); a wildcard may match nothing (an empty plugins.d).
     @Test func aMissingIncludedFileIsAnError() throws {
