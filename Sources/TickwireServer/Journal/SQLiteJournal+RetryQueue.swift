@@ -170,13 +170,16 @@ extension SQLiteJournal {
         accept: @Sendable (_ channel: String, _ type: String) -> Bool
     ) async throws -> Int {
         let now = Date().timeIntervalSince1970
-        // A page per transaction: a replay of days of traffic held the journal's writer (every
-        // webhook's commit waits for it) and every matching row in memory at once.
+        // Found by reads, queued by small writes: the search for the range's rows reads past
+        // every older row of the org (LIMIT counts matches, not rows read), and inside the
+        // writer's transaction it held every webhook's commit for as long (a CLI replay
+        // beside the daemon made them time out: 503s). A page per transaction, so that a
+        // replay of days of traffic never holds the writer, nor every row in memory.
         var requeued = 0
         var after: Int64 = 0
         while true {
-            let (count, last, pageSize) = try await pool.write { [after] db -> (Int, Int64?, Int) in
-                let candidates = try Row.fetchAll(
+            let candidates = try await pool.read { [after] db in
+                try Row.fetchAll(
                     db,
                     sql: deadOnly
                         ? """
@@ -195,25 +198,29 @@ extension SQLiteJournal {
                     arguments: [
                         subscription, org, cursor, range.lowerBound.timeIntervalSince1970, range.upperBound.timeIntervalSince1970,
                         after, Self.requeuePage,
-                    ])
+                    ]
+                ).map { (sequence: $0["seq"] as Int64, channel: $0["channel"] as String, type: $0["type"] as String, key: $0["key"] as String) }
+            }
+            let accepted = candidates.filter { accept($0.channel, $0.type) }
+            requeued += try await pool.write { db -> Int in
+                // Only rows still in the journal: retention may have taken one since the read.
                 let insert = try db.cachedStatement(sql: """
                     INSERT INTO delivery_queue (subscription, seq, key, attempts, first_attempt_at, next_attempt_at, last_error)
-                    VALUES (?, ?, ?, 0, NULL, ?, NULL) ON CONFLICT(subscription, seq) DO NOTHING
+                    SELECT ?1, ?2, ?3, 0, NULL, ?4, NULL WHERE EXISTS (SELECT 1 FROM journal WHERE seq = ?2)
+                    ON CONFLICT(subscription, seq) DO NOTHING
                     """)
                 let forget = try db.cachedStatement(sql: "DELETE FROM dead_letters WHERE subscription = ? AND seq = ?")
                 var requeued = 0
-                for row in candidates where accept(row["channel"], row["type"]) {
-                    let sequence: Int64 = row["seq"]
-                    try insert.execute(arguments: [subscription, sequence, row["key"] as String, now])
+                for row in accepted {
+                    try insert.execute(arguments: [subscription, row.sequence, row.key, now])
                     guard db.changesCount > 0 else { continue }
                     requeued += 1
-                    try forget.execute(arguments: [subscription, sequence])
+                    try forget.execute(arguments: [subscription, row.sequence])
                 }
-                return (requeued, candidates.last?["seq"], candidates.count)
+                return requeued
             }
-            requeued += count
-            guard let last, pageSize == Self.requeuePage else { return requeued }
-            after = last
+            guard let last = candidates.last, candidates.count == Self.requeuePage else { return requeued }
+            after = last.sequence
         }
     }
 
