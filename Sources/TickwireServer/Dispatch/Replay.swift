@@ -9,13 +9,13 @@ public struct Replay: Sendable {
     /// Only the subscription's dead letters (the usual case after a console outage).
     public var deadOnly: Bool
 
-    /// A range that ends before it starts.
+    /// A range that ends before it starts, or is empty (as the messages listing says).
     public struct InvalidRange: Error, CustomStringConvertible {
-        public var description: String { "since must not be after until" }
+        public var description: String { "since must be before until" }
     }
 
     public init(since: Date? = nil, until: Date? = nil, deadOnly: Bool = false) throws(InvalidRange) {
-        if let since, let until, since > until { throw InvalidRange() }
+        if let since, let until, since >= until { throw InvalidRange() }
         self.since = since
         self.until = until
         self.deadOnly = deadOnly

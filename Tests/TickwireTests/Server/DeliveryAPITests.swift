@@ -60,7 +60,10 @@ struct DeliveryAPITests {
                 let backwards = try await client.execute(
                     uri: path + "/replay?since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z", method: .post, headers: auth)
                 #expect(backwards.status == .badRequest)
-                #expect(String(buffer: backwards.body).contains("since must not be after until"))
+                #expect(String(buffer: backwards.body).contains("since must be before until"))
+                let empty = try await client.execute(
+                    uri: path + "/replay?since=2026-01-01T00:00:00Z&until=2026-01-01T00:00:00Z", method: .post, headers: auth)
+                #expect(empty.status == .badRequest, "since not before until, as README says")
                 let farFuture = try await client.execute(uri: path + "/replay?since=5000-01-01T00:00:00Z", method: .post, headers: auth)
                 #expect(farFuture.status == .badRequest)
                 #expect(String(buffer: farFuture.body).contains("between 1970 and 3000"))
