@@ -119,7 +119,8 @@ struct AppendFile {
         let directory = (path as NSString).deletingLastPathComponent
         let createdDirectories = try PrivateFiles.createDirectory(directory)
         try PrivateFiles.createFile(path)
-        let descriptor = Glibc.open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        // Read too: the last byte tells whether the file ends with a whole line.
+        let descriptor = Glibc.open(path, O_RDWR | O_APPEND | O_CLOEXEC)
         guard descriptor >= 0 else { throw SystemCallError("open", path: path, errno: errno) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else {
@@ -128,6 +129,12 @@ struct AppendFile {
             throw error
         }
         let file = AppendFile(path: path, descriptor: descriptor, device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+        do {
+            try file.endWholeLine(size: status.st_size)
+        } catch {
+            file.close()
+            throw error
+        }
         if durability == .full {
             // On every open, not only when this one created the file or its directories: an
             // earlier open may have created them and failed before its fsync.
@@ -144,6 +151,17 @@ struct AppendFile {
             }
         }
         return file
+    }
+
+    /// A file that ends in the middle of a line (a crash during a write, or a power cut
+    /// before its data reached the disk) gets a line break first: appended to the half
+    /// line, the batch's first line, delivered again, was unreadable too. (Cutting the half
+    /// line off could take another writer's line.)
+    private func endWholeLine(size: off_t) throws {
+        guard size > 0 else { return }
+        var last: UInt8 = 0
+        guard pread(descriptor, &last, 1, size - 1) == 1 else { throw SystemCallError("read", path: path, errno: errno) }
+        if last != UInt8(ascii: "\n") { try append([UInt8(ascii: "\n")], sync: false) }
     }
 
     /// Whether its path still names this file.

@@ -110,6 +110,20 @@ struct FileSinkTests {
         await sink.shutdown()
     }
 
+    /// A file left ending mid-line (a crash during a write) gets a line break before the
+    /// next line, which so stays whole (the batch is delivered again from the cursor).
+    @Test func aHalfLineLeftByACrashDoesNotSpoilTheNextLine() async throws {
+        let directory = try TemporaryDirectory()
+        let path = try directory.write("events.jsonl", #"{"id":"whole"}"# + "\n" + #"{"id":"ha"#)
+        let sink = try FileSink(config: FileSinkConfig(path: path), context: SinkContext(name: "archive", durability: .normal, logger: .quiet))
+        #expect(await sink.deliver([TestEvents.status(.sent, message: "again")]).outcomes == [.delivered])
+        await sink.shutdown()
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(lines.count == 3)
+        #expect(lines.first == #"{"id":"whole"}"# && lines[1] == #"{"id":"ha"#)
+        #expect(try Event(cloudEventJSON: Data(lines[2].utf8)).subject == "again")
+    }
+
     /// Two sinks whose paths meet in one file (a plugins.d sink and a templated one) add to
     /// it; neither writes over the other's lines.
     @Test func twoSinksOnOneFileBothAppend() async throws {
