@@ -46,6 +46,15 @@ extension SQLiteJournal {
                 try db.execute(sql: Self.saveCursor, arguments: [subscription, cursor, 0, Date().timeIntervalSince1970])
             }
         }
+        // Entries that left the queue may go at the next retention pass.
+        if !settlement.removed.isEmpty { released(subscription: subscription) }
+    }
+
+    /// Retention passes of the subscription's org start from its first entry again: some it
+    /// skipped as held (queued or dead letters) are no longer.
+    func released(subscription: String) {
+        let org = String(subscription.prefix { $0 != "/" })
+        heldThrough.withLock { $0.through[org] = nil }
     }
 
     public func queuedKeys(subscription: String, among keys: Set<String>) async throws -> Set<String> {

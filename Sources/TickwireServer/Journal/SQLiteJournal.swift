@@ -26,6 +26,9 @@ public final class SQLiteJournal: Journal {
     private let recent: RecentEntries
     /// Entries read back from SQLite (catching up), parsed once for all subscriptions.
     private let decoded: DecodedEvents
+    /// Per org, the sequence through which every entry left is held (queued or a dead
+    /// letter): retention passes start after it (`deleteTaken`).
+    let heldThrough = Mutex(HeldEntries())
 
     /// Opens (and creates or migrates) the journal at `path`. `onCommit` is told the size
     /// and duration of every append transaction, `onSync` the duration of every fsync that
@@ -491,7 +494,7 @@ public final class SQLiteJournal: Journal {
 
     public func forgetRetiredSubscriptions(olderThan age: Duration) async throws -> [String] {
         let cutoff = Date().timeIntervalSince1970 - age.secondsValue
-        return try await pool.write { db in
+        let forgotten = try await pool.write { db in
             let due = try String.fetchAll(
                 db, sql: "SELECT subscription FROM retired_subscriptions WHERE retired_at <= ? ORDER BY subscription", arguments: [cutoff])
             for subscription in due {
@@ -501,6 +504,8 @@ public final class SQLiteJournal: Journal {
             }
             return due
         }
+        for subscription in forgotten { released(subscription: subscription) }
+        return forgotten
     }
 
     /// Every subscription the journal holds a cursor, a queued event or a dead letter for.
@@ -566,7 +571,9 @@ public final class SQLiteJournal: Journal {
         defer { if let last = deleted.withLock({ $0.max() }) { recent.forget(through: last) } }
         // The index's writer first, then the journal's: the order the commit thread takes them.
         try await eventIDs.forget {
-            let rows = try pool.writeBlocking { db in try Self.deleteTaken(db, olderThan: cutoff, limit: batchSize) }
+            let rows = try pool.writeBlocking { db in
+                try self.heldThrough.withLock { held in try Self.deleteTaken(db, olderThan: cutoff, limit: batchSize, held: &held) }
+            }
             deleted.withLock { $0 = rows.map(\.sequence) }
             // The deletion reaches the disk before the index forgets: the other way round, a
             // power cut could keep the forgetting and lose the deletion, and a late retry of
@@ -586,7 +593,17 @@ public final class SQLiteJournal: Journal {
     /// from its oldest entry and stops at the first one too young, so a pass reads about
     /// `limit` rows; filtering on `received_at` instead scanned the whole retention window
     /// (every row newer than the cutoff) on every pass, holding the writer.
-    static func deleteTaken(_ db: Database, olderThan cutoff: Double, limit: Int) throws -> [(sequence: Int64, eventID: String)] {
+    ///
+    /// Entries held for a retry queue or as dead letters are skipped, and after a console's
+    /// long outage they are an org's oldest (millions of them): each pass read them all
+    /// again, holding the writer. `held` remembers, per org, through which sequence every
+    /// entry left is held, and passes start after it; it is forgotten every
+    /// `HeldEntries.rescan`, and for an org whenever a settlement takes entries out of a
+    /// queue (`released`), so entries let go are deleted at the next pass.
+    static func deleteTaken(
+        _ db: Database, olderThan cutoff: Double, limit: Int, held: inout HeldEntries
+    ) throws -> [(sequence: Int64, eventID: String)] {
+        held.rescanIfDue()
         var bounds: [String: Int64] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT subscription, seq FROM cursors") {
             // Subscription ids are `org/name`; org names have no `/`.
@@ -611,15 +628,31 @@ public final class SQLiteJournal: Journal {
             """
         var deleted: [(sequence: Int64, eventID: String)] = []
         for org in orgs where deleted.count < limit {
+            let bound = bounds[org] ?? .max
+            let from = held.through[org] ?? 0
             let candidates = try Row.fetchCursor(
                 db,
-                sql: "SELECT seq, event_id, received_at FROM journal WHERE org = ?1 AND seq <= ?2 AND \(kept) ORDER BY seq LIMIT ?3",
-                arguments: [org, bounds[org] ?? .max, limit - deleted.count])
+                sql: "SELECT seq, event_id, received_at FROM journal WHERE org = ?1 AND seq > ?4 AND seq <= ?2 AND \(kept) ORDER BY seq LIMIT ?3",
+                arguments: [org, bound, limit - deleted.count, from])
             // Entries are received in about sequence order: the first too young ends the run
             // (and the read: a cursor steps through the index, reading no further).
             var old: [(sequence: Int64, eventID: String)] = []
-            while let row = try candidates.next(), (row["received_at"] as Double) < cutoff {
+            var tooYoung: Int64?
+            while let row = try candidates.next() {
+                guard (row["received_at"] as Double) < cutoff else {
+                    tooYoung = row["seq"]
+                    break
+                }
                 old.append((row["seq"], row["event_id"]))
+            }
+            // What this pass leaves before the entry too young to go, or through the last it
+            // deletes, is held; with no entry at all, everything up to the cursors is.
+            if let tooYoung {
+                held.through[org] = tooYoung - 1
+            } else if let last = old.last {
+                held.through[org] = last.sequence
+            } else if bound != .max {
+                held.through[org] = max(from, bound)
             }
             guard let first = old.first, let last = old.last else { continue }
             let deleting = "FROM journal WHERE org = ?1 AND seq BETWEEN ?2 AND ?3 AND \(kept)"
@@ -636,6 +669,20 @@ public final class SQLiteJournal: Journal {
             deleted += old
         }
         return deleted
+    }
+
+    /// Where retention passes start, per org (see `deleteTaken`).
+    struct HeldEntries {
+        static let rescan: Duration = .seconds(3600)
+        var through: [String: Int64] = [:]
+        var since = ContinuousClock.now
+        var rescanInterval = Self.rescan
+
+        mutating func rescanIfDue() {
+            guard ContinuousClock.now - since >= rescanInterval else { return }
+            through = [:]
+            since = .now
+        }
     }
 
     public func pruneAttempts(olderThan age: Duration, batchSize: Int) async throws -> Int {

@@ -193,6 +193,39 @@ struct JournalTests {
         try await journal.close()
     }
 
+    /// Entries held at an org's head (a console's queue or dead letters, millions after a
+    /// long outage) are not read again by every pass: passes start after them. One the
+    /// queue lets go is deleted once the passes start from the beginning again (hourly).
+    @Test func pruningSkipsHeldEntriesUntilARescan() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .normal)
+        try await journal.setCursor(0, subscription: "acme/a")
+        try await journal.append((0..<6).map { TestEvents.status(.sent, message: "h\($0)") })  // 1...6
+        try await journal.setCursor(6, subscription: "acme/a")
+        try await journal.pool.write { db in
+            for sequence in 1...3 {
+                try db.execute(
+                    sql: "INSERT INTO delivery_queue (subscription, seq, key, attempts, next_attempt_at) VALUES ('acme/a', ?, ?, 1, 0)",
+                    arguments: [sequence, "h\(sequence - 1)"])
+            }
+        }
+        #expect(try await journal.prune(olderThan: .zero, batchSize: 100) == 3, "4, 5 and 6")
+        #expect(journal.heldThrough.withLock { $0.through["acme"] } == 6)
+        // Let go behind the journal's back (no settlement): the pass starts after the held
+        // ones, and only the hourly rescan finds it.
+        try await journal.pool.write { db in try db.execute(sql: "DELETE FROM delivery_queue WHERE seq = 1") }
+        #expect(try await journal.prune(olderThan: .zero, batchSize: 100) == 0, "the pass starts after the held ones")
+        journal.heldThrough.withLock { $0.rescanInterval = .zero }
+        #expect(try await journal.prune(olderThan: .zero, batchSize: 100) == 1, "the rescan finds 1 let go")
+        journal.heldThrough.withLock { $0.rescanInterval = SQLiteJournal.HeldEntries.rescan }
+        // Delivered from the queue (a settlement): the next pass takes it.
+        var delivered = DeliverySettlement()
+        delivered.removed = [2]
+        try await journal.settle(delivered, subscription: "acme/a")
+        #expect(try await journal.prune(olderThan: .zero, batchSize: 100) == 1)
+        #expect(try await journal.entries(org: "acme", after: 0, limit: 10).map(\.sequence) == [3])
+        try await journal.close()
+    }
+
     /// Retiring marks once (a later reload does not restart the clock) and a subscription
     /// configured again is no longer retired; forgetting takes only those retired long enough.
     @Test func retiredSubscriptionsAreForgottenOnlyIfStillRetired() async throws {
@@ -347,8 +380,9 @@ struct JournalTests {
         #expect(try await reopened.prune(olderThan: .zero, batchSize: 100) == 4, "acme's 1, 2, 4 and beta's 6")
         #expect(try await count() == 2, "batch 1's for b2, and acme's batch 2: beta's went with its event")
         #expect(try await queued().map { String(decoding: $0.entry.event.raw?.body ?? [], as: UTF8.self) } == [#"{"batch":1}"#])
-        try await reopened.pool.write { db in try db.execute(sql: "DELETE FROM delivery_queue") }
-        try await reopened.setCursor(5, subscription: "acme/native")
+        var delivered = DeliverySettlement(cursor: 5)
+        delivered.removed = [3]
+        try await reopened.settle(delivered, subscription: "acme/native")
         #expect(try await reopened.prune(olderThan: .zero, batchSize: 100) == 2)
         #expect(try await count() == 0)
         try await reopened.close()
