@@ -604,6 +604,7 @@ public final class SQLiteJournal: Journal {
         _ db: Database, olderThan cutoff: Double, limit: Int, held: inout HeldEntries
     ) throws -> [(sequence: Int64, eventID: String)] {
         held.rescanIfDue()
+        let inTheFuture = Date().timeIntervalSince1970 + Self.clockSlack
         var bounds: [String: Int64] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT subscription, seq FROM cursors") {
             // Subscription ids are `org/name`; org names have no `/`.
@@ -638,13 +639,24 @@ public final class SQLiteJournal: Journal {
             // (and the read: a cursor steps through the index, reading no further).
             var old: [(sequence: Int64, eventID: String)] = []
             var tooYoung: Int64?
+            // Stamped in the future (received while the clock was set ahead): as old as the
+            // entries after it. As too young, it stopped every pass until that date came.
+            var future: [(sequence: Int64, eventID: String)] = []
             while let row = try candidates.next() {
-                guard (row["received_at"] as Double) < cutoff else {
-                    tooYoung = row["seq"]
+                let receivedAt: Double = row["received_at"]
+                if receivedAt > inTheFuture {
+                    future.append((row["seq"], row["event_id"]))
+                    continue
+                }
+                guard receivedAt < cutoff else {
+                    tooYoung = future.first?.sequence ?? row["seq"]
                     break
                 }
+                old += future
+                future = []
                 old.append((row["seq"], row["event_id"]))
             }
+            if let first = future.first, tooYoung == nil { tooYoung = first.sequence }
             // What this pass leaves before the entry too young to go, or through the last it
             // deletes, is held; with no entry at all, everything up to the cursors is.
             if let tooYoung {
@@ -671,6 +683,10 @@ public final class SQLiteJournal: Journal {
         return deleted
     }
 
+    /// How far past the clock a time must be to be taken for one stamped by a clock set
+    /// ahead (retention and the attempt log read such times as unknown).
+    static let clockSlack: Double = 3600
+
     /// Where retention passes start, per org (see `deleteTaken`).
     struct HeldEntries {
         static let rescan: Duration = .seconds(3600)
@@ -691,7 +707,10 @@ public final class SQLiteJournal: Journal {
             // Oldest first, stopping at the first too young (attempts are recorded in about
             // time order): filtering on the time scanned every younger row on each pass.
             let rows = try Row.fetchAll(db, sql: "SELECT id, attempted_at FROM delivery_attempts ORDER BY id LIMIT ?", arguments: [batchSize])
-            guard let last = rows.prefix(while: { ($0["attempted_at"] as Double) < cutoff }).last else { return 0 }
+            // A time in the future (a clock set ahead) is not a reason to stop for good.
+            let inTheFuture = Date().timeIntervalSince1970 + Self.clockSlack
+            guard let last = rows.prefix(while: { ($0["attempted_at"] as Double) < cutoff || ($0["attempted_at"] as Double) > inTheFuture }).last
+            else { return 0 }
             try db.execute(sql: "DELETE FROM delivery_attempts WHERE id <= ?", arguments: [last["id"]])
             return db.changesCount
         }

@@ -226,6 +226,33 @@ struct JournalTests {
         try await journal.close()
     }
 
+    /// An entry stamped in the future (received while the clock was set a year ahead, then
+    /// put right) is as old as the entries after it: it no longer stops every pass until
+    /// that date, nor do such attempts stop the attempt log's pruning.
+    @Test func aClockSetAheadDoesNotStopRetention() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .normal)
+        try await journal.setCursor(0, subscription: "acme/a")
+        try await journal.append((0..<4).map { TestEvents.status(.sent, message: "c\($0)") })  // 1...4
+        try await journal.setCursor(4, subscription: "acme/a")
+        let yearAhead = Date().timeIntervalSince1970 + 365 * 86400
+        try await journal.pool.write { db in
+            try db.execute(sql: "UPDATE journal SET received_at = 0 WHERE seq IN (1, 3)")
+            try db.execute(sql: "UPDATE journal SET received_at = ? WHERE seq IN (2, 4)", arguments: [yearAhead])
+            for (sequence, at) in [(1, 0), (2, yearAhead), (3, 0)] {
+                try db.execute(
+                    sql: """
+                        INSERT INTO delivery_attempts (subscription, seq, event_id, attempt, attempted_at, latency_ms, outcome)
+                        VALUES ('acme/a', ?, 'e', 1, ?, 1, 'delivered')
+                        """,
+                    arguments: [sequence, at])
+            }
+        }
+        #expect(try await journal.prune(olderThan: .seconds(60), batchSize: 100) == 3, "1, 2 (as old as 3) and 3; 4 waits")
+        #expect(try await journal.entries(org: "acme", after: 0, limit: 10).map(\.sequence) == [4])
+        #expect(try await journal.pruneAttempts(olderThan: .seconds(60), batchSize: 100) == 3)
+        try await journal.close()
+    }
+
     /// Retiring marks once (a later reload does not restart the clock) and a subscription
     /// configured again is no longer retired; forgetting takes only those retired long enough.
     @Test func retiredSubscriptionsAreForgottenOnlyIfStillRetired() async throws {
