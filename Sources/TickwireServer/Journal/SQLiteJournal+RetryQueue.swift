@@ -47,14 +47,19 @@ extension SQLiteJournal {
             }
         }
         // Entries that left the queue may go at the next retention pass.
-        if !settlement.removed.isEmpty { released(subscription: subscription) }
+        if let first = settlement.removed.min() { released(subscription: subscription, from: first) }
     }
 
-    /// Retention passes of the subscription's org start from its first entry again: some it
-    /// skipped as held (queued or dead letters) are no longer.
-    func released(subscription: String) {
+    /// Retention passes of the subscription's org start at `sequence` again (from its first
+    /// entry when nil): entries it skipped as held (queued or dead letters) from there on
+    /// may no longer be.
+    func released(subscription: String, from sequence: Int64? = nil) {
         let org = String(subscription.prefix { $0 != "/" })
-        heldThrough.withLock { $0.through[org] = nil }
+        heldThrough.withLock { held in
+            held.generation += 1
+            guard let through = held.through[org] else { return }
+            held.through[org] = sequence.map { min(through, $0 - 1) }
+        }
     }
 
     public func queuedKeys(subscription: String, among keys: Set<String>) async throws -> Set<String> {
@@ -211,25 +216,36 @@ extension SQLiteJournal {
                 ).map { (sequence: $0["seq"] as Int64, channel: $0["channel"] as String, type: $0["type"] as String, key: $0["key"] as String) }
             }
             let accepted = candidates.filter { accept($0.channel, $0.type) }
-            requeued += try await pool.write { db -> Int in
-                // Only rows still in the journal: retention may have taken one since the read.
-                let insert = try db.cachedStatement(sql: """
-                    INSERT INTO delivery_queue (subscription, seq, key, attempts, first_attempt_at, next_attempt_at, last_error)
-                    SELECT ?1, ?2, ?3, 0, NULL, ?4, NULL WHERE EXISTS (SELECT 1 FROM journal WHERE seq = ?2)
-                    ON CONFLICT(subscription, seq) DO NOTHING
-                    """)
-                let forget = try db.cachedStatement(sql: "DELETE FROM dead_letters WHERE subscription = ? AND seq = ?")
-                var requeued = 0
-                for row in accepted {
-                    try insert.execute(arguments: [subscription, row.sequence, row.key, now])
-                    guard db.changesCount > 0 else { continue }
-                    requeued += 1
-                    try forget.execute(arguments: [subscription, row.sequence])
-                }
-                return requeued
+            if !accepted.isEmpty {
+                requeued += try await queue(accepted, subscription: subscription, deadOnly: deadOnly, now: now)
             }
             guard let last = candidates.last, candidates.count == Self.requeuePage else { return requeued }
             after = last.sequence
+        }
+    }
+
+    /// Queues rows found by `requeue`'s read, only while still so: in the journal (retention
+    /// may have taken one since), and for a dead-letter replay still a dead letter (or a
+    /// second replay at the same time queued an event again that was delivered meanwhile).
+    private func queue(
+        _ rows: [(sequence: Int64, channel: String, type: String, key: String)], subscription: String, deadOnly: Bool, now: Double
+    ) async throws -> Int {
+        try await pool.write { db -> Int in
+            let insert = try db.cachedStatement(sql: """
+                INSERT INTO delivery_queue (subscription, seq, key, attempts, first_attempt_at, next_attempt_at, last_error)
+                SELECT ?1, ?2, ?3, 0, NULL, ?4, NULL WHERE EXISTS (SELECT 1 FROM journal WHERE seq = ?2)
+                    AND (?5 = 0 OR EXISTS (SELECT 1 FROM dead_letters WHERE subscription = ?1 AND seq = ?2))
+                ON CONFLICT(subscription, seq) DO NOTHING
+                """)
+            let forget = try db.cachedStatement(sql: "DELETE FROM dead_letters WHERE subscription = ? AND seq = ?")
+            var requeued = 0
+            for row in rows {
+                try insert.execute(arguments: [subscription, row.sequence, row.key, now, deadOnly])
+                guard db.changesCount > 0 else { continue }
+                requeued += 1
+                try forget.execute(arguments: [subscription, row.sequence])
+            }
+            return requeued
         }
     }
 

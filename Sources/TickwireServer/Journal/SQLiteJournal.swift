@@ -571,9 +571,11 @@ public final class SQLiteJournal: Journal {
         defer { if let last = deleted.withLock({ $0.max() }) { recent.forget(through: last) } }
         // The index's writer first, then the journal's: the order the commit thread takes them.
         try await eventIDs.forget {
-            let rows = try pool.writeBlocking { db in
-                try self.heldThrough.withLock { held in try Self.deleteTaken(db, olderThan: cutoff, limit: batchSize, held: &held) }
-            }
+            // On a copy, kept only once committed, and only if no queue let entries go
+            // meanwhile (`released`): not under the lock for the pass's SQL.
+            var held = self.heldThrough.withLock { $0 }
+            let rows = try pool.writeBlocking { db in try Self.deleteTaken(db, olderThan: cutoff, limit: batchSize, held: &held) }
+            self.heldThrough.withLock { if $0.generation == held.generation { $0 = held } }
             deleted.withLock { $0 = rows.map(\.sequence) }
             // The deletion reaches the disk before the index forgets: the other way round, a
             // power cut could keep the forgetting and lose the deletion, and a late retry of
@@ -656,7 +658,19 @@ public final class SQLiteJournal: Journal {
                 future = []
                 old.append((row["seq"], row["event_id"]))
             }
-            if let first = future.first, tooYoung == nil { tooYoung = first.sequence }
+            // A page of nothing but future stamps: the first entry after them that is not
+            // one says how old they are (or a large enough block stopped every pass again).
+            if let first = future.first, let last = future.last, tooYoung == nil {
+                let next = try Double.fetchOne(
+                    db,
+                    sql: "SELECT received_at FROM journal WHERE org = ?1 AND seq > ?2 AND seq <= ?3 AND received_at <= ?4 AND \(kept) ORDER BY seq LIMIT 1",
+                    arguments: [org, last.sequence, bound, inTheFuture])
+                if let next, next < cutoff {
+                    old += future
+                } else {
+                    tooYoung = first.sequence
+                }
+            }
             // What this pass leaves before the entry too young to go, or through the last it
             // deletes, is held; with no entry at all, everything up to the cursors is.
             if let tooYoung {
@@ -691,6 +705,8 @@ public final class SQLiteJournal: Journal {
     struct HeldEntries {
         static let rescan: Duration = .seconds(3600)
         var through: [String: Int64] = [:]
+        /// Moved on by each release, so that a pass that ran meanwhile does not undo it.
+        var generation = 0
         var since = ContinuousClock.now
         var rescanInterval = Self.rescan
 

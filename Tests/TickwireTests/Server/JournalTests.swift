@@ -210,18 +210,18 @@ struct JournalTests {
         }
         #expect(try await journal.prune(olderThan: .zero, batchSize: 100) == 3, "4, 5 and 6")
         #expect(journal.heldThrough.withLock { $0.through["acme"] } == 6)
-        // Let go behind the journal's back (no settlement): the pass starts after the held
+        // Delivered from the queue (a settlement): the next pass goes back for it.
+        var delivered = DeliverySettlement()
+        delivered.removed = [2]
+        try await journal.settle(delivered, subscription: "acme/a")
+        #expect(try await journal.prune(olderThan: .zero, batchSize: 100) == 1)
+        #expect(journal.heldThrough.withLock { $0.through["acme"] } == 2)
+        // Let go behind the journal's back (no settlement): passes start after the held
         // ones, and only the hourly rescan finds it.
         try await journal.pool.write { db in try db.execute(sql: "DELETE FROM delivery_queue WHERE seq = 1") }
         #expect(try await journal.prune(olderThan: .zero, batchSize: 100) == 0, "the pass starts after the held ones")
         journal.heldThrough.withLock { $0.rescanInterval = .zero }
         #expect(try await journal.prune(olderThan: .zero, batchSize: 100) == 1, "the rescan finds 1 let go")
-        journal.heldThrough.withLock { $0.rescanInterval = SQLiteJournal.HeldEntries.rescan }
-        // Delivered from the queue (a settlement): the next pass takes it.
-        var delivered = DeliverySettlement()
-        delivered.removed = [2]
-        try await journal.settle(delivered, subscription: "acme/a")
-        #expect(try await journal.prune(olderThan: .zero, batchSize: 100) == 1)
         #expect(try await journal.entries(org: "acme", after: 0, limit: 10).map(\.sequence) == [3])
         try await journal.close()
     }
@@ -250,6 +250,16 @@ struct JournalTests {
         #expect(try await journal.prune(olderThan: .seconds(60), batchSize: 100) == 3, "1, 2 (as old as 3) and 3; 4 waits")
         #expect(try await journal.entries(org: "acme", after: 0, limit: 10).map(\.sequence) == [4])
         #expect(try await journal.pruneAttempts(olderThan: .seconds(60), batchSize: 100) == 3)
+        // A run of future stamps longer than a pass's batch: the entry after them says.
+        try await journal.append((0..<4).map { TestEvents.status(.sent, message: "d\($0)") })  // 5...8
+        try await journal.setCursor(8, subscription: "acme/a")
+        try await journal.pool.write { db in
+            try db.execute(sql: "UPDATE journal SET received_at = ? WHERE seq IN (4, 5, 6)", arguments: [yearAhead])
+            try db.execute(sql: "UPDATE journal SET received_at = 0 WHERE seq IN (7, 8)")
+        }
+        #expect(try await journal.prune(olderThan: .seconds(60), batchSize: 2) == 2, "4 and 5, as old as 7")
+        #expect(try await journal.prune(olderThan: .seconds(60), batchSize: 100) == 3)
+        #expect(try await journal.entries(org: "acme", after: 0, limit: 10).isEmpty)
         try await journal.close()
     }
 
