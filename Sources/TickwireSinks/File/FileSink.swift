@@ -119,8 +119,7 @@ struct AppendFile {
         let directory = (path as NSString).deletingLastPathComponent
         let createdDirectories = try PrivateFiles.createDirectory(directory)
         try PrivateFiles.createFile(path)
-        // Read too: the last byte tells whether the file ends with a whole line.
-        let descriptor = Glibc.open(path, O_RDWR | O_APPEND | O_CLOEXEC)
+        let descriptor = Glibc.open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
         guard descriptor >= 0 else { throw SystemCallError("open", path: path, errno: errno) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else {
@@ -129,11 +128,13 @@ struct AppendFile {
             throw error
         }
         let file = AppendFile(path: path, descriptor: descriptor, device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
-        do {
-            try file.endWholeLine(size: status.st_size)
-        } catch {
-            file.close()
-            throw error
+        if (status.st_mode & S_IFMT) == S_IFREG {
+            do {
+                try file.endWholeLine(size: status.st_size)
+            } catch {
+                file.close()
+                throw error
+            }
         }
         if durability == .full {
             // On every open, not only when this one created the file or its directories: an
@@ -157,10 +158,16 @@ struct AppendFile {
     /// before its data reached the disk) gets a line break first: appended to the half
     /// line, the batch's first line, delivered again, was unreadable too. (Cutting the half
     /// line off could take another writer's line.)
+    /// The byte is read through a descriptor of its own: the one written through stays
+    /// write-only, for files this user may write and not read. One it cannot read, or that
+    /// changed size meanwhile (rotated), is left as it is.
     private func endWholeLine(size: off_t) throws {
         guard size > 0 else { return }
+        let reader = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard reader >= 0 else { return }
+        defer { Glibc.close(reader) }
         var last: UInt8 = 0
-        guard pread(descriptor, &last, 1, size - 1) == 1 else { throw SystemCallError("read", path: path, errno: errno) }
+        guard pread(reader, &last, 1, size - 1) == 1 else { return }
         if last != UInt8(ascii: "\n") { try append([UInt8(ascii: "\n")], sync: false) }
     }
 
