@@ -102,7 +102,7 @@ private final class DecodingState {
             if let value = environment[String(name)], !(value.isEmpty && fallback != nil) {
                 // Mostly a secret read from a file with its trailing newline: accepted, every
                 // request would be refused with 401. Named, never quoted.
-                guard !value.unicodeScalars.contains(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F }) else {
+                guard !value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
                     throw error("environment variable \(name) holds a line break or another control character (read from a file with its trailing newline?)", at: node, path: path)
                 }
                 result += value

@@ -417,7 +417,8 @@ struct DispatcherTests {
         let journal = try journal()
         let subscription = Subscription(name: "s", org: "acme", sink: "s", from: .beginning)
         let first = RecordingSink(maxBatchSize: 2, ordering: ordering)
-        await first.slow(.milliseconds(150))
+        // Slow enough that the stop comes before the page is through, even on a loaded machine.
+        await first.slow(.milliseconds(400))
         let dispatcher = SubscriptionDispatcher(subscription: subscription, sink: first, journal: journal, logger: logger)
         try await dispatcher.prepareCursor()
         try await journal.append((0..<12).map { TestEvents.status(.sent, message: "m\($0)") })
