@@ -21,25 +21,16 @@ public enum MessageStatus: String, Sendable, CaseIterable, Codable, Comparable {
         (lhs.rank ?? -1) < (rhs.rank ?? -1)
     }
 
-    /// The status a message has after `event` arrives while it is at `current`.
-    ///
-    /// Forward moves win, a late lower status is ignored, `failed` wins only before
-    /// delivery, and nothing leaves a terminal `failed` except proof of delivery.
-    public static func advance(_ current: MessageStatus?, with event: MessageStatus) -> MessageStatus? {
-        guard let current else { return event == .deleted ? nil : event }
-        switch (current, event) {
-        case (_, .deleted): return current
-        case (.delivered, .failed), (.read, .failed): return current
-        case (_, .failed): return .failed
-        case (.failed, let next): return (next.rank ?? 0) >= 2 ? next : .failed
-        case (_, let next): return next > current ? next : current
-        }
-    }
-
-    /// The ladder steps skipped when a message jumps from `current` to `next`, which the
-    /// history records as inferred (a `read` without a `delivered` implies the delivery).
-    public static func inferredSteps(from current: MessageStatus?, to next: MessageStatus) -> [MessageStatus] {
-        guard next == .read, current != .delivered, current != .read else { return [] }
-        return [.delivered]
+    /// A message's current status from every status reported for it, in any order
+    /// (DESIGN §3): the highest step reached, from `delivered` on; otherwise `failed` if a
+    /// failure was reported; otherwise the highest step. A deletion (the user's own message,
+    /// deleted for everyone) is the status only of a message with no delivery status: it
+    /// never changes an outbound one. (A `read` also implies a `delivered` in the history:
+    /// the status store records it as inferred.)
+    public static func current(of statuses: [MessageStatus]) -> MessageStatus? {
+        let ladder = statuses.filter { $0.rank != nil }.max()
+        if let ladder, ladder >= .delivered { return ladder }
+        if statuses.contains(.failed) { return .failed }
+        return ladder ?? (statuses.contains(.deleted) ? .deleted : nil)
     }
 }

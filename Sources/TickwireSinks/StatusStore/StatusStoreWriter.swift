@@ -43,12 +43,17 @@ enum StatusStoreWriter {
                 first_seen = MIN(first_seen, ?), updated_at = MAX(updated_at, ?),
                 error = CASE WHEN ? AND (error IS NULL OR json_extract(error, '$.code') IS NULL OR json_extract(?, '$.code') IS NOT NULL)
                     THEN ? ELSE error END,
-                status = ?
+                status = ?,
+                canonical_id = CASE WHEN ? THEN ? ELSE canonical_id END
             WHERE id = ?
             """,
             details(of: event) + [
                 SQLiteValue(event.type == .messageReceived), .real(time), .real(time),
                 SQLiteValue(newFailure), SQLiteValue(errorText(event)), SQLiteValue(errorText(event)), SQLiteValue(status?.rawValue),
+                // An event that names several ids (Gupshup's and WhatsApp's) says which one
+                // is the message's (`message_id`, first): the document's id, whichever event
+                // came first. Events naming one id leave it.
+                SQLiteValue(ids.count > 1), .text(ids[0]),
                 .integer(message),
             ])
     }
@@ -77,7 +82,7 @@ enum StatusStoreWriter {
             [.text(event.org), .text(ids[0])] + details(of: event) + [
                 // A deletion is the user's ("deleted for everyone"): its message came in.
                 .text(event.type == .messageReceived || event.type == .messageDeleted ? "inbound" : "outbound"),
-                SQLiteValue(currentStatus(status.flatMap(MessageStatus.init(rawValue:)).map { [$0] } ?? [])?.rawValue),
+                SQLiteValue(MessageStatus.current(of: status.flatMap(MessageStatus.init(rawValue:)).map { [$0] } ?? [])?.rawValue),
                 SQLiteValue(event.status == .failed ? errorText(event) : nil), .real(time), .real(time),
             ])
         let message = db.lastInsertedRowID
@@ -200,16 +205,6 @@ enum StatusStoreWriter {
                     [.text(org), .integer(message), .text("inferred:\(message)"), .real(readAt), .real(Date().timeIntervalSince1970)])
             }
         }
-        return currentStatus(statuses)
-    }
-
-    /// DESIGN §3, independent of arrival order. A deletion (the user's own message, deleted
-    /// for everyone) is the status only of a message with no delivery status: it never
-    /// changes an outbound one.
-    static func currentStatus(_ statuses: [MessageStatus]) -> MessageStatus? {
-        let ladder = statuses.filter { $0.rank != nil }.max()
-        if let ladder, ladder >= .delivered { return ladder }
-        if statuses.contains(.failed) { return .failed }
-        return ladder ?? (statuses.contains(.deleted) ? .deleted : nil)
+        return MessageStatus.current(of: statuses)
     }
 }

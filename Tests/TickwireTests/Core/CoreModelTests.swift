@@ -161,3 +161,27 @@ struct StoredEventJSONTests {
         #expect(try JSONValue.parse(event.cloudEventBytes)["data"]?["extra"] == "x")
     }
 }
+
+@Suite("Message status")
+struct MessageStatusTests {
+    /// DESIGN §3's rule, whatever order the statuses arrived in (every permutation).
+    @Test func currentStatusRuleIsOrderIndependent() {
+        let cases: [([MessageStatus], MessageStatus?)] = [
+            ([.failed, .delivered], .delivered), ([.sent, .failed], .failed), ([.read, .sent], .read),
+            ([.enqueued, .sent, .failed, .read], .read), ([.deleted], .deleted),
+            ([.sent, .deleted], .sent),  // an outbound status is not changed by a deletion
+            ([], nil),
+        ]
+        func permutations(_ items: [MessageStatus]) -> [[MessageStatus]] {
+            guard let first = items.first else { return [[]] }
+            return permutations(Array(items.dropFirst())).flatMap { rest in
+                (0...rest.count).map { var p = rest; p.insert(first, at: $0); return p }
+            }
+        }
+        for (statuses, expected) in cases {
+            for order in permutations(statuses) {
+                #expect(MessageStatus.current(of: order) == expected, "\(order)")
+            }
+        }
+    }
+}

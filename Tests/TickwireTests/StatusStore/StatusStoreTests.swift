@@ -188,6 +188,22 @@ struct StatusStoreTests {
         #expect(count == 1)
     }
 
+    /// The document's id is the one the event linking a message's ids names first
+    /// (Gupshup's, which its API answers with), whichever event came first: a DLR with only
+    /// WhatsApp's id first made WhatsApp's the id, and a lookup of `gs-1` matched no `id`.
+    @Test(arguments: [false, true])
+    func theDocumentIDDoesNotDependOnArrivalOrder(dlrFirst: Bool) async throws {
+        let store = try store()
+        var dlr = try GupshupSequence.events(["delivered"]).first!
+        dlr.data["provider_message_ids"] = ["wamid.1"]
+        dlr.data["message_id"] = "wamid.1"
+        dlr.subject = "wamid.1"
+        let enqueued = try GupshupSequence.events(["enqueued"])
+        await deliver(store, dlrFirst ? [dlr] + enqueued : enqueued + [dlr])
+        #expect(try await store.message(org: "acme", id: "wamid.1")?["id"] == "gs-1")
+        #expect(try await store.message(org: "acme", id: "gs-1")?["status"] == "delivered")
+    }
+
     /// Two records that each inferred a `delivered` from their `read` keep one once merged.
     @Test func aMergeKeepsOneInferredDelivered() async throws {
         let store = try store()
@@ -425,14 +441,5 @@ struct StatusStoreTests {
             #expect(plan.contains { $0.contains(status == nil ? "messages_updated" : "messages_status") }, "\(plan)")
         }
         await store.shutdown()
-    }
-
-    @Test func currentStatusRuleIsOrderIndependent() {
-        #expect(StatusStoreWriter.currentStatus([.failed, .delivered]) == .delivered)
-        #expect(StatusStoreWriter.currentStatus([.sent, .failed]) == .failed)
-        #expect(StatusStoreWriter.currentStatus([.read, .sent]) == .read)
-        #expect(StatusStoreWriter.currentStatus([.deleted]) == .deleted)
-        #expect(StatusStoreWriter.currentStatus([.sent, .deleted]) == .sent, "an outbound status is not changed by a deletion")
-        #expect(StatusStoreWriter.currentStatus([]) == nil)
     }
 }
