@@ -60,7 +60,13 @@ struct UnifonicPayload {
             "status": JSONValue(status?.rawValue),
             "reference_id": body["referenceId"] ?? .null,
         ]
-        draft.data.merge(Party.fields(.recipient, body["recipient"]?["contact"]?.stringValue))
+        // `deleted` is about the user's own message (as Gupshup's): the phone is its sender,
+        // under `sender` as in `message.received`, or wherever Unifonic puts it.
+        if status == .deleted {
+            draft.data.merge(Party.fields(.sender, (body["sender"]?["contact"] ?? body["recipient"]?["contact"])?.stringValue))
+        } else {
+            draft.data.merge(Party.fields(.recipient, body["recipient"]?["contact"]?.stringValue))
+        }
         if status == .failed {
             let reason = body["failReason"]?.nonEmptyString
             draft.data["error"] = FailureReason(code: reason, title: reason ?? "rejected", detail: nil).json

@@ -55,6 +55,18 @@ extension Providers {
             #expect(try normalize(#"{"eventType":"conversation.closed","messageId":"x"}"#).first?.type == .providerUnknown)
         }
 
+        /// A deletion is the user's own message deleted for everyone (DESIGN §2): the phone
+        /// is its sender, under `sender` as in `message.received` (or `recipient`).
+        @Test func aDeletionNamesTheUserAsSender() throws {
+            for party in ["sender", "recipient"] {
+                let body = #"{"messageId":"m1","eventType":"message.deleted","\#(party)":{"contact":"+966501234567"}}"#
+                let event = try #require(try normalize(body).first)
+                #expect(event.type == .messageDeleted)
+                #expect(event.data["sender"] == "+966501234567")
+                #expect(event.data["recipient"] == nil)
+            }
+        }
+
         @Test func incomingMessages() throws {
             let text = try normalize(#"""
                 {"messageId":"in-1","eventId":"e-2","eventType":"message.received","applicationId":"app","parentMessageId":"out-1",
