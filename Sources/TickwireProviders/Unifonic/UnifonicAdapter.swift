@@ -63,7 +63,7 @@ struct UnifonicPayload {
         // `deleted` is about the user's own message (as Gupshup's): the phone is its sender,
         // under `sender` as in `message.received`, or wherever Unifonic puts it.
         if status == .deleted {
-            draft.data.merge(Party.fields(.sender, (body["sender"]?["contact"] ?? body["recipient"]?["contact"])?.stringValue))
+            draft.data.merge(Party.fields(.sender, body["sender"]?["contact"]?.nonEmptyString ?? body["recipient"]?["contact"]?.stringValue))
         } else {
             draft.data.merge(Party.fields(.recipient, body["recipient"]?["contact"]?.stringValue))
         }

@@ -58,8 +58,9 @@ extension Providers {
         /// A deletion is the user's own message deleted for everyone (DESIGN §2): the phone
         /// is its sender, under `sender` as in `message.received` (or `recipient`).
         @Test func aDeletionNamesTheUserAsSender() throws {
-            for party in ["sender", "recipient"] {
-                let body = #"{"messageId":"m1","eventType":"message.deleted","\#(party)":{"contact":"+966501234567"}}"#
+            for party in [#""sender":{"contact":"+966501234567"}"#, #""recipient":{"contact":"+966501234567"}"#,
+                          #""sender":{"contact":null},"recipient":{"contact":"+966501234567"}"#] {
+                let body = #"{"messageId":"m1","eventType":"message.deleted","# + party + "}"
                 let event = try #require(try normalize(body).first)
                 #expect(event.type == .messageDeleted)
                 #expect(event.data["sender"] == "+966501234567")
