@@ -67,12 +67,29 @@ struct DispatcherTests {
     /// Runs dispatchers until `done` holds, then stops them as a shutdown would (a stopped
     /// dispatcher is done: a restart makes new ones).
     func run(_ dispatchers: [SubscriptionDispatcher], journal: SQLiteJournal, until done: @escaping () async -> Bool) async throws {
+        let finished = try await running(dispatchers, journal: journal) { _ in await eventually { await done() } }
+        #expect(finished)
+    }
+
+    /// Runs the dispatchers' service while `body` runs, then cancels it (a shutdown's end).
+    func running<T>(
+        _ dispatchers: [SubscriptionDispatcher], journal: SQLiteJournal, _ body: (DispatchService) async throws -> T
+    ) async throws -> T {
         let service = DispatchService(dispatchers: dispatchers, journal: journal, logger: logger)
         let task = Task { try await service.run() }
-        let finished = await eventually { await done() }
+        defer { task.cancel() }
+        let result = try await body(service)
         task.cancel()
         _ = await task.result
-        #expect(finished)
+        return result
+    }
+
+    /// The dispatcher of acme/s into `sink`, from the journal's beginning, its cursor set.
+    func acmeDispatcher(into sink: RecordingSink, journal: SQLiteJournal) async throws -> SubscriptionDispatcher {
+        let dispatcher = SubscriptionDispatcher(
+            subscription: Subscription(name: "s", org: "acme", sink: "s", from: .beginning), sink: sink, journal: journal, logger: logger)
+        try await dispatcher.prepareCursor()
+        return dispatcher
     }
 
     @Test func deliversMatchingEventsInJournalOrderAndAdvancesTheCursor() async throws {
@@ -360,23 +377,19 @@ struct DispatcherTests {
     func progressTheJournalRefusesIsNotDeliveredAgain(ordering: DeliveryOrdering) async throws {
         let journal = try journal()
         let sink = RecordingSink(ordering: ordering)
-        let dispatcher = SubscriptionDispatcher(
-            subscription: Subscription(name: "s", org: "acme", sink: "s", from: .beginning), sink: sink, journal: journal, logger: logger)
-        try await dispatcher.prepareCursor()
+        let dispatcher = try await acmeDispatcher(into: sink, journal: journal)
         try await Self.refuseWrites(to: "cursors", in: journal)
         try await journal.append((0..<3).map { TestEvents.status(.sent, message: "a\($0)") })
-        let service = DispatchService(dispatchers: [dispatcher], journal: journal, logger: logger)
-        let task = Task { try await service.run() }
-        #expect(await eventually { await sink.delivered.count == 3 })
-        try await Task.sleep(for: .milliseconds(1500))
-        try await journal.append((0..<2).map { TestEvents.status(.sent, message: "b\($0)") })
-        try await Task.sleep(for: .milliseconds(1500))
-        #expect(await sink.delivered.map(\.subject) == ["a0", "a1", "a2"], "nothing twice, nothing more")
-        try await Self.allowWrites(to: "cursors", in: journal)
-        #expect(await eventually { (try? await journal.cursor(subscription: "acme/s")) == 5 })
-        #expect(await sink.delivered.map(\.subject) == ["a0", "a1", "a2", "b0", "b1"])
-        task.cancel()
-        _ = await task.result
+        try await running([dispatcher], journal: journal) { _ in
+            #expect(await eventually { await sink.delivered.count == 3 })
+            try await Task.sleep(for: .milliseconds(1500))
+            try await journal.append((0..<2).map { TestEvents.status(.sent, message: "b\($0)") })
+            try await Task.sleep(for: .milliseconds(1500))
+            #expect(await sink.delivered.map(\.subject) == ["a0", "a1", "a2"], "nothing twice, nothing more")
+            try await Self.allowWrites(to: "cursors", in: journal)
+            #expect(await eventually { (try? await journal.cursor(subscription: "acme/s")) == 5 })
+            #expect(await sink.delivered.map(\.subject) == ["a0", "a1", "a2", "b0", "b1"])
+        }
         try await journal.close()
     }
 
@@ -387,24 +400,20 @@ struct DispatcherTests {
         let journal = try journal()
         let sink = RecordingSink(ordering: .perSubject(concurrency: 2))
         await sink.failing(1)
-        let dispatcher = SubscriptionDispatcher(
-            subscription: Subscription(name: "s", org: "acme", sink: "s", from: .beginning), sink: sink, journal: journal, logger: logger)
-        try await dispatcher.prepareCursor()
+        let dispatcher = try await acmeDispatcher(into: sink, journal: journal)
         // Parking the failed event inserts its queue row; settling its retry deletes it.
         try await journal.pool.write { db in
             try db.execute(sql: "CREATE TRIGGER refuse_delete BEFORE DELETE ON delivery_queue BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
         }
         try await journal.append([TestEvents.status(.sent, message: "q")])
-        let service = DispatchService(dispatchers: [dispatcher], journal: journal, logger: logger)
-        let task = Task { try await service.run() }
-        #expect(await eventually { await sink.delivered.count == 1 })
-        try await Task.sleep(for: .milliseconds(2500))
-        #expect(await sink.delivered.count == 1, "delivered once, though the journal still lists it as queued")
-        try await journal.pool.write { db in try db.execute(sql: "DROP TRIGGER refuse_delete") }
-        #expect(await eventually { (try? await journal.queued(subscription: "acme/s", limit: 10).isEmpty) == true })
-        #expect(await sink.delivered.count == 1)
-        task.cancel()
-        _ = await task.result
+        try await running([dispatcher], journal: journal) { _ in
+            #expect(await eventually { await sink.delivered.count == 1 })
+            try await Task.sleep(for: .milliseconds(2500))
+            #expect(await sink.delivered.count == 1, "delivered once, though the journal still lists it as queued")
+            try await journal.pool.write { db in try db.execute(sql: "DROP TRIGGER refuse_delete") }
+            #expect(await eventually { (try? await journal.queued(subscription: "acme/s", limit: 10).isEmpty) == true })
+            #expect(await sink.delivered.count == 1)
+        }
         try await journal.close()
     }
 
@@ -415,24 +424,20 @@ struct DispatcherTests {
     @Test(.timeLimit(.minutes(1)), arguments: [DeliveryOrdering.journal, .perSubject(concurrency: 1)])
     func aDispatcherStoppedMidPageKeepsWhatItFinished(ordering: DeliveryOrdering) async throws {
         let journal = try journal()
-        let subscription = Subscription(name: "s", org: "acme", sink: "s", from: .beginning)
         let first = RecordingSink(maxBatchSize: 2, ordering: ordering)
         // Slow enough that the stop comes before the page is through, even on a loaded machine.
         await first.slow(.milliseconds(400))
-        let dispatcher = SubscriptionDispatcher(subscription: subscription, sink: first, journal: journal, logger: logger)
-        try await dispatcher.prepareCursor()
+        let dispatcher = try await acmeDispatcher(into: first, journal: journal)
         try await journal.append((0..<12).map { TestEvents.status(.sent, message: "m\($0)") })
-        let service = DispatchService(dispatchers: [dispatcher], journal: journal, logger: logger)
-        let task = Task { try await service.run() }
-        #expect(await eventually { await first.delivered.count >= 2 })
-        await service.replace(with: [])
-        task.cancel()
-        _ = await task.result
+        try await running([dispatcher], journal: journal) { service in
+            #expect(await eventually { await first.delivered.count >= 2 })
+            await service.replace(with: [])
+        }
         let before = await first.delivered.compactMap(\.subject)
         #expect(before.count < 12, "stopped part-way")
 
         let second = RecordingSink(maxBatchSize: 2, ordering: ordering)
-        let restarted = SubscriptionDispatcher(subscription: subscription, sink: second, journal: journal, logger: logger)
+        let restarted = try await acmeDispatcher(into: second, journal: journal)
         try await run([restarted], journal: journal) { await second.delivered.count + before.count >= 12 }
         let after = await second.delivered.compactMap(\.subject)
         #expect(Set(before).isDisjoint(with: after), "delivered again: \(Set(before).intersection(after).sorted())")

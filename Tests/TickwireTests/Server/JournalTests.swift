@@ -169,6 +169,16 @@ struct JournalTests {
         #expect(await wakeups.next() == nil)
     }
 
+    /// A journal with `count` of acme's entries (messages `prefix0`…), all taken by its
+    /// one subscription, acme/a.
+    func takenJournal(_ count: Int, messages prefix: String) async throws -> SQLiteJournal {
+        let journal = try SQLiteJournal(path: path, durability: .normal)
+        try await journal.setCursor(0, subscription: "acme/a")
+        try await journal.append((0..<count).map { TestEvents.status(.sent, message: "\(prefix)\($0)") })
+        try await journal.setCursor(Int64(count), subscription: "acme/a")
+        return journal
+    }
+
     @Test func pruningDeletesOnlyOldEventsEverySubscriptionOfTheirOrgHasTaken() async throws {
         let journal = try SQLiteJournal(path: path, durability: .normal)
         try await journal.setCursor(0, subscription: "acme/a")
@@ -197,10 +207,7 @@ struct JournalTests {
     /// long outage) are not read again by every pass: passes start after them. One the
     /// queue lets go is deleted once the passes start from the beginning again (hourly).
     @Test func pruningSkipsHeldEntriesUntilARescan() async throws {
-        let journal = try SQLiteJournal(path: path, durability: .normal)
-        try await journal.setCursor(0, subscription: "acme/a")
-        try await journal.append((0..<6).map { TestEvents.status(.sent, message: "h\($0)") })  // 1...6
-        try await journal.setCursor(6, subscription: "acme/a")
+        let journal = try await takenJournal(6, messages: "h")  // 1...6
         try await journal.pool.write { db in
             for sequence in 1...3 {
                 try db.execute(
@@ -230,10 +237,7 @@ struct JournalTests {
     /// put right) is as old as the entries after it: it no longer stops every pass until
     /// that date, nor do such attempts stop the attempt log's pruning.
     @Test func aClockSetAheadDoesNotStopRetention() async throws {
-        let journal = try SQLiteJournal(path: path, durability: .normal)
-        try await journal.setCursor(0, subscription: "acme/a")
-        try await journal.append((0..<4).map { TestEvents.status(.sent, message: "c\($0)") })  // 1...4
-        try await journal.setCursor(4, subscription: "acme/a")
+        let journal = try await takenJournal(4, messages: "c")  // 1...4
         let yearAhead = Date().timeIntervalSince1970 + 365 * 86400
         try await journal.pool.write { db in
             try db.execute(sql: "UPDATE journal SET received_at = 0 WHERE seq IN (1, 3)")
@@ -286,10 +290,7 @@ struct JournalTests {
     /// in a retry queue are skipped, not a reason to stop, and entries after a young one
     /// wait for a later pass.
     @Test func pruningStopsAtTheFirstEntryTooYoung() async throws {
-        let journal = try SQLiteJournal(path: path, durability: .normal)
-        try await journal.setCursor(0, subscription: "acme/a")
-        try await journal.append((0..<4).map { TestEvents.status(.sent, message: "q\($0)") })  // 1...4
-        try await journal.setCursor(4, subscription: "acme/a")
+        let journal = try await takenJournal(4, messages: "q")  // 1...4
         try await journal.pool.write { db in
             try db.execute(sql: "UPDATE journal SET received_at = 0 WHERE seq IN (1, 2, 4)")
             try db.execute(sql: "INSERT INTO delivery_queue (subscription, seq, key, attempts, next_attempt_at) VALUES ('acme/a', 1, 'q0', 1, 0)")
