@@ -150,8 +150,10 @@ extension SubscriptionDispatcher {
     /// first, the others stay queued as they are.
     private func deliverQueued(_ queued: [QueuedDelivery]) async -> DeliverySettlement {
         var settlement = DeliverySettlement()
-        let rows = queued.filter { subscription.matches($0.entry.event) }
-        settlement.removed = queued.filter { !subscription.matches($0.entry.event) }.map(\.entry.sequence)
+        var rows: [QueuedDelivery] = []
+        for row in queued {
+            if subscription.matches(row.entry.event) { rows.append(row) } else { settlement.removed.append(row.entry.sequence) }
+        }
         guard !rows.isEmpty, let result = await attempt(rows.map(\.entry.event)) else { return settlement }
         for (row, outcome) in zip(rows, result.outcomes) {
             _ = settle(row, queued: true, outcome: outcome, result: result, into: &settlement)

@@ -54,7 +54,7 @@ extension SQLiteJournal {
     /// entry when nil): entries it skipped as held (queued or dead letters) from there on
     /// may no longer be.
     func released(subscription: String, from sequence: Int64? = nil) {
-        let org = String(subscription.prefix { $0 != "/" })
+        let org = Self.org(ofSubscription: subscription)
         heldThrough.withLock { held in
             held.generation += 1
             guard let through = held.through[org] else { return }

@@ -311,6 +311,17 @@ public final class SQLiteJournal: Journal {
     /// their body in their own columns.)
     static let storedEventColumns = "j.seq, j.event, j.body_id, j.raw_type, j.raw_body"
 
+    /// Sequences as a JSON array, for `IN (SELECT value FROM json_each(?))`: one statement
+    /// text whatever their number.
+    static func jsonArray(_ sequences: some Sequence<Int64>) -> String {
+        "[" + sequences.map(String.init).joined(separator: ",") + "]"
+    }
+
+    /// The org of a subscription id (`org/name`; org names have no `/`).
+    static func org(ofSubscription id: String) -> String {
+        String(id.prefix { $0 != "/" })
+    }
+
     /// `rows` with the request bodies they name, each read once and shared by its events:
     /// joined per row, a batch's body was read and copied once per event (512 copies of a
     /// 3 MB Meta batch in one page, for each subscription catching up).
@@ -320,7 +331,7 @@ public final class SQLiteJournal: Journal {
         var bodies: [Int64: RawPayload] = [:]
         for row in try Row.fetchAll(
             db.cachedStatement(sql: "SELECT id, content_type, body FROM request_bodies WHERE id IN (SELECT value FROM json_each(?))"),
-            arguments: ["[" + ids.map(String.init).joined(separator: ",") + "]"])
+            arguments: [Self.jsonArray(ids)])
         {
             bodies[row["id"]] = RawPayload(contentType: row["content_type"], body: Array(row["body"] as Data))
         }
@@ -411,7 +422,7 @@ public final class SQLiteJournal: Journal {
                     SELECT \(Self.storedEventColumns) FROM journal j
                     WHERE j.seq IN (SELECT value FROM json_each(?)) ORDER BY j.seq
                     """),
-                arguments: ["[" + missing.map(String.init).joined(separator: ",") + "]"]
+                arguments: [Self.jsonArray(missing)]
             ).map(StoredEvent.init(row:))
             return (cached, try Self.withBodies(rows, db: db))
         }
@@ -609,8 +620,7 @@ public final class SQLiteJournal: Journal {
         let inTheFuture = Date().timeIntervalSince1970 + Self.clockSlack
         var bounds: [String: Int64] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT subscription, seq FROM cursors") {
-            // Subscription ids are `org/name`; org names have no `/`.
-            let org = String((row["subscription"] as String).prefix { $0 != "/" })
+            let org = Self.org(ofSubscription: row["subscription"])
             bounds[org] = min(bounds[org] ?? .max, row["seq"])
         }
         // The orgs that have entries, one index seek each.
