@@ -61,12 +61,19 @@ final class RecentEntries: Sendable {
         self.byteBudget = byteBudget
     }
 
+    /// Whether two arrays share their storage (one request's body held by its events).
+    static func sameBuffer(_ a: [UInt8], _ b: [UInt8]?) -> Bool {
+        guard let b, !a.isEmpty, a.count == b.count else { return false }
+        return a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in x.baseAddress == y.baseAddress } }
+    }
+
     /// Adds committed entries, in the order their sequences were given.
     func append(_ entries: [JournalEntry]) {
         state.withLock { state in
             // A request's events share one body (one buffer): counted once, or a big
-            // batch's N events counted N times its size pushed every org's tail out.
-            var lastBody: UnsafeRawPointer?
+            // batch's N events counted N times its size pushed every org's tail out. By
+            // buffer, not by bytes: two requests' equal bodies are two copies in memory.
+            var lastBody: [UInt8]?
             for entry in entries {
                 // Sequences are handed out one after another, and every row comes through
                 // here: a gap means rows committed without this tail hearing of them (a
@@ -75,8 +82,8 @@ final class RecentEntries: Sendable {
                 if entry.sequence > state.last + 1 { state.forget(through: entry.sequence - 1) }
                 state.last = max(state.last, entry.sequence)
                 let org = entry.event.org
-                let body = entry.event.raw?.body.withUnsafeBytes { $0.baseAddress }
-                let bodyBytes = body != nil && body == lastBody ? 0 : entry.event.raw?.body.count ?? 0
+                let body = entry.event.raw?.body
+                let bodyBytes = body.map { Self.sameBuffer($0, lastBody) ? 0 : $0.count } ?? 0
                 lastBody = body
                 let bytes = (entry.event.storedJSON?.count ?? 0) + bodyBytes
                 state.tails[org, default: Tail(coveredAfter: state.baseline)].entries.append(entry)
