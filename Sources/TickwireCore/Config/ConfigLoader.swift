@@ -42,7 +42,7 @@ public struct ConfigLoader: Sendable {
                 matches = found
             case .failure(let problem):
                 // A file the main config names that is not there would drop its orgs, and a
-                // reload would then forget their subscriptions' state: an error, not nothing.
+                // reload would retire their subscriptions: an error, not nothing.
                 errors.append(ConfigError(file: path, line: nil, path: "include", message: "\"\(pattern)\": \(problem.message)"))
                 continue
             }

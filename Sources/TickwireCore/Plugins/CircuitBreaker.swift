@@ -42,7 +42,7 @@ public final class CircuitBreaker: Sendable {
     public struct Permit: Sendable {
         /// The probe's number; nil for a delivery while closed.
         let probe: Int?
-        public var isProbe: Bool { probe != nil }
+        var isProbe: Bool { probe != nil }
     }
 
     /// Returns when a delivery may go (at once while closed); nil when `keepWaiting`

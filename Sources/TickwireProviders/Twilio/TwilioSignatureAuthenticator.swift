@@ -105,9 +105,10 @@ public struct TwilioSignatureAuthenticator: ChannelAuthenticator {
         let signedParameters = (hasRepeats ? [false, true] : [false]).map {
             TwilioSignature.signedParameters(parameters, distinctValues: $0)
         }
+        let candidates = urls.flatMap(TwilioSignature.urlVariants)
         var valid = false
         for token in authTokens {
-            for candidate in urls.flatMap(TwilioSignature.urlVariants) {
+            for candidate in candidates {
                 for signed in signedParameters {
                     let expected = TwilioSignature.compute(url: candidate, signedParameters: signed, authToken: token)
                     valid = ConstantTime.equals(expected, signature) || valid

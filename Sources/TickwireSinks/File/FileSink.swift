@@ -160,12 +160,14 @@ struct AppendFile {
     /// line off could take another writer's line.)
     /// The byte is read through a descriptor of its own: the one written through stays
     /// write-only, for files this user may write and not read. One it cannot read, or that
-    /// changed size meanwhile (rotated), is left as it is.
+    /// is no longer the file opened (rotated meanwhile), is left as it is.
     private func endWholeLine(size: off_t) throws {
         guard size > 0 else { return }
         let reader = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard reader >= 0 else { return }
         defer { Glibc.close(reader) }
+        var status = stat()
+        guard fstat(reader, &status) == 0, UInt64(status.st_dev) == device, UInt64(status.st_ino) == inode else { return }
         var last: UInt8 = 0
         guard pread(reader, &last, 1, size - 1) == 1 else { return }
         if last != UInt8(ascii: "\n") { try append([UInt8(ascii: "\n")], sync: false) }
