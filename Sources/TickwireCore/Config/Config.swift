@@ -48,7 +48,7 @@ public struct ServerConfig: Sendable, Decodable {
         maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? maxBodyBytes
         shutdownGrace = try c.decodeIfPresent(ConfigDuration.self, forKey: .shutdownGrace) ?? shutdownGrace
         idleTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .idleTimeout) ?? idleTimeout
-        metricsToken = try c.decodeIfPresent(String.self, forKey: .metricsToken)
+        metricsToken = try c.decodeSecretIfPresent(String.self, forKey: .metricsToken)
         if let metricsToken, metricsToken.count < 16 {
             throw ConfigIssue("metrics_token must be at least 16 characters long")
         }
@@ -181,7 +181,7 @@ public struct OrgConfig: Sendable, Decodable {
         name = decoder.codingPath.last?.stringValue ?? ""
         try ConfigName.validate(name, what: "org")
         location = decoder.configLocation
-        apiKeys = try c.decodeIfPresent([String].self, forKey: .apiKeys) ?? []
+        apiKeys = try c.decodeSecretIfPresent([String].self, forKey: .apiKeys) ?? []
         if apiKeys.contains(where: { $0.count < 16 }) {
             throw ConfigIssue("api_keys: every key must be at least 16 characters long")
         }

@@ -133,20 +133,11 @@ public struct ConfigLoader: Sendable {
         return Config(server: server, storage: storage, logging: logging, sinks: sinks, orgs: orgs, files: files.map(\.path))
     }
 
-    /// The keys whose values are secrets: credentials of the org API, of webhooks, of
-    /// forwarders (their headers and signing secrets) and of /metrics.
-    static let secretKeys: Set<String> = [
-        "api_keys", "token", "password", "app_secret", "app_secrets", "auth_token", "auth_tokens", "verify_token",
-        "secret", "secrets", "headers", "metrics_token",
-    ]
-
     /// A secret that took the default written beside it in the file is known to anyone
     /// who can read the file (config.yaml's demo org is published): refused while the
     /// daemon can be reached from beyond this machine.
     static func defaultedSecrets(_ defaults: [DefaultedValue], listen: String) -> [ConfigError] {
-        defaults.filter { value in
-            value.path.split(separator: ".").contains { secretKeys.contains(String($0.prefix { $0 != "[" })) }
-        }.map { value in
+        defaults.filter(\.isSecret).map { value in
             ConfigError(
                 file: value.file, line: value.line, path: value.path,
                 message: "${\(value.variable)} is not set, and its default is written in the file: "

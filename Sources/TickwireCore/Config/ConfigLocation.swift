@@ -17,6 +17,8 @@ protocol LocatingDecoder {
     var location: ConfigLocation { get }
     /// The decoded node in canonical YAML, to tell whether a section changed on reload.
     var fingerprint: String { get }
+    /// Records that the value at this decoder's path is a secret.
+    func markSecret()
 }
 
 extension Decoder {
@@ -25,5 +27,22 @@ extension Decoder {
     var configLocation: ConfigLocation {
         (self as? LocatingDecoder)?.location
             ?? ConfigLocation(file: "<config>", line: nil, path: codingPath.map(\.stringValue).joined(separator: "."))
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// Decodes a secret (a token, a password, a list or map of them). The loader refuses a
+    /// secret that took the default written beside it in the file while the daemon listens
+    /// beyond loopback: a plugin marks its secrets here, where it decodes them, so that no
+    /// list of key names in the core has to know them.
+    public func decodeSecret<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
+        let decoder = try superDecoder(forKey: key)
+        (decoder as? LocatingDecoder)?.markSecret()
+        return try T(from: decoder)
+    }
+
+    public func decodeSecretIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
+        guard contains(key), try !decodeNil(forKey: key) else { return nil }
+        return try decodeSecret(type, forKey: key)
     }
 }

@@ -17,7 +17,11 @@ struct YAMLNodeDecoder {
         let decoder = NodeDecoder(node: node, codingPath: [], state: state, userInfo: userInfo)
         let value = try decoder.decodeChecked(T.self, node: node, codingPath: [])
         if let unknown = state.firstUnknownKey() { throw unknown }
-        return (value, state.defaults)
+        return (value, state.defaults.map { value in
+            var value = value
+            value.isSecret = state.isSecret(value.path)
+            return value
+        })
     }
 }
 
@@ -27,6 +31,8 @@ struct DefaultedValue: Sendable {
     var line: Int?
     var path: String
     var variable: String
+    /// Inside a value its type decoded as a secret (`decodeSecret`).
+    var isSecret = false
 }
 
 /// Which keys of each mapping were asked for, to report the ones nobody asked for.
@@ -36,6 +42,8 @@ private final class DecodingState {
     private var mappings: [(path: [String], mapping: Node.Mapping, requested: Set<String>, consumedAll: Bool)] = []
     private var indexByPath: [String: Int] = [:]
     private(set) var defaults: [DefaultedValue] = []
+    /// Paths of values decoded as secrets; a secret list or map covers what is below it.
+    private var secretPaths: [String] = []
 
     init(file: String, environment: [String: String]) {
         self.file = file
@@ -57,6 +65,14 @@ private final class DecodingState {
         mappings.append((path.map(\.stringValue), mapping, [], false))
         indexByPath[key] = mappings.count - 1
         return mappings.count - 1
+    }
+
+    func markSecret(_ path: [CodingKey]) { secretPaths.append(Self.dotted(path)) }
+
+    func isSecret(_ path: String) -> Bool {
+        secretPaths.contains { secret in
+            path == secret || path.hasPrefix(secret + ".") || path.hasPrefix(secret + "[")
+        }
     }
 
     func request(_ key: String, in index: Int) { mappings[index].requested.insert(key) }
@@ -162,6 +178,8 @@ private struct NodeDecoder: Decoder, LocatingDecoder {
     }
 
     var fingerprint: String { (try? Yams.serialize(node: node, sortKeys: true)) ?? "" }
+
+    func markSecret() { state.markSecret(codingPath) }
 
     func child(_ node: Node, key: CodingKey) -> NodeDecoder {
         NodeDecoder(node: node, codingPath: codingPath + [key], state: state, userInfo: userInfo)

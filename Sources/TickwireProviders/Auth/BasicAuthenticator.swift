@@ -19,7 +19,7 @@ public struct BasicAuthenticator: ChannelAuthenticator {
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             username = try c.decode(String.self, forKey: .username)
-            password = try c.decode(String.self, forKey: .password)
+            password = try c.decodeSecret(String.self, forKey: .password)
             guard !username.isEmpty, !username.contains(":") else {
                 throw ConfigIssue("username: must be non-empty and may not contain \":\"")
             }

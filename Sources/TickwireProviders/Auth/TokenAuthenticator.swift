@@ -22,7 +22,7 @@ public struct TokenAuthenticator: ChannelAuthenticator {
 
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            token = try c.decode(String.self, forKey: .token)
+            token = try c.decodeSecret(String.self, forKey: .token)
             header = try c.decodeIfPresent(String.self, forKey: .header)
             // The message must not echo the value: it is a secret.
             guard token.count >= 16 else { throw ConfigIssue("token: must be at least 16 characters long") }

@@ -26,7 +26,7 @@ public struct MetaSignatureAuthenticator: ChannelAuthenticator {
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             appSecrets = try SecretList.decode(c, one: .appSecret, many: .appSecrets)
-            verifyToken = try c.decode(String.self, forKey: .verifyToken)
+            verifyToken = try c.decodeSecret(String.self, forKey: .verifyToken)
             guard !verifyToken.isEmpty else { throw ConfigIssue("verify_token: must be non-empty") }
         }
     }

@@ -4,8 +4,8 @@ import TickwireCore
 /// (`app_secret` / `app_secrets`, `auth_token` / `auth_tokens`).
 enum SecretList {
     static func decode<Key: CodingKey>(_ container: KeyedDecodingContainer<Key>, one: Key, many: Key) throws -> [String] {
-        let single = try container.decodeIfPresent(String.self, forKey: one)
-        let list = try container.decodeIfPresent([String].self, forKey: many)
+        let single = try container.decodeSecretIfPresent(String.self, forKey: one)
+        let list = try container.decodeSecretIfPresent([String].self, forKey: many)
         let secrets: [String]
         switch (single, list) {
         case (let secret?, nil): secrets = [secret]

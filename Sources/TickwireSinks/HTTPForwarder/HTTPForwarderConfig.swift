@@ -106,9 +106,9 @@ public struct HTTPForwarderConfig: Sendable, Decodable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         url = try c.decode(String.self, forKey: .url)
         format = try c.decodeIfPresent(Format.self, forKey: .format) ?? format
-        secrets = (try c.decodeIfPresent(String.self, forKey: .secret)).map { [$0] } ?? []
-        secrets += try c.decodeIfPresent([String].self, forKey: .secrets) ?? []
-        headers = try c.decodeIfPresent([String: String].self, forKey: .headers) ?? [:]
+        secrets = (try c.decodeSecretIfPresent(String.self, forKey: .secret)).map { [$0] } ?? []
+        secrets += try c.decodeSecretIfPresent([String].self, forKey: .secrets) ?? []
+        headers = try c.decodeSecretIfPresent([String: String].self, forKey: .headers) ?? [:]
         timeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .timeout) ?? timeout
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? batchSize
         batchWait = try c.decodeIfPresent(ConfigDuration.self, forKey: .batchWait) ?? batchWait

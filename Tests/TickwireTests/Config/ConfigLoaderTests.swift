@@ -161,6 +161,66 @@ struct ConfigLoaderTests {
         #expect(try load(text, environment: ["ACME_KEY": "acme-api-key-0123456789", "GS": "gs-secret-token-1234"]).orgs.count == 1)
     }
 
+    /// Every secret of the standard plugins is marked where it is decoded: a defaulted one
+    /// is refused beyond loopback, and a defaulted setting beside it (a URL, a user name) is
+    /// not.
+    @Test func everyStandardSecretIsMarked() throws {
+        let text = """
+            server: { listen: "0.0.0.0:8080", metrics_token: "${M:-metrics-token-change-me}" }
+            sinks:
+              console:
+                type: http
+                url: "${URL:-http://127.0.0.1:9/in}"
+                secret: "${WH:-whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}"
+                headers: { Authorization: "${AUTH:-Bearer change-me}" }
+            orgs:
+              acme:
+                channels:
+                  meta: { provider: meta, auth: { type: meta, app_secrets: ["${APP:-app-secret}"], verify_token: "${VT:-verify}" } }
+                  tw: { provider: twilio, public_url: "https://h/x", auth: { type: twilio, auth_token: "${TW:-twilio-token}" } }
+                  basic: { provider: unifonic, auth: { type: basic, username: "${USER:-u}", password: "${PW:-password-change-me}" } }
+            """
+        #expect(errors(text, environment: [:]).map(\.path).sorted() == [
+            "orgs.acme.channels.basic.auth.password", "orgs.acme.channels.meta.auth.app_secrets[0]",
+            "orgs.acme.channels.meta.auth.verify_token", "orgs.acme.channels.tw.auth.auth_token",
+            "server.metrics_token", "sinks.console.headers.Authorization", "sinks.console.secret",
+        ])
+    }
+
+    /// A plugin's own secret, under a key name the core has never heard of, is refused the
+    /// same way once the plugin decodes it with `decodeSecret`.
+    @Test func aPluginMarksItsOwnSecrets() throws {
+        struct VaultAuth: ChannelAuthenticator {
+            struct Config: Decodable, Sendable {
+                var endpoint: String
+                var unlockPhrase: String
+                enum CodingKeys: String, CodingKey { case endpoint, unlockPhrase = "unlock_phrase" }
+                init(from decoder: Decoder) throws {
+                    let c = try decoder.container(keyedBy: CodingKeys.self)
+                    endpoint = try c.decode(String.self, forKey: .endpoint)
+                    unlockPhrase = try c.decodeSecret(String.self, forKey: .unlockPhrase)
+                }
+            }
+            static let name = "vault"
+            init(config: Config, channel: ChannelAuthContext) {}
+            func authenticate(_ request: WebhookRequest) throws(WebhookRejection) {}
+        }
+        var registry = Registry.standard
+        registry.register(auth: VaultAuth.self)
+        let text = """
+            server: { listen: "0.0.0.0:8080" }
+            orgs:
+              acme:
+                channels:
+                  gs: { provider: gupshup, auth: { type: vault, endpoint: "${EP:-http://vault}", unlock_phrase: "${PHRASE:-open sesame}" } }
+            """
+        let path = try directory.write("config.yaml", text)
+        let refused = #expect(throws: ConfigErrors.self) { try ConfigLoader(registry: registry, environment: [:]).load(path: path) }
+        #expect(refused?.errors.map(\.path) == ["orgs.acme.channels.gs.auth.unlock_phrase"])
+        #expect(refused?.errors.first?.message.contains("set PHRASE") == true)
+        #expect(try ConfigLoader(registry: registry, environment: ["PHRASE": "a real phrase"]).load(path: path).orgs.count == 1)
+    }
+
     /// Retention also bounds how long a retry is known as one: `0s` would journal every
     /// late retry again.
     @Test func retentionHasAFloor() throws {
