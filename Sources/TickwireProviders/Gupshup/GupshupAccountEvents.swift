@@ -61,7 +61,7 @@ extension GupshupPayload {
             native: NativeNames(eventType: "billing-event", status: deductions["type"]?.stringValue), envelopeTime: envelopeTime)
         draft.extraIdentity = [deductions.serializedString()]
         // Without a message, the deductions are the same for every charge of a kind.
-        if gsID ?? id == nil { draft.extraIdentity.append(identity.serializedString()) }
+        draft.identifyByContent(identity)
         draft.data = [
             "message_id": JSONValue(gsID ?? id),
             "provider_message_ids": .distinctStrings([id, gsID]),

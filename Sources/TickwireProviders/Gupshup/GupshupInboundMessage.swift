@@ -10,8 +10,7 @@ extension GupshupPayload {
         var draft = EventDraft(
             type: .messageReceived, subject: id, native: NativeNames(eventType: "message", status: native),
             envelopeTime: envelopeTime)
-        // Without an id, the content tells two messages apart.
-        if id == nil { draft.extraIdentity = [identity.serializedString()] }
+        draft.identifyByContent(identity)
         var message = Self.content(native, payload["payload"] ?? .null)
         message.context = Self.context(payload["context"])
         let sender = payload["sender"] ?? .null

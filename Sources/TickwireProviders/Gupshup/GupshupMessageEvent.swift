@@ -33,11 +33,9 @@ extension GupshupPayload {
         if status == .failed { draft.data["error"] = Self.failure(inner).json }
         // Two failure reports about one message differ in what they say (most carry no event
         // time either): one with code 1002 and one without a code had one id, and the second
-        // was dropped. A provider's retry says the same again. Without a message id, the
-        // event is known only by its content.
-        if messageID == nil {
-            draft.extraIdentity.append(identity.serializedString())
-        } else if status == .failed || status == nil, !inner.isNull {
+        // was dropped. A provider's retry says the same again.
+        draft.identifyByContent(identity)
+        if messageID != nil, status == .failed || status == nil, !inner.isNull {
             draft.extraIdentity.append(inner.serializedString())
         }
         if !enveloped { draft.data["envelope"] = "missing" }

@@ -29,7 +29,7 @@ extension MetaChangeEvents {
                 "error": (Self.failure(item["errors"]) ?? Self.failure(change.value["errors"])).map(\.json) ?? .null,
             ]
         }
-        if wamid == nil { draft.extraIdentity = [item.serializedString()] }
+        draft.identifyByContent(item)
         let fromUserID = item["from_user_id"]?.nonEmptyString
         let contact = change.contact(for: from, userID: fromUserID)
         draft.data["sender_name"] = contact?["profile"]?["name"] ?? .null
@@ -46,7 +46,7 @@ extension MetaChangeEvents {
         var draft = EventDraft(
             type: .messageOther, subject: wamid, native: NativeNames(eventType: "smb_message_echoes", status: item["type"]?.stringValue),
             providerTime: Timestamp.fromEpoch(item["timestamp"]))
-        if wamid == nil { draft.extraIdentity = [item.serializedString()] }
+        draft.identifyByContent(item)
         draft.data = [
             "message_id": JSONValue(wamid),
             "provider_message_ids": .distinctStrings([wamid]),

@@ -12,7 +12,7 @@ extension MetaChangeEvents {
             type: status.map(EventType.init(status:)) ?? .messageOther, subject: messageID,
             native: NativeNames(eventType: "messages.statuses", status: native),
             providerTime: Timestamp.fromEpoch(item["timestamp"]))
-        if messageID == nil { draft.extraIdentity = [item.serializedString()] }
+        draft.identifyByContent(item)
         // A group message gets a status per participant, with the same id, status and time:
         // the participant tells them apart (else all but the first would be duplicates).
         if item["recipient_type"]?.stringValue == "group" {

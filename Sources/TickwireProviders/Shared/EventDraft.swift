@@ -35,6 +35,13 @@ struct EventDraft {
         self.envelopeTime = envelopeTime
         self.data = data
     }
+
+    /// Without a message id, a notification is known by its content, less what changes
+    /// between retries (else all such notifications of a kind would share one id). Built
+    /// only then: most notifications name their message.
+    mutating func identifyByContent(_ content: @autoclosure () -> JSONValue) {
+        if messageID == nil { extraIdentity.append(content().serializedString()) }
+    }
 }
 
 /// The provider's own name for the event family and status (`data.native`).
@@ -88,7 +95,7 @@ struct Normalization {
     func unknown(raw: JSONValue, identity: JSONValue? = nil, native: NativeNames = NativeNames(), reason: String) -> Event {
         var draft = EventDraft(type: .providerUnknown, subject: nil, native: native)
         draft.messageID = nil
-        draft.extraIdentity = [(identity ?? raw).serializedString()]
+        draft.identifyByContent(identity ?? raw)
         draft.data = ["raw": raw, "reason": .string(reason)]
         return event(draft)
     }

@@ -59,10 +59,9 @@ struct TwilioPayload {
         var draft = EventDraft(
             type: status.map(EventType.init(status:)) ?? .messageOther, subject: messageID,
             native: NativeNames(eventType: "status_callback", status: native))
-        // Without an event time, the error code tells a retry from another failure report;
-        // without a message id, only the whole form does.
+        // Without an event time, the error code tells a retry from another failure report.
         draft.extraIdentity = [form["ErrorCode"]]
-        if messageID == nil { draft.extraIdentity.append(form.json.serializedString()) }
+        draft.identifyByContent(form.json)
         draft.data = [
             "message_id": JSONValue(messageID),
             "provider_message_ids": providerMessageIDs,

@@ -43,7 +43,7 @@ struct UnifonicPayload {
         // Unifonic names each notification; its docs samples repeat one eventId across
         // types, so the id keeps the type and time too.
         draft.extraIdentity = [body["eventId"]?.nonEmptyString]
-        if messageID == nil { draft.extraIdentity.append(body.serializedString()) }
+        draft.identifyByContent(body)
         draft.data["conversation"] = body["conversationId"].map { .object(["id": $0]) } ?? .null
         draft.data["application_id"] = body["applicationId"] ?? .null
         draft.data["raw"] = body
