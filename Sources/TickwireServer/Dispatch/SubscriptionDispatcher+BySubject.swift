@@ -105,15 +105,12 @@ extension SubscriptionDispatcher {
     // MARK: Retry queue
 
     func runRetryQueue(concurrency: Int) async {
-        // A round's settlement the journal refused: written before anything else is sent,
+        // A round's settlement the journal refused is written before anything else is sent,
         // or the round's delivered events went again and failed ones skipped their backoff.
-        var unsaved: DeliverySettlement?
+        var unsaved = SettlementBuffer()
         while !isStopping {
             do {
-                if let settlement = unsaved {
-                    try await journal.settle(settlement, subscription: subscription.id)
-                    unsaved = nil
-                }
+                try await unsaved.flush(force: true, journal: journal, subscription: subscription.id)
                 // Sleep until the next event falls due, and at most a second, for events a
                 // replay or the other loop queued meanwhile (one query while idle).
                 let wait = try await journal.nextDue(subscription: subscription.id)?.timeIntervalSinceNow ?? 1
@@ -131,12 +128,9 @@ extension SubscriptionDispatcher {
                     await self.deliverQueued(item[0])
                 }
                 // Saved also when the round was cut short by a stop (what was not sent stays
-                // queued as it was), from a task of its own: GRDB refuses a write from a
-                // cancelled one, and the round's deliveries would go again.
-                unsaved = settlement
-                let (journal, id) = (journal, subscription.id)
-                try await Task { try await journal.settle(settlement, subscription: id) }.value
-                unsaved = nil
+                // queued as it was).
+                unsaved.add(settlement)
+                try await unsaved.flush(force: true, journal: journal, subscription: subscription.id)
             } catch {
                 if isStopping { return }
                 logger.error("retry queue failed; retrying", metadata: ["subscription": "\(subscription.id)", "error": "\(error)"])
@@ -298,13 +292,18 @@ struct SettlementBuffer {
     }
 
     /// Writes what is pending if `force` or `interval` has passed since the last write;
-    /// returns how long until what is still pending falls due, nil when nothing is.
+    /// returns how long until what is still pending falls due, nil when nothing is. Kept
+    /// when the journal refuses it, for the next flush.
+    ///
+    /// Written from a task of its own: GRDB refuses a write from a cancelled task (a stop
+    /// whose grace ran out), and what was delivered would go again after the restart.
     @discardableResult
     mutating func flush(force: Bool, journal: any Journal, subscription: String) async throws -> Duration? {
         guard !pending.isEmpty else { return nil }
         let due = flushedAt + interval
         guard force || ContinuousClock.now >= due || pending.attempts.count > 10_000 else { return due - ContinuousClock.now }
-        try await journal.settle(pending, subscription: subscription)
+        let settlement = pending
+        try await Task { try await journal.settle(settlement, subscription: subscription) }.value
         pending = DeliverySettlement()
         parkedKeys = []
         flushedAt = ContinuousClock.now

@@ -138,14 +138,9 @@ final class SubscriptionDispatcher: Sendable {
                 try? await Task.sleep(for: .seconds(1))
             }
         }
-        // From a task of its own: once the shutdown's grace ran out this one is cancelled,
-        // and GRDB refuses a write from a cancelled task, so the last progress was lost and
-        // delivered again after the restart.
-        let (last, journal, id) = (buffer, journal, subscription.id)
-        await Task {
-            var last = last
-            _ = try? await last.flush(force: true, journal: journal, subscription: id)
-        }.value
+        // Also once the shutdown's grace ran out and this task is cancelled: `flush` writes
+        // from a task of its own.
+        _ = try? await buffer.flush(force: true, journal: journal, subscription: subscription.id)
     }
 
     /// Retries writing what was delivered until the journal takes it, delivering nothing
