@@ -33,7 +33,11 @@ struct TickwireHTTPChannel: ServerChildChannel, HTTPChannelHandler {
             // per webhook for the connection's life, and a HEAD answered later took a POST's
             // place. The two are added unpaired; the router leaves HEAD answers without a body.
             try pipeline.addHandler(HTTPResponseEncoder(configuration: .init()))
-            try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: Self.decoderLimits)))
+            // Bounded: after an upgrade or CONNECT request the decoder parses nothing more, and
+            // whatever the client sends would pile up in the handler's buffer.
+            try pipeline.addHandler(ByteToMessageHandler(
+                HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: Self.decoderLimits),
+                maximumBufferSize: Self.undecodedBytesLimit))
             try pipeline.addHandler(WebhookChannelHandler(ingest: ingest, idleTimeout: idleTimeout))
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             // The idle timeout is WebhookChannelHandler's: this handler never sees webhooks.
@@ -41,6 +45,9 @@ struct TickwireHTTPChannel: ServerChildChannel, HTTPChannelHandler {
             return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }
     }
+
+    /// Bytes the decoder may hold unparsed: a head is at most ~80 KiB of fields plus its URL.
+    static let undecodedBytesLimit = 1 << 20
 
     /// Hummingbird's limits: NIO's own allow 65 534 header fields, which anyone could make
     /// every webhook's header dictionary loop over, on the event loop.

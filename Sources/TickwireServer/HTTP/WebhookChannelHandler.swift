@@ -51,6 +51,9 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// 400 and closes): it must not overtake that answer.
     private var heldError: (any Error)?
     private var readPending = false
+    /// The client closed its side while a webhook waited for its answer: passed on (or the
+    /// connection closed) once it is written, or Hummingbird closed the connection first.
+    private var inputClosedPending = false
     /// `write` is going through `held`.
     private var draining = false
     /// Graceful shutdown asked while a webhook was in hand: close once it is answered.
@@ -84,8 +87,14 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch (state, part) {
-        case (.idle, .head(let head)):
+        case (.idle, .head(var head)):
             requestStarted = .now()
+            // NIO's decoder parses nothing after an upgrade or CONNECT request (it expects an
+            // upgrader to take the connection over): such a request is the connection's last,
+            // or the client's next request would wait for an answer until the idle timeout.
+            let upgrades = head.method == .CONNECT || head.headers.contains(name: "upgrade")
+                && head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
+            if upgrades { head.headers.replaceOrAdd(name: "connection", value: "close") }
             if routerAnswersPending == 0, head.method == .POST, let (org, channel) = Self.webhookPath(head.uri) {
                 let config = ingest.gateway.config
                 body.drop()
@@ -95,7 +104,7 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
             } else {
                 routerAnswersPending += 1
                 state = .forwarding
-                context.fireChannelRead(wrapInboundOut(part))
+                context.fireChannelRead(wrapInboundOut(.head(head)))
             }
         case (.forwarding, .end):
             state = .idle
@@ -189,7 +198,24 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
             heldError = nil
             context.fireErrorCaught(error)
         }
+        if inputClosedPending {
+            inputClosedPending = false
+            passOnInputClosed(context: context)
+            return
+        }
         resumeReading(context: context)
+    }
+
+    /// The client will send nothing more: the router's side closes once it has answered
+    /// what it was handed; with nothing handed there, the connection closes now.
+    private func passOnInputClosed(context: ChannelHandlerContext) {
+        var routerHasARequest = routerAnswersPending > 0
+        if case .forwarding = state { routerHasARequest = true }
+        if routerHasARequest {
+            context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        } else {
+            context.close(promise: nil)
+        }
     }
 
     private func resumeReading(context: ChannelHandlerContext) {
@@ -199,6 +225,12 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is ByteToMessageDecoderError.PayloadTooLargeError {
+            // Bytes the decoder will never parse (sent after an upgrade request).
+            state = .closing
+            context.close(promise: nil)
+            return
+        }
         switch state {
         case .answering(closeAfter: true), .closing:
             // The connection closes after this answer anyway (bytes after `Connection: close`).
@@ -251,6 +283,17 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// request at the router, Hummingbird's state handler closes after answering it; idle,
     /// the connection closes now.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .inputClosed = event as? ChannelEvent {
+            // A client that half-closes after its request still gets the answer: passed on
+            // at once, Hummingbird (which never saw the webhook) closed the connection before
+            // the journal's answer could be written.
+            if case .answering = state {
+                inputClosedPending = true
+            } else {
+                passOnInputClosed(context: context)
+            }
+            return
+        }
         guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
         switch state {
         case .collecting, .answering:

@@ -32,13 +32,18 @@ struct WebhookChannelHandlerTests {
     /// Writes `text` at once on a new connection and reads until `responses` answers came
     /// or the server closed the connection; returns the status lines in order and whether
     /// the server closed.
-    static func exchange(port: Int, _ text: String, responses: Int) async throws -> (statuses: [Int], closed: Bool) {
+    /// With `halfClose`, the client shuts its sending side down once `text` is written.
+    static func exchange(port: Int, _ text: String, responses: Int, halfClose: Bool = false) async throws -> (statuses: [Int], closed: Bool) {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port) {
             channel in
-            channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                    wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: halfClose))
+            }
         }
         return try await channel.executeThenClose { inbound, outbound in
             try await outbound.write(ByteBuffer(string: text))
+            if halfClose { outbound.finish() }
             var received = ""
             var closed = true
             for try await chunk in inbound {
@@ -285,6 +290,68 @@ struct WebhookChannelHandlerTests {
             #expect(refused.statuses == [413, 200], "the connection goes on after a refused body")
         }
         #expect(try await daemon.journal.count() == 1)
+        await daemon.close()
+    }
+
+    /// A request the router answers with `Connection: close` is the connection's last: a
+    /// request pipelined behind it is neither answered nor run (a webhook behind it is not
+    /// journaled), and the connection closes at once instead of staying open for ever.
+    @Test func nothingAfterAForwardedConnectionCloseIsRead() async throws {
+        let daemon = try await TestDaemon.open(in: directory, idleTimeout: "20s")
+        let sent = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json")
+        let path = "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)"
+        let closingHealth = "GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+        try await daemon.application().test(.live) { client in
+            let port = try #require(client.port)
+            let started = ContinuousClock.now
+            let behindClose = try await Self.exchange(port: port, closingHealth + Self.healthz, responses: 2)
+            #expect(behindClose.statuses == [200] && behindClose.closed)
+            let webhookBehindClose = try await Self.exchange(port: port, closingHealth + Self.post(path, sent), responses: 2)
+            #expect(webhookBehindClose.statuses == [200] && webhookBehindClose.closed)
+            #expect(ContinuousClock.now - started < .seconds(10), "closed at once, not at the idle timeout")
+        }
+        #expect(try await daemon.journal.count() == 0, "the webhook after Connection: close was not run")
+        await daemon.close()
+    }
+
+    /// NIO's decoder parses nothing after an upgrade (or CONNECT) request: such a request is
+    /// answered with `connection: close` and the connection closes, rather than leaving the
+    /// client's next request unanswered until the idle timeout.
+    @Test func anUpgradeRequestIsTheConnectionsLast() async throws {
+        let daemon = try await TestDaemon.open(in: directory, idleTimeout: "20s")
+        let sent = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json")
+        let path = "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)"
+        let upgrade = "GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n"
+        try await daemon.application().test(.live) { client in
+            let port = try #require(client.port)
+            let started = ContinuousClock.now
+            let health = try await Self.exchange(port: port, upgrade + Self.healthz, responses: 2)
+            #expect(health.statuses == [200] && health.closed)
+            let webhook = Self.post(path, sent).replacingOccurrences(of: "Host: test\r\n", with: "Host: test\r\nConnection: upgrade\r\nUpgrade: websocket\r\n")
+            let upgradedWebhook = try await Self.exchange(port: port, webhook + Self.healthz, responses: 2)
+            #expect(upgradedWebhook.statuses == [200] && upgradedWebhook.closed)
+            #expect(ContinuousClock.now - started < .seconds(10), "closed at once, not at the idle timeout")
+        }
+        #expect(try await daemon.journal.count() == 1)
+        await daemon.close()
+    }
+
+    /// A client that shuts its sending side once its request is out still gets the answer:
+    /// the router's side, which never saw the webhook, closed the connection before the
+    /// journal's answer could be written.
+    @Test func aHalfClosedClientStillGetsItsAnswer() async throws {
+        let daemon = try await TestDaemon.open(in: directory)
+        let sent = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json")
+        let read = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_read.json")
+        let path = "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)"
+        try await daemon.application().test(.live) { client in
+            let port = try #require(client.port)
+            let one = try await Self.exchange(port: port, Self.post(path, sent), responses: 2, halfClose: true)
+            #expect(one.statuses == [200] && one.closed)
+            let pipelined = try await Self.exchange(port: port, Self.post(path, read) + Self.healthz, responses: 3, halfClose: true)
+            #expect(pipelined.statuses == [200, 200] && pipelined.closed)
+        }
+        #expect(try await daemon.journal.count() == 2)
         await daemon.close()
     }
 
