@@ -137,12 +137,21 @@ struct WebhookIngest: Sendable {
             logger.warning("webhook body refused", metadata: [
                 "org": "\(org.name)", "channel": "\(channel.name)", "code": "\(error.code)", "reason": "\(error.message)",
             ])
-            // Authenticated but unreadable: keep the body for the operator (bounded).
+            // Authenticated but unreadable: keep the body for the operator (bounded). A 4xx
+            // is not retried, so a body that cannot be kept is answered 503 instead: the
+            // provider's retry is kept once the journal takes writes again.
             let journal = gateway.journal
-            Task {
-                try? await journal.quarantine(
-                    org: org.name, channel: channel.name, reason: error.message, contentType: contentType, body: body)
-                reply(error.response)
+            Task { [logger] in
+                do {
+                    try await journal.quarantine(
+                        org: org.name, channel: channel.name, reason: error.message, contentType: contentType, body: body)
+                    reply(error.response)
+                } catch let failure {
+                    logger.error("refused body could not be kept", metadata: [
+                        "org": "\(org.name)", "channel": "\(channel.name)", "error": "\(failure)",
+                    ])
+                    reply(Self.journalUnavailable.response)
+                }
             }
             return
         }
@@ -163,10 +172,12 @@ struct WebhookIngest: Sendable {
                 reply(acknowledgement)
             case .failure(let error):
                 logger.error("journal append failed", metadata: ["org": "\(org.name)", "channel": "\(channel.name)", "error": "\(error)"])
-                reply(WebhookRejection(status: 503, code: "journal_unavailable", message: "the event could not be stored; retry later").response)
+                reply(Self.journalUnavailable.response)
             }
         }
     }
+
+    static let journalUnavailable = WebhookRejection(status: 503, code: "journal_unavailable", message: "the event could not be stored; retry later")
 
     /// Checks what `call`'s head alone decides and returns the reader for its body. A body
     /// the head already refuses (unknown channel, content type, credentials that need no

@@ -60,6 +60,24 @@ struct HostileHTTPTests {
         await daemon.close()
     }
 
+    /// A body refused as unreadable is answered 400 only once it is kept for the operator:
+    /// a 4xx is not retried, so one that cannot be kept is answered 503 (retried later).
+    @Test func anUnreadableBodyThatCannotBeKeptIsAnswered503() async throws {
+        let daemon = try await TestDaemon.open(in: directory)
+        try await DispatcherTests.refuseWrites(to: "quarantine", in: daemon.journal)
+        try await daemon.application().test(.live) { client in
+            let post = { try await client.execute(
+                uri: "/v1/webhooks/demo/open", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: "{\"type\":")) }
+            let refused = try await post()
+            #expect(refused.status == .serviceUnavailable)
+            #expect(try JSONValue.parse(Array(buffer: refused.body))["error"]?["code"] == "journal_unavailable")
+            try await DispatcherTests.allowWrites(to: "quarantine", in: daemon.journal)
+            #expect(try await post().status == .badRequest)
+        }
+        #expect(try await daemon.journal.quarantined(org: "demo", limit: 10).count == 1)
+        await daemon.close()
+    }
+
     @Test func aJournalThatCannotBeWrittenAnswers503AndNotReady() async throws {
         let daemon = try await TestDaemon.open(in: directory)
         let body = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json")
