@@ -19,13 +19,24 @@ final class GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
 
     /// `commit` handles one batch, blocking, and returns one outcome per item, in order; it
     /// is never called concurrently. With `sync`, a commit counts once `sync` has synced it.
-    init(name: String, sync: WALSync? = nil, commit: @escaping @Sendable ([Item]) throws -> [Outcome]) {
+    /// `durable` is handed each committed batch once it counts (after its sync), in commit
+    /// order, before its callers are told.
+    init(
+        name: String, sync: WALSync? = nil, commit: @escaping @Sendable ([Item]) throws -> [Outcome],
+        durable: @escaping @Sendable ([Item], [Outcome]) -> Void = { _, _ in }
+    ) {
         thread = BatchThread(name: name)
         thread.start { batch in
-            let outcomes = Result { try commit(batch.flatMap(\.items)) }
-            if let sync, case .success = outcomes {
-                sync.afterSync { error in Self.complete(batch, error.map { .failure($0) } ?? outcomes) }
+            let items = batch.flatMap(\.items)
+            let outcomes = Result { try commit(items) }
+            guard case .success(let committed) = outcomes else { return Self.complete(batch, outcomes) }
+            if let sync {
+                sync.afterSync { error in
+                    if error == nil { durable(items, committed) }
+                    Self.complete(batch, error.map { .failure($0) } ?? outcomes)
+                }
             } else {
+                durable(items, committed)
                 Self.complete(batch, outcomes)
             }
         }

@@ -2,9 +2,9 @@ import NIOCore
 import Synchronization
 import TickwireCore
 
-/// The journal's newest entries, kept in memory per org in sequence order as the commit
-/// thread appends them, so a dispatcher that keeps up reads its next page here instead of
-/// from SQLite.
+/// The journal's newest entries, kept in memory per org in sequence order as their commits
+/// become durable, so a dispatcher that keeps up reads its next page here instead of from
+/// SQLite.
 ///
 /// Every row of the journal is inserted through this process's commit thread, so for each
 /// org the tail holds *all* of its entries after `coveredAfter`: the highest sequence at
@@ -102,6 +102,9 @@ final class RecentEntries: Sendable {
     func forget(through sequence: Int64) {
         state.withLock { $0.forget(through: sequence) }
     }
+
+    /// The highest sequence appended: entries come here once durable, in commit order.
+    var newest: Int64 { state.withLock { $0.last } }
 
     /// The slots the tails' buffers hold, used or not (tests).
     var heldSlots: Int { state.withLock { $0.tails.values.reduce(0) { $0 + $1.entries.capacity } } }

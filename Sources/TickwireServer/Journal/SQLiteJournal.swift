@@ -86,15 +86,16 @@ public final class SQLiteJournal: Journal {
             onCommit?(events.count, ContinuousClock.now - start)
             stats.commits.add(1, ordering: .relaxed)
             stats.events.add(events.count, ordering: .relaxed)
-            // Dispatchers read these entries next, parsed and serialized. Handed over and
-            // signalled once per commit: per webhook, the tail's lock and a wake-up of every
-            // subscription ran up to a few dozen times per commit on this thread, which every
-            // webhook waits for.
+            return sequences
+        } durable: { events, sequences in
+            // Dispatchers read these entries next, parsed and serialized, and only once they
+            // are durable (see `entries`). Handed over and signalled once per commit: per
+            // webhook, the tail's lock and a wake-up of every subscription ran up to a few
+            // dozen times per commit on the thread every webhook waits for.
             recent.append(zip(sequences, events).compactMap { sequence, event in
                 sequence.map { JournalEntry(sequence: $0, event: event) }
             })
             commits.signal()
-            return sequences
         }
     }
 
@@ -400,13 +401,18 @@ public final class SQLiteJournal: Journal {
     public func entries(org: String, after sequence: Int64, limit: Int) async throws -> [JournalEntry] {
         if let entries = recent.entries(org: org, after: sequence, limit: limit) { return entries }
         let decoded = self.decoded
+        // Rows past the tail's newest are committed and not yet durable (fsynced, with
+        // `full`): SQLite's readers see them, but delivered now one could reach a console
+        // although its provider was answered 503, or be lost on power after the console
+        // took it.
+        let durable = recent.newest
         let (cached, missing) = try await pool.read { db in
             // Sequences first, from the (org, seq) index alone: the subscriptions of an org
             // catch up over the same pages, so bodies (overflow pages, often) are read and
             // parsed only for events none of them has read yet.
             let sequences = try Int64.fetchAll(
-                db.cachedStatement(sql: "SELECT seq FROM journal WHERE org = ? AND seq > ? ORDER BY seq LIMIT ?"),
-                arguments: [org, sequence, limit])
+                db.cachedStatement(sql: "SELECT seq FROM journal WHERE org = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"),
+                arguments: [org, sequence, durable, limit])
             var cached: [JournalEntry] = []
             var missing: [Int64] = []
             for sequence in sequences {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import Testing
 import TickwireCore
 @testable import TickwireServer
@@ -102,6 +103,37 @@ struct JournalTests {
         } else {
             #expect(journal.stats.syncs == 0)
         }
+        try await journal.close()
+    }
+
+    /// A row committed and not yet fsynced is visible to SQLite's readers, but dispatchers
+    /// must not get it: delivered before its fsync, it could reach a console although its
+    /// provider was answered 503 (the fsync failed), or be lost on power after the console
+    /// took it. Neither the in-memory tail nor a read from SQLite hands it out until synced.
+    @Test(.timeLimit(.minutes(1)))
+    func entriesAreReadOnlyOnceDurable() async throws {
+        let holding = Atomic<Bool>(false)
+        let gate = DispatchSemaphore(value: 0)
+        let journal = try SQLiteJournal(path: path, durability: .full, onSync: { _ in
+            if holding.load(ordering: .relaxed) { gate.wait() }
+        })
+        try await journal.append([TestEvents.status(.sent, message: "synced")])
+        holding.store(true, ordering: .relaxed)
+        let answered = Mutex(false)
+        journal.append([TestEvents.status(.sent, message: "committed")]) { result in
+            answered.withLock { $0 = (try? result.get()) != nil }
+        }
+        #expect(await eventually { journal.stats.commits.load(ordering: .relaxed) == 2 })
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(!answered.withLock { $0 }, "answered before its fsync")
+        // From the tail (after 0), and from SQLite (after -1: before what the tail covers).
+        #expect(try await journal.entries(org: "acme", after: 0, limit: 10).map(\.event.subject) == ["synced"])
+        #expect(try await journal.entries(org: "acme", after: -1, limit: 10).map(\.event.subject) == ["synced"])
+        holding.store(false, ordering: .relaxed)
+        gate.signal()
+        #expect(await eventually { answered.withLock { $0 } })
+        #expect(try await journal.entries(org: "acme", after: 0, limit: 10).map(\.event.subject) == ["synced", "committed"])
+        #expect(try await journal.entries(org: "acme", after: -1, limit: 10).map(\.event.subject) == ["synced", "committed"])
         try await journal.close()
     }
 
