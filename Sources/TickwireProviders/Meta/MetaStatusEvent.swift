@@ -26,7 +26,10 @@ extension MetaChangeEvents {
             "reference_id": item["biz_opaque_callback_data"] ?? .null,
             "conversation": item["conversation"] ?? .null,
             "pricing": item["pricing"] ?? .null,
-            "error": Self.failure(item["errors"]).map(\.json) ?? .null,
+            // Every failure carries an error, as with the other providers: "failed" when Meta
+            // gives no errors[].
+            "error": (Self.failure(item["errors"])
+                ?? (status == .failed ? FailureReason(code: nil, title: "failed", detail: nil) : nil)).map(\.json) ?? .null,
             "business": business,
             "raw": change.raw(item: item, in: "statuses"),
         ]

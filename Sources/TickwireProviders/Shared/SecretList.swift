@@ -14,8 +14,9 @@ enum SecretList {
         case (_?, _?): throw ConfigIssue("\(one.stringValue) and \(many.stringValue): write one of them, not both")
         }
         // The messages name keys only: the values are secrets.
-        guard !secrets.isEmpty, secrets.allSatisfy({ !$0.isEmpty }) else {
-            throw ConfigIssue("\(many.stringValue): every value must be non-empty")
+        guard !secrets.isEmpty else { throw ConfigIssue("\(many.stringValue): at least one is required") }
+        guard secrets.allSatisfy({ !$0.isEmpty }) else {
+            throw ConfigIssue("\(single == nil ? many.stringValue : one.stringValue): must be non-empty")
         }
         return secrets
     }

@@ -24,6 +24,19 @@ extension Providers {
                 + #","changes":[{"field":""# + field + #"","value":"# + value + "}]}]}"
         }
 
+        /// A failure carries `data.error` whether or not Meta said why, as every other
+        /// provider's does; a status that did not fail carries none.
+        @Test func aFailureWithoutErrorsStillSaysItFailed() throws {
+            func status(_ name: String, errors: String = "") throws -> JSONValue? {
+                let item = #"{"id":"wamid.X","status":""# + name + #"","timestamp":"1700000000","recipient_id":"15551234567""# + errors + "}"
+                let body = Self.envelope(field: "messages", value: #"{"messaging_product":"whatsapp","statuses":["# + item + "]}")
+                return try normalize(body).first?.data["error"]
+            }
+            #expect(try status("failed") == .object(["code": .null, "title": "failed", "detail": .null]))
+            #expect(try status("failed", errors: #","errors":[{"code":131026,"title":"Message undeliverable"}]"#)?["code"] == "131026")
+            #expect(try status("delivered") == nil)
+        }
+
         @Test func batchesGiveOneEventPerItemWithItsOwnRaw() throws {
             let events = try normalize(try ProviderCorpus.body("meta", "connectors_mixed_messages_and_statuses_batch"))
             #expect(events.count == 3)

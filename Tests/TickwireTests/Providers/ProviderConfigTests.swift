@@ -68,6 +68,8 @@ extension Providers {
             (#"twilio: { provider: twilio, auth: { type: twilio, auth_token: "${TWILIO_TOKEN}" } }"#, "public_url"),
             (#"meta: { provider: meta, auth: { type: meta, app_secret: "a", app_secrets: ["b"], verify_token: "v" } }"#, "not both"),
             (#"meta: { provider: meta, auth: { type: meta, verify_token: "v" } }"#, "app_secret"),
+            (#"meta: { provider: meta, auth: { type: meta, app_secret: "", verify_token: "v" } }"#, "app_secret: must be non-empty"),
+            (#"meta: { provider: meta, auth: { type: meta, app_secrets: [], verify_token: "v" } }"#, "app_secrets: at least one is required"),
             (#"meta: { provider: meta, auth: { type: meta, app_secret: "${META_SECRET}", verify_tokn: "v" } }"#, "unknown key \"verify_tokn\""),
             (#"gs: { provider: gupshup, auth: { type: token, token: "short" } }"#, "at least 16"),
             (#"gs: { provider: gupshup, auth: { type: token } }"#, "token"),
