@@ -121,7 +121,7 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
             }
         case (.collecting(var call, let config, let closeAfter), .end):
             requestStarted = nil
-            call.body = body.finish()
+            body.finish(into: &call)
             receive(call, config: config, closeAfter: closeAfter, context: context)
         case (.closing, _):
             break

@@ -20,7 +20,8 @@ struct WebhookIngest: Sendable {
     let metrics: GatewayMetrics
     let logger: Logger
     let refusals = RefusalLog()
-    /// Bytes of webhook bodies being read, across every connection.
+    /// Bytes of webhook bodies being read or waiting for their answer, across every
+    /// connection.
     var bodyBudget = BodyBudget()
 
     /// One POST as received, whichever transport read it: the org and channel from its path,
@@ -39,6 +40,8 @@ struct WebhookIngest: Sendable {
         var head: Result<WebhookRequest, WebhookRejection>?
         /// The body did not fit in the bodies being read at once (`BodyBudget`): answered 503.
         var overBudget = false
+        /// The body's share of `BodyBudget`, given back once the call is answered.
+        var heldBytes = 0
         var started = ContinuousClock.now
 
         /// From NIO's request head (`WebhookChannelHandler`).
@@ -86,7 +89,8 @@ struct WebhookIngest: Sendable {
         // Names not in the config are counted as "unknown": URL text never becomes a label.
         let org = config.orgs[call.org]
         let channel = org?.channels[call.channel]
-        let reply: @Sendable (WebhookResponse) -> Void = { [metrics] response in
+        let reply: @Sendable (WebhookResponse) -> Void = { [metrics, bodyBudget] response in
+            bodyBudget.give(call.heldBytes)
             metrics.request(
                 org: org?.name ?? "unknown", channel: channel?.name ?? "unknown", status: response.status,
                 duration: ContinuousClock.now - call.started)
@@ -270,12 +274,20 @@ struct WebhookIngest: Sendable {
             return total <= limit + Self.maxDiscardBytes
         }
 
-        /// The bytes, or nil when the body was longer than `limit` or not kept; its share of
-        /// the budget is given back.
-        mutating func finish() -> [UInt8]? {
-            let bytes = keeping && !overBudget && total <= limit ? Array(buffer: buffer) : nil
-            drop()
-            return bytes
+        /// Sets the call's body: the bytes, or nil when the body was longer than `limit` or
+        /// not kept. Their share of the budget stays taken until the call is answered
+        /// (`Call.heldBytes`): while the journal waits for a slow disk, bodies waiting for
+        /// their fsync are memory too, and without this more kept coming for as long as
+        /// providers opened connections.
+        mutating func finish(into call: inout Call) {
+            guard keeping && !overBudget && total <= limit else {
+                call.body = nil
+                return drop()
+            }
+            call.body = Array(buffer: buffer)
+            call.heldBytes = buffer.readableBytes
+            buffer = Self.empty
+            keeping = false
         }
 
         /// Throws away what was kept (the connection closed, or the body is refused anyway).
@@ -292,11 +304,11 @@ struct WebhookIngest: Sendable {
     }
 }
 
-/// How many bytes of webhook bodies all connections may hold while reading them. Each may
-/// hold up to `max_body_bytes` before a signature over it can be checked (only what the
-/// head decides is checked before: `WebhookIngest.body(for:config:)`): without a bound,
-/// connections trickling 4 MiB bodies could hold any amount of memory. Past it, the body is
-/// answered 503 (providers retry).
+/// How many bytes of webhook bodies all connections may hold while reading them and until
+/// they are answered. Each may hold up to `max_body_bytes` before a signature over it can
+/// be checked (only what the head decides is checked before:
+/// `WebhookIngest.body(for:config:)`): without a bound, connections trickling 4 MiB bodies
+/// could hold any amount of memory. Past it, the body is answered 503 (providers retry).
 final class BodyBudget: Sendable {
     let limit: Int
     private let used = Atomic<Int>(0)

@@ -18,7 +18,7 @@ struct WebhookIngress: Sendable {
             for try await var chunk in request.body {
                 guard collected.add(&chunk) else { break }
             }
-            call.body = collected.finish()
+            collected.finish(into: &call)
             call.overBudget = collected.overBudget
             let response = await withCheckedContinuation { continuation in
                 ingest.receive(call, config: config) { continuation.resume(returning: $0) }
