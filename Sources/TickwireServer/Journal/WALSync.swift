@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import TickwireCore
+import TickwireSinks
 
 #if canImport(Glibc)
 import Glibc
@@ -119,8 +120,13 @@ private struct WALFile {
             guard fstat(opened, &status) == 0 else { throw failure("fstat") }
             inode = status.st_ino
             // A new WAL's directory entry must reach the disk too, or the commits in it
-            // could vanish with it on power loss.
-            try syncDirectory()
+            // could vanish with it on power loss; and so must the data directory's own
+            // entry, which a first start created.
+            do {
+                try PrivateFiles.syncEntries(in: (path as NSString).deletingLastPathComponent)
+            } catch {
+                throw JournalUnavailable(reason: "\(error)")
+            }
         }
         guard fdatasync(descriptor) == 0 else { throw failure("fdatasync") }
     }
@@ -128,14 +134,6 @@ private struct WALFile {
     mutating func close() {
         if descriptor >= 0 { Glibc.close(descriptor) }
         descriptor = -1
-    }
-
-    private func syncDirectory() throws {
-        let directory = (path as NSString).deletingLastPathComponent
-        let fd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw failure("open the directory of") }
-        defer { Glibc.close(fd) }
-        guard fsync(fd) == 0 else { throw failure("fsync the directory of") }
     }
 
     private func failure(_ call: String) -> JournalUnavailable {

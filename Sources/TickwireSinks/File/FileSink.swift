@@ -137,15 +137,8 @@ struct AppendFile {
             }
         }
         if durability == .full {
-            // On every open, not only when this one created the file or its directories: an
-            // earlier open may have created them and failed before its fsync.
-            let here = directory.isEmpty ? "." : directory
-            let parents = [here, (here as NSString).deletingLastPathComponent]
-                + createdDirectories.map { ($0 as NSString).deletingLastPathComponent }
             do {
-                for parent in Set(parents.map { $0.isEmpty ? "." : $0 }) {
-                    try syncDirectory(parent)
-                }
+                try PrivateFiles.syncEntries(in: directory, created: createdDirectories)
             } catch {
                 file.close()
                 throw error
@@ -210,12 +203,6 @@ struct AppendFile {
         Glibc.close(descriptor)
     }
 
-    private static func syncDirectory(_ path: String) throws {
-        let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw SystemCallError("open directory", path: path, errno: errno) }
-        defer { Glibc.close(descriptor) }
-        guard fsync(descriptor) == 0 else { throw SystemCallError("fsync directory", path: path, errno: errno) }
-    }
 }
 
 extension FileSink: SinkFactory {

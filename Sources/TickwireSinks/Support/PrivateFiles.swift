@@ -22,6 +22,21 @@ public enum PrivateFiles {
         return missing
     }
 
+    /// Makes the entries of a file created in `directory` durable: fsyncs the directory,
+    /// its parent (whose entry for it a first start created), and the parents of the
+    /// directories `created`. Run on every open, not only on one that created something: an
+    /// earlier open may have created them and failed before its fsync.
+    public static func syncEntries(in directory: String, created: [String] = []) throws {
+        let here = directory.isEmpty ? "." : directory
+        let parents = [here, (here as NSString).deletingLastPathComponent] + created.map { ($0 as NSString).deletingLastPathComponent }
+        for parent in Set(parents.map { $0.isEmpty ? "." : $0 }) {
+            let descriptor = open(parent, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { throw SystemCallError("open directory", path: parent, errno: errno) }
+            defer { close(descriptor) }
+            guard fsync(descriptor) == 0 else { throw SystemCallError("fsync directory", path: parent, errno: errno) }
+        }
+    }
+
     /// Creates an empty file with mode 0600 unless one exists; returns whether it created one.
     /// SQLite gives a database's WAL and shared-memory files the database file's mode.
     @discardableResult

@@ -10,8 +10,11 @@ public struct SQLiteDatabase: Sendable {
     public let checkpointer: WALCheckpointer
 
     public static func open(path: String, durability: Durability, migrator: DatabaseMigrator) throws -> SQLiteDatabase {
-        try PrivateFiles.createDirectory((path as NSString).deletingLastPathComponent)
+        let directory = (path as NSString).deletingLastPathComponent
+        let created = try PrivateFiles.createDirectory(directory)
         try PrivateFiles.createFile(path)
+        // SQLite syncs the directory a new WAL is in, not the directories above it.
+        if durability == .full { try PrivateFiles.syncEntries(in: directory, created: created) }
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         let pool: DatabasePool
