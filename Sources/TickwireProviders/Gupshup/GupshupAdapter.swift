@@ -10,9 +10,9 @@ public struct GupshupAdapter: ProviderAdapter {
     public init(config: NoOptions) {}
 
     public func normalize(_ request: WebhookRequest, channel: ChannelContext) throws(WebhookRejection) -> [Event] {
-        let body = try JSONBody.object(request, provider: "Gupshup")
-        let normalization = Normalization(channel: channel, request: request)
-        return Normalization.unique(GupshupPayload(body: body).events(normalization))
+        try JSONBody.events(request, channel: channel, provider: "Gupshup") { body, n in
+            GupshupPayload(body: body).events(n)
+        }
     }
 }
 

@@ -8,8 +8,8 @@ public struct MetaAdapter: ProviderAdapter {
     public init(config: NoOptions) {}
 
     public func normalize(_ request: WebhookRequest, channel: ChannelContext) throws(WebhookRejection) -> [Event] {
-        let body = try JSONBody.object(request, provider: "Meta webhook")
-        let normalization = Normalization(channel: channel, request: request)
-        return Normalization.unique(MetaWebhook(body: body, dialect: .meta).events(normalization))
+        try JSONBody.events(request, channel: channel, provider: "Meta webhook") { body, n in
+            MetaWebhook(body: body, dialect: .meta).events(n)
+        }
     }
 }

@@ -1,8 +1,13 @@
 import TickwireCore
 
-/// The body of a JSON provider: a JSON object, or a 400 that says what is wrong.
+/// The body of a JSON provider: its events, or a 400 that says what is wrong.
 enum JSONBody {
-    static func object(_ request: WebhookRequest, provider: String) throws(WebhookRejection) -> JSONValue {
+    /// Parses the body and hands a JSON object to `events`. JSON that is not an object (an
+    /// array, a string) parses but is not understood: one `provider.unknown` event, as
+    /// DESIGN §1 says for anything that parses, never a 400 (which Meta retries for days).
+    static func events(
+        _ request: WebhookRequest, channel: ChannelContext, provider: String, _ events: (JSONValue, Normalization) -> [Event]
+    ) throws(WebhookRejection) -> [Event] {
         guard !request.body.isEmpty else { throw .badRequest("empty body: expected a \(provider) JSON object") }
         let value: JSONValue
         do {
@@ -10,9 +15,8 @@ enum JSONBody {
         } catch {
             throw .badRequest("body is not valid JSON: expected a \(provider) JSON object")
         }
-        guard case .object = value else {
-            throw .badRequest("body is JSON but not an object: expected a \(provider) JSON object")
-        }
-        return value
+        let normalization = Normalization(channel: channel, request: request)
+        guard case .object = value else { return [normalization.unknown(raw: value, reason: "body is JSON but not an object")] }
+        return Normalization.unique(events(value, normalization))
     }
 }

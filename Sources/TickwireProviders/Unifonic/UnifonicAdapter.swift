@@ -10,8 +10,9 @@ public struct UnifonicAdapter: ProviderAdapter {
     public init(config: NoOptions) {}
 
     public func normalize(_ request: WebhookRequest, channel: ChannelContext) throws(WebhookRejection) -> [Event] {
-        let body = try JSONBody.object(request, provider: "Unifonic")
-        return [UnifonicPayload(body: body).event(Normalization(channel: channel, request: request))]
+        try JSONBody.events(request, channel: channel, provider: "Unifonic") { body, n in
+            [UnifonicPayload(body: body).event(n)]
+        }
     }
 }
 

@@ -27,9 +27,22 @@ extension Providers {
             }
         }
 
-        @Test(arguments: ["", "not json", "{\"type\": ", "[1, 2]", "\"text\"", "42", "null", "{\"a\":1}{}", "\u{FEFF}"])
-        func nonObjectBodiesAreRejected(body: String) {
+        @Test(arguments: ["", "not json", "{\"type\": ", "{\"a\":1}{}", "\u{FEFF}"])
+        func bodiesThatAreNotJSONAreRejected(body: String) {
             #expect(outcomes(Array(body.utf8)).allSatisfy { $0 == nil })
+        }
+
+        /// JSON that is not an object parses, so it is kept (DESIGN §1): one
+        /// `provider.unknown` event holding it, the same id for the same body.
+        @Test(arguments: ["[1, 2]", "\"text\"", "42", "null"])
+        func jsonThatIsNotAnObjectIsKeptAsUnknown(body: String) throws {
+            for events in outcomes(Array(body.utf8)) {
+                let event = try #require(events?.first)
+                #expect(events?.count == 1 && event.type == .providerUnknown)
+                #expect((event.data["raw"] ?? .null) == (try JSONValue.parse(Array(body.utf8))))
+                #expect(event.data["reason"] == "body is JSON but not an object")
+            }
+            #expect(outcomes(Array(body.utf8)).map { $0?.first?.id } == outcomes(Array(body.utf8)).map { $0?.first?.id })
         }
 
         @Test func invalidUTF8IsRejected() {

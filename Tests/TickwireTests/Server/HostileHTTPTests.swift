@@ -26,6 +26,9 @@ struct HostileHTTPTests {
         ("numbers as strings and strings as numbers", "/v1/webhooks/demo/open", "application/json",
          Array(#"{"type":"message-event","timestamp":"soon","payload":{"id":12345,"gsId":true,"type":7,"payload":{"ts":"x"}}}"#.utf8), .ok),
         ("missing fields", "/v1/webhooks/demo/open", "application/json", Array(#"{"type":"message"}"#.utf8), .ok),
+        // JSON that parses but is no object: not understood, kept as provider.unknown.
+        ("a JSON array", "/v1/webhooks/demo/open", "application/json", Array(#"[{"type":"message-event"}]"#.utf8), .ok),
+        ("a JSON string", "/v1/webhooks/demo/open", "application/json", Array(#""ping""#.utf8), .ok),
         ("path traversal in org", "/v1/webhooks/..%2F..%2Fetc/open", "application/json", Array("{}".utf8), .notFound),
         ("path traversal in channel", "/v1/webhooks/demo/..%2Fopen", "application/json", Array("{}".utf8), .notFound),
         ("NUL in channel", "/v1/webhooks/demo/open%00", "application/json", Array("{}".utf8), .notFound),
