@@ -34,8 +34,8 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         /// Reading a webhook's body (into `body`, kept outside the enum so that appending to
         /// it never copies it).
         case collecting(WebhookIngest.Call, config: Config, closeAfter: Bool)
-        /// Waiting for the journal; nothing else is answered meanwhile.
-        case answering(closeAfter: Bool)
+        /// Waiting for the journal since `since`; nothing else is answered meanwhile.
+        case answering(closeAfter: Bool, since: NIODeadline)
         /// `Connection: close` was answered or the body was far too large; the rest is ignored.
         case closing
     }
@@ -137,7 +137,7 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     private func receive(_ call: WebhookIngest.Call, config: Config, closeAfter: Bool, context: ChannelHandlerContext) {
         body.drop()
-        state = .answering(closeAfter: closeAfter)
+        state = .answering(closeAfter: closeAfter, since: .now())
         let loop = context.eventLoop
         let handler = NIOLoopBound(self, eventLoop: loop)
         let context = NIOLoopBound(context, eventLoop: loop)
@@ -151,6 +151,8 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     private func answer(_ response: WebhookResponse, closeAfter: Bool, context: ChannelHandlerContext) {
+        // Answered 503 already: the journal took longer than the idle timeout.
+        guard case .answering = state else { return }
         write(response, closing: closeAfter || quiescing, context: context)
     }
 
@@ -232,7 +234,7 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
             return
         }
         switch state {
-        case .answering(closeAfter: true), .closing:
+        case .answering(closeAfter: true, _), .closing:
             // The connection closes after this answer anyway (bytes after `Connection: close`).
             return
         case .answering:
@@ -362,6 +364,19 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         idleCheck = context.value.eventLoop.scheduleTask(deadline: deadline) {
             let handler = handler.value
             handler.idleCheck = nil
+            // A journal that has not answered within the idle timeout (a disk that hangs
+            // its fsync) is answered 503 then and the connection closed: providers retry,
+            // and the connection is not held for ever. Its commit may still land; the retry
+            // is then a duplicate, answered 200.
+            if case .answering(_, let since) = handler.state {
+                if since + idleTimeout <= .now() {
+                    handler.ingest.logger.error("the journal did not answer within server.idle_timeout; answered 503 and closed the connection")
+                    handler.write(WebhookIngest.journalUnavailable.response, closing: true, context: context.value)
+                } else {
+                    handler.scheduleIdleCheck(context: context.value, at: since + idleTimeout)
+                }
+                return
+            }
             let due =
                 handler.isAnswering
                 ? NIODeadline.now() + idleTimeout

@@ -296,6 +296,40 @@ struct WebhookChannelHandlerTests {
         try await journal.close()
     }
 
+    /// A journal that does not answer within the idle timeout (a disk that hangs its
+    /// fsync) gets the webhook answered 503 and its connection closed, instead of holding
+    /// the connection for as long as the disk hangs. The commit lands later: the event is
+    /// kept, and the late answer is dropped.
+    @Test func aWebhookTheJournalDoesNotAnswerInTimeIsAnswered503() async throws {
+        let holding = Atomic<Bool>(true)
+        let gate = DispatchSemaphore(value: 0)
+        let journal = try SQLiteJournal(path: directory.path + "/held.sqlite", durability: .full, onSync: { _ in
+            if holding.load(ordering: .relaxed) { gate.wait() }
+        })
+        let config = try TestDaemon.config(in: directory)
+        let ingest = WebhookIngest(gateway: Gateway(config: config, journal: journal), metrics: GatewayMetrics(), logger: .quiet)
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder())
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(WebhookChannelHandler(ingest: ingest, idleTimeout: .seconds(1)))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(server.localAddress?.port)
+        let sent = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json")
+        let started = ContinuousClock.now
+        let answer = try await Self.exchange(port: port, Self.post("/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)", sent), responses: 2)
+        #expect(answer.statuses == [503] && answer.closed)
+        #expect(ContinuousClock.now - started < .seconds(5))
+        holding.store(false, ordering: .relaxed)
+        gate.signal()
+        #expect(await eventually { (try? await journal.count()) == 1 })
+        try await server.close()
+        try await journal.close()
+    }
+
     /// Counts the reads that reach the socket.
     final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
         typealias OutboundIn = Any
