@@ -101,6 +101,12 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
                 var call = WebhookIngest.Call(org: org, channel: channel, head: head)
                 body = ingest.body(for: &call, config: config)
                 state = .collecting(call, config: config, closeAfter: !head.isKeepAlive)
+                // A client that asks first (`Expect: 100-continue`, .NET's default) would
+                // otherwise wait a timeout of its own before sending a body this handler
+                // wants. One whose head is refused already is answered once its body came.
+                if body.keeping, head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                    encoder?.writeAndFlush(NIOAny(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
+                }
             } else {
                 routerAnswersPending += 1
                 state = .forwarding

@@ -330,6 +330,39 @@ struct WebhookChannelHandlerTests {
         try await journal.close()
     }
 
+    /// `Expect: 100-continue` (the default of .NET's HTTP clients) is answered `100
+    /// Continue` as soon as the head is accepted: the client sends its body then, instead
+    /// of after a timeout of its own.
+    @Test func expect100ContinueIsAnswered() async throws {
+        let daemon = try await TestDaemon.open(in: directory)
+        let sent = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json")
+        try await daemon.application().test(.live) { client in
+            let port = try #require(client.port)
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port) {
+                channel in
+                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            }
+            let (interim, final) = try await channel.executeThenClose { inbound, outbound in
+                let head = Self.post("/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)", sent)
+                    .replacingOccurrences(of: "Host: test\r\n", with: "Host: test\r\nExpect: 100-continue\r\n")
+                    .dropLast(sent.count)
+                try await outbound.write(ByteBuffer(string: String(head)))
+                var chunks = inbound.makeAsyncIterator()
+                var received = ""
+                while !received.hasSuffix("\r\n\r\n"), let chunk = try await chunks.next() { received += String(buffer: chunk) }
+                let interim = received
+                try await outbound.write(ByteBuffer(bytes: sent))
+                received = ""
+                while !received.hasSuffix("}"), let chunk = try await chunks.next() { received += String(buffer: chunk) }
+                return (interim, received)
+            }
+            #expect(interim == "HTTP/1.1 100 Continue\r\n\r\n")
+            #expect(Self.statusLines(final) == [200])
+        }
+        #expect(try await daemon.journal.count() == 1)
+        await daemon.close()
+    }
+
     /// Counts the reads that reach the socket.
     final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
         typealias OutboundIn = Any
