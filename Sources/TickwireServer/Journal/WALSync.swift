@@ -120,10 +120,10 @@ private struct WALFile {
             guard fstat(opened, &status) == 0 else { throw failure("fstat") }
             inode = status.st_ino
             // A new WAL's directory entry must reach the disk too, or the commits in it
-            // could vanish with it on power loss; and so must the data directory's own
-            // entry, which a first start created.
+            // could vanish with it on power loss. (The data directory's own entry is synced
+            // at start: `DataDirectoryLock`.)
             do {
-                try PrivateFiles.syncEntries(in: (path as NSString).deletingLastPathComponent)
+                try PrivateFiles.syncDirectory((path as NSString).deletingLastPathComponent)
             } catch {
                 throw JournalUnavailable(reason: "\(error)")
             }

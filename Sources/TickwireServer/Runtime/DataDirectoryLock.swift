@@ -30,7 +30,11 @@ public final class DataDirectoryLock: Sendable {
     /// Takes the lock and writes this process's id, or throws `InUse` at once.
     public init(directory: String) throws {
         path = Self.path(in: directory)
-        try PrivateFiles.createDirectory(directory)
+        // The first to create storage.directory: its entry (and those of the directories
+        // created above it) made durable now, or the journal could vanish with it on power
+        // loss although every commit in it was fsynced.
+        let created = try PrivateFiles.createDirectory(directory)
+        try PrivateFiles.syncEntries(in: directory, created: created)
         descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw SystemCallError("open", path: path, errno: errno) }
         guard Self.lock(descriptor) else {

@@ -25,16 +25,27 @@ public enum PrivateFiles {
     /// Makes the entries of a file created in `directory` durable: fsyncs the directory,
     /// its parent (whose entry for it a first start created), and the parents of the
     /// directories `created`. Run on every open, not only on one that created something: an
-    /// earlier open may have created them and failed before its fsync.
+    /// earlier open may have created them and failed before its fsync. A parent this user
+    /// may not read (a home directory with mode 0711) cannot be synced by anyone but its
+    /// owner: skipped.
     public static func syncEntries(in directory: String, created: [String] = []) throws {
         let here = directory.isEmpty ? "." : directory
-        let parents = [here, (here as NSString).deletingLastPathComponent] + created.map { ($0 as NSString).deletingLastPathComponent }
-        for parent in Set(parents.map { $0.isEmpty ? "." : $0 }) {
-            let descriptor = open(parent, O_RDONLY | O_CLOEXEC)
-            guard descriptor >= 0 else { throw SystemCallError("open directory", path: parent, errno: errno) }
-            defer { close(descriptor) }
-            guard fsync(descriptor) == 0 else { throw SystemCallError("fsync directory", path: parent, errno: errno) }
+        try syncDirectory(here)
+        let parents = [(here as NSString).deletingLastPathComponent] + created.map { ($0 as NSString).deletingLastPathComponent }
+        for parent in Set(parents.map { $0.isEmpty ? "." : $0 }) where parent != here {
+            try syncDirectory(parent, unreadable: .skip)
         }
+    }
+
+    public enum Unreadable { case fail, skip }
+
+    /// fsyncs a directory, so that the entries created in it are durable.
+    public static func syncDirectory(_ path: String, unreadable: Unreadable = .fail) throws {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        if descriptor < 0, unreadable == .skip, errno == EACCES || errno == EPERM { return }
+        guard descriptor >= 0 else { throw SystemCallError("open directory", path: path, errno: errno) }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw SystemCallError("fsync directory", path: path, errno: errno) }
     }
 
     /// Creates an empty file with mode 0600 unless one exists; returns whether it created one.
