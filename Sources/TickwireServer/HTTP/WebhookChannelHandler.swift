@@ -54,6 +54,10 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// The client closed its side while a webhook waited for its answer: passed on (or the
     /// connection closed) once it is written, or Hummingbird closed the connection first.
     private var inputClosedPending = false
+    /// Gives up on the journal for the webhook being answered (`WebhookIngest.receive`).
+    private var giveUp: (@Sendable () -> Void)?
+    /// The answer being written is the 503 of a call given up on: the connection closes.
+    private var gaveUp = false
     /// `write` is going through `held`.
     private var draining = false
     /// Graceful shutdown asked while a webhook was in hand: close once it is answered.
@@ -147,19 +151,21 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         let loop = context.eventLoop
         let handler = NIOLoopBound(self, eventLoop: loop)
         let context = NIOLoopBound(context, eventLoop: loop)
-        ingest.receive(call, config: config) { response in
+        let giveUp = ingest.receive(call, config: config) { response in
             if loop.inEventLoop {
                 handler.value.answer(response, closeAfter: closeAfter, context: context.value)
             } else {
                 loop.execute { handler.value.answer(response, closeAfter: closeAfter, context: context.value) }
             }
         }
+        if case .answering = state { self.giveUp = giveUp }
     }
 
     private func answer(_ response: WebhookResponse, closeAfter: Bool, context: ChannelHandlerContext) {
-        // Answered 503 already: the journal took longer than the idle timeout.
-        guard case .answering = state else { return }
-        write(response, closing: closeAfter || quiescing, context: context)
+        let closing = closeAfter || quiescing || gaveUp
+        giveUp = nil
+        gaveUp = false
+        write(response, closing: closing, context: context)
     }
 
     /// Writes a webhook's answer, then goes on with what arrived meanwhile.
@@ -376,8 +382,12 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
             // is then a duplicate, answered 200.
             if case .answering(_, let since) = handler.state {
                 if since + idleTimeout <= .now() {
-                    handler.ingest.logger.error("the journal did not answer within server.idle_timeout; answered 503 and closed the connection")
-                    handler.write(WebhookIngest.journalUnavailable.response, closing: true, context: context.value)
+                    handler.gaveUp = true
+                    if let giveUp = handler.giveUp {
+                        giveUp()
+                    } else {
+                        handler.write(WebhookIngest.journalUnavailable.response, closing: true, context: context.value)
+                    }
                 } else {
                     handler.scheduleIdleCheck(context: context.value, at: since + idleTimeout)
                 }

@@ -20,6 +20,9 @@ struct WebhookIngest: Sendable {
     let metrics: GatewayMetrics
     let logger: Logger
     let refusals = RefusalLog()
+    /// Calls given up on (`receive`'s answer): one line per call would flood the log for as
+    /// long as a disk hangs.
+    let givenUp = RefusalLog()
     /// Bytes of webhook bodies being read or waiting for their answer, across every
     /// connection.
     var bodyBudget = BodyBudget()
@@ -85,17 +88,38 @@ struct WebhookIngest: Sendable {
     /// Answers `call` through `reply`, once: at once for a refusal, from the journal's
     /// thread once the events are durable. `config` is one snapshot for the whole call (a
     /// reload mid-request does not mix two configurations).
-    func receive(_ call: Call, config: Config, reply: @escaping @Sendable (WebhookResponse) -> Void) {
+    ///
+    /// Returns what gives up on the journal: it answers 503 now unless the call was
+    /// answered, for a transport whose wait ran past `server.idle_timeout` (a disk that
+    /// hangs its fsync). The journal's answer, when it comes, is then dropped; the body's
+    /// share of the budget is given back only then, since the journal holds it until then.
+    @discardableResult
+    func receive(_ call: Call, config: Config, reply: @escaping @Sendable (WebhookResponse) -> Void) -> @Sendable () -> Void {
         // Names not in the config are counted as "unknown": URL text never becomes a label.
+        let org = config.orgs[call.org]?.name ?? "unknown"
+        let channel = config.orgs[call.org]?.channels[call.channel]?.name ?? "unknown"
+        let answered = AnswerOnce()
+        let send: @Sendable (WebhookResponse) -> Bool = { [metrics] response in
+            guard answered.claim() else { return false }
+            metrics.request(org: org, channel: channel, status: response.status, duration: ContinuousClock.now - call.started)
+            reply(response)
+            return true
+        }
+        run(call, config: config) { [bodyBudget] response in
+            bodyBudget.give(call.heldBytes)
+            _ = send(response)
+        }
+        return { [givenUp, logger] in
+            guard send(Self.journalUnavailable.response) else { return }
+            givenUp.admit(logger) {
+                logger.error("the journal did not answer within server.idle_timeout; answered 503", metadata: ["org": "\(org)", "channel": "\(channel)"])
+            }
+        }
+    }
+
+    private func run(_ call: Call, config: Config, reply: @escaping @Sendable (WebhookResponse) -> Void) {
         let org = config.orgs[call.org]
         let channel = org?.channels[call.channel]
-        let reply: @Sendable (WebhookResponse) -> Void = { [metrics, bodyBudget] response in
-            bodyBudget.give(call.heldBytes)
-            metrics.request(
-                org: org?.name ?? "unknown", channel: channel?.name ?? "unknown", status: response.status,
-                duration: ContinuousClock.now - call.started)
-            reply(response)
-        }
         // Refusals of the request (unknown channel, content type, size, credentials) are
         // logged at info, with the answer's own fixed message as the reason: never a secret.
         // Anyone can send them, so a flood is logged as a count (RefusalLog).
@@ -179,6 +203,13 @@ struct WebhookIngest: Sendable {
                 reply(Self.journalUnavailable.response)
             }
         }
+    }
+
+    /// Whether a call was answered: the journal and a transport giving up on it may both try.
+    final class AnswerOnce: Sendable {
+        private let done = Atomic<Bool>(false)
+
+        func claim() -> Bool { !done.exchange(true, ordering: .acquiringAndReleasing) }
     }
 
     static let journalUnavailable = WebhookRejection(status: 503, code: "journal_unavailable", message: "the event could not be stored; retry later")

@@ -20,9 +20,17 @@ struct WebhookIngress: Sendable {
             }
             collected.finish(into: &call)
             call.overBudget = collected.overBudget
+            // Past the idle timeout, as on the event loop: a journal that does not answer
+            // (a disk that hangs its fsync) is answered 503.
+            var deadline: Task<Void, Never>?
             let response = await withCheckedContinuation { continuation in
-                ingest.receive(call, config: config) { continuation.resume(returning: $0) }
+                let giveUp = ingest.receive(call, config: config) { continuation.resume(returning: $0) }
+                deadline = Task {
+                    try? await Task.sleep(for: config.server.idleTimeout.duration)
+                    if !Task.isCancelled { giveUp() }
+                }
             }
+            deadline?.cancel()
             return respond(response)
         }
         router.get("/v1/webhooks/:org/:channel") { request, context in

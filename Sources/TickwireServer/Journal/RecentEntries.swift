@@ -6,10 +6,11 @@ import TickwireCore
 /// become durable, so a dispatcher that keeps up reads its next page here instead of from
 /// SQLite.
 ///
-/// Every row of the journal is inserted through this process's commit thread, so for each
-/// org the tail holds *all* of its entries after `coveredAfter`: the highest sequence at
-/// open, or the last entry evicted from the tail. A read from before that point (a
-/// dispatcher catching up after a restart or an outage) answers nil and goes to SQLite.
+/// Every row of the journal is inserted through this process's commit thread and handed
+/// here once durable, in commit order, so for each org the tail holds *all* of its entries
+/// after `coveredAfter`: the highest sequence at open, or the last entry evicted from the
+/// tail. A read from before that point (a dispatcher catching up after a restart or an
+/// outage) answers nil and goes to SQLite.
 final class RecentEntries: Sendable {
     private struct Tail {
         var entries = CircularBuffer<JournalEntry>()

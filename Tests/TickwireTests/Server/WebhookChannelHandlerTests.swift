@@ -307,7 +307,8 @@ struct WebhookChannelHandlerTests {
             if holding.load(ordering: .relaxed) { gate.wait() }
         })
         let config = try TestDaemon.config(in: directory)
-        let ingest = WebhookIngest(gateway: Gateway(config: config, journal: journal), metrics: GatewayMetrics(), logger: .quiet)
+        let metrics = GatewayMetrics()
+        let ingest = WebhookIngest(gateway: Gateway(config: config, journal: journal), metrics: metrics, logger: .quiet)
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -325,8 +326,46 @@ struct WebhookChannelHandlerTests {
         #expect(ContinuousClock.now - started < .seconds(5))
         holding.store(false, ordering: .relaxed)
         gate.signal()
-        #expect(await eventually { (try? await journal.count()) == 1 })
+        // Kept durably (entries are read only once fsynced); counted once, as the 503 it was.
+        #expect(await eventually { (try? await journal.entries(org: "demo", after: 0, limit: 10).count) == 1 })
+        let exposition = String(decoding: metrics.exposition(), as: UTF8.self)
+        #expect(exposition.contains(#"tickwire_http_requests_total{org="demo",channel="gupshup",code="503"} 1"#), "\(exposition)")
+        #expect(!exposition.contains(#"code="200""#))
         try await server.close()
+        try await journal.close()
+    }
+
+    /// Giving up on the journal (both transports do past the idle timeout) answers 503 once;
+    /// the journal's own answer, when it comes, is dropped, and only then is the body's
+    /// share of the budget given back (the journal held the body until then).
+    @Test func givingUpOnTheJournalAnswersOnce() async throws {
+        let holding = Atomic<Bool>(true)
+        let gate = DispatchSemaphore(value: 0)
+        let journal = try SQLiteJournal(path: directory.path + "/held.sqlite", durability: .full, onSync: { _ in
+            if holding.load(ordering: .relaxed) { gate.wait() }
+        })
+        let config = try TestDaemon.config(in: directory)
+        let sent = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json")
+        let budget = BodyBudget()
+        let ingest = WebhookIngest(gateway: Gateway(config: config, journal: journal), metrics: GatewayMetrics(), logger: .quiet, bodyBudget: budget)
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)")
+        head.headers.add(name: "Content-Type", value: "application/json")
+        var call = WebhookIngest.Call(org: "demo", channel: "gupshup", head: head)
+        var body = ingest.body(for: &call, config: config)
+        var chunk = ByteBuffer(bytes: sent)
+        _ = body.add(&chunk)
+        body.finish(into: &call)
+        let answers = Mutex<[Int]>([])
+        let giveUp = ingest.receive(call, config: config) { response in answers.withLock { $0.append(response.status) } }
+        #expect(await eventually { journal.stats.commits.load(ordering: .relaxed) == 1 })
+        giveUp()
+        giveUp()
+        #expect(answers.withLock { $0 } == [503])
+        #expect(budget.inUse == sent.count, "still held by the journal")
+        holding.store(false, ordering: .relaxed)
+        gate.signal()
+        #expect(await eventually { budget.inUse == 0 })
+        #expect(answers.withLock { $0 } == [503], "the journal's late answer is dropped")
         try await journal.close()
     }
 
