@@ -36,9 +36,8 @@ extension KeyedDecodingContainer {
     /// beyond loopback: a plugin marks its secrets here, where it decodes them, so that no
     /// list of key names in the core has to know them.
     public func decodeSecret<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
-        let decoder = try superDecoder(forKey: key)
-        (decoder as? LocatingDecoder)?.markSecret()
-        return try T(from: decoder)
+        (try superDecoder(forKey: key) as? LocatingDecoder)?.markSecret()
+        return try decode(type, forKey: key)
     }
 
     public func decodeSecretIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {

@@ -13,6 +13,9 @@ extension MetaChangeEvents {
         if native == "revoke", let original = item["revoke"]?["original_message_id"]?.nonEmptyString {
             draft = EventDraft(type: .messageDeleted, subject: original, native: names, providerTime: time)
             draft.data = ["provider_message_ids": .distinctStrings([original]), "status": "deleted"]
+            // Known by the original message; a revoke without an id of its own has also been
+            // known by its content since before `identifyByContent`, and keeps its id.
+            if wamid == nil { draft.extraIdentity.append(item.serializedString()) }
         } else {
             draft = EventDraft(type: .messageReceived, subject: wamid, native: names, providerTime: time)
             var message = MetaMessageContent.content(item)

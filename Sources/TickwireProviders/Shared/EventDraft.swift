@@ -65,8 +65,9 @@ struct Normalization {
     }
 
     /// Members kept even when null: the contract names them for every message event, and a
-    /// null says "the provider gave no phone number" (a business-scoped id, a masked number).
-    private static let explicitNullKeys: Set<String> = ["sender", "recipient"]
+    /// null says "the provider gave no phone number" (a business-scoped id, a masked number);
+    /// a `raw` null is a body that was JSON `null`.
+    private static let explicitNullKeys: Set<String> = ["sender", "recipient", "raw"]
 
     func event(_ draft: EventDraft) -> Event {
         let (time, source): (Date, String) =

@@ -39,7 +39,7 @@ extension Providers {
             for events in outcomes(Array(body.utf8)) {
                 let event = try #require(events?.first)
                 #expect(events?.count == 1 && event.type == .providerUnknown)
-                #expect((event.data["raw"] ?? .null) == (try JSONValue.parse(Array(body.utf8))))
+                #expect(event.data["raw"] == (try JSONValue.parse(Array(body.utf8))))
                 #expect(event.data["reason"] == "body is JSON but not an object")
             }
             #expect(outcomes(Array(body.utf8)).map { $0?.first?.id } == outcomes(Array(body.utf8)).map { $0?.first?.id })

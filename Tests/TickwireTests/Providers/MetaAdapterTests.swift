@@ -24,6 +24,20 @@ extension Providers {
                 + #","changes":[{"field":""# + field + #"","value":"# + value + "}]}]}"
         }
 
+        /// A revoke without an id of its own is known by the original message and its
+        /// content, as before the content rule moved into `identifyByContent` (eae9c89): its
+        /// id did not change, so a retry across the upgrade is still one event.
+        @Test func aRevokeWithoutItsOwnIDKeepsItsID() throws {
+            let item = #"{"from":"15551234567","timestamp":"1697043223","type":"revoke","revoke":{"original_message_id":"wamid.ORIGINAL"}}"#
+            let body = Self.envelope(field: "messages", value: #"{"messaging_product":"whatsapp","messages":["# + item + "]}")
+            let event = try #require(try normalize(body).first)
+            #expect(event.type == .messageDeleted)
+            #expect(event.id == EventID.make([
+                "acme", "meta", "meta", "message.deleted", "wamid.ORIGINAL", "revoke", "2023-10-11T16:53:43.000Z",
+                try JSONValue.parse(Array(item.utf8)).serializedString(),
+            ]))
+        }
+
         /// A failure carries `data.error` whether or not Meta said why, as every other
         /// provider's does; a status that did not fail carries none.
         @Test func aFailureWithoutErrorsStillSaysItFailed() throws {
