@@ -34,14 +34,18 @@ struct RetentionService: Service {
     }
 
     /// Repeats a batched delete until a batch comes back short, pausing between batches so
-    /// that ingest gets the writer.
-    private func drain(_ prune: () async throws -> Int) async throws -> Int {
+    /// that ingest gets the writer. Stops at a graceful shutdown: the services stop in turn,
+    /// and the dispatchers were told to finish only after this returned, so a long backlog
+    /// of deletions ate their `shutdown_grace` (the next pass goes on where this stopped).
+    func drain(_ prune: () async throws -> Int) async throws -> Int {
         var total = 0
-        while true {
+        while !Task.isShuttingDownGracefully {
             let count = try await prune()
             total += count
             if count < batchSize { return total }
-            try await Task.sleep(for: .milliseconds(10))
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(10)) }
+            try Task.checkCancellation()
         }
+        return total
     }
 }
