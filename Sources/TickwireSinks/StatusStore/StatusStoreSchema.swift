@@ -150,6 +150,15 @@ enum StatusStoreSchema {
                 WHERE status IS NULL AND id IN (SELECT message FROM history WHERE status = 'deleted')
                 """)
         }
+        migrator.registerMigration("v7-other-history-lines") { db in
+            // `message.other` lines were stored under their native name; they read `other`
+            // now (the name stays in `native`). A native name that is a ladder status cannot
+            // be told from a status event's line and stays as it is.
+            try db.execute(sql: """
+                UPDATE OR IGNORE history SET status = 'other'
+                WHERE inferred = 0 AND status NOT IN ('enqueued', 'sent', 'delivered', 'read', 'failed', 'deleted')
+                """)
+        }
         return migrator
     }
 }

@@ -122,12 +122,14 @@ enum StatusStoreWriter {
         return ids
     }
 
-    /// The history's status name for an event: its ladder status, or the native name for
-    /// other message events (`message.other`), or nil for inbound messages.
+    /// The history's status name for an event: its ladder status, `other` for other message
+    /// events (`message.other`; the line's `native` says which), or nil for inbound
+    /// messages. A native name as the status left words outside the status vocabulary in
+    /// documents ("mismatch", an echo's "text"), and one that is a ladder name (Meta's own
+    /// API saying "enqueued") moved the message's status, which `message.other` never does.
     private static func historyStatus(of event: Event) -> String? {
         if let status = event.status { return status.rawValue }
-        if event.type == .messageOther { return event.data["native"]?["status"]?.stringValue ?? "other" }
-        return nil
+        return event.type == .messageOther ? "other" : nil
     }
 
     private static func receivedAt(_ event: Event) -> Double {

@@ -91,6 +91,41 @@ struct StatusStoreTests {
         #expect(byGupshup?["recipient"] == "+919876543210")
     }
 
+    /// A `message.other` is a history line `other` with its native name, and never moves
+    /// the message's status, even when that name is a status word (Meta's own API saying
+    /// "enqueued", which only Gupshup's dialect maps). Lines written under the native name by
+    /// an older Tickwire read `other` after the upgrade.
+    @Test func otherEventsAreOtherLinesAndMoveNoStatus() async throws {
+        func meta(_ status: String, at time: Int) throws -> [Event] {
+            let item = #"{"id":"wamid.X","status":""# + status + #"","timestamp":""# + String(time) + #"","recipient_id":"15551234567"}"#
+            let body = #"{"object":"whatsapp_business_account","entry":[{"id":"w","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","statuses":["# + item + "]}}]}]}"
+            let request = WebhookRequest(method: .post, uri: "/", headers: ["content-type": "application/json"], body: Array(body.utf8))
+            return try MetaAdapter(config: NoOptions()).normalize(request, channel: ChannelContext(org: "acme", channel: "meta", provider: "meta"))
+        }
+        let mismatch = try GupshupAdapter(config: NoOptions()).normalize(
+            WebhookRequest(method: .post, uri: "/", headers: ["content-type": "application/json"], body: Array(
+                #"{"app":"Demo","timestamp":1700000000000,"version":2,"type":"message-event","payload":{"id":"wamid.M","gsId":"gs-M","type":"mismatch","destination":"919876543210","payload":{"ts":1700000000}}}"#.utf8)),
+            channel: ChannelContext(org: "acme", channel: "gs", provider: "gupshup"))
+        #expect(mismatch.first?.type == .messageOther)
+        try await olderStore(upTo: "v6-deleted-status", holding: mismatch)
+        let store = try store()
+        let upgraded = try await store.message(org: "acme", id: "gs-M")
+        #expect(statuses(upgraded) == ["other"])
+        #expect(upgraded?["statuses"]?[0]?["native"] == "mismatch")
+
+        let enqueued = try meta("enqueued", at: 1_700_000_000)
+        #expect(enqueued.first?.type == .messageOther)
+        await deliver(store, enqueued)
+        var document = try await store.message(org: "acme", id: "wamid.X")
+        #expect(document?["status"] == .null, "message.other moves no status")
+        #expect(statuses(document) == ["other"])
+        #expect(document?["statuses"]?[0]?["native"] == "enqueued")
+        await deliver(store, try meta("sent", at: 1_700_000_010))
+        document = try await store.message(org: "acme", id: "wamid.X")
+        #expect(document?["status"] == "sent")
+        #expect(statuses(document) == ["other", "sent"])
+    }
+
     @Test func readBeforeDeliveredInfersDeliveredAndALateDeliveredReplacesIt() async throws {
         let store = try store()
         await deliver(store, try GupshupSequence.events(["sent", "read"]))
