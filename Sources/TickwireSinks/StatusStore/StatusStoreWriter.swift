@@ -31,7 +31,7 @@ enum StatusStoreWriter {
         // shown unless that one has a code and the new one has none (two reports of one
         // failure, in either order, show the code). One UPDATE with the status, so the
         // row and its status index change once per event.
-        let time = event.time.timeIntervalSince1970
+        let time = listingTime(of: event)
         try db.run(
             """
             UPDATE messages SET
@@ -71,7 +71,7 @@ enum StatusStoreWriter {
     /// The first event of a message: its row is written whole, with its status, instead
     /// of inserted and then updated.
     private static func create(_ event: Event, ids: [String], db: Database) throws {
-        let time = event.time.timeIntervalSince1970
+        let time = listingTime(of: event)
         let status = historyStatus(of: event)
         try db.run(
             """
@@ -130,6 +130,15 @@ enum StatusStoreWriter {
     private static func historyStatus(of event: Event) -> String? {
         if let status = event.status { return status.rawValue }
         return event.type == .messageOther ? "other" : nil
+    }
+
+    /// The time a message's row is listed by (`first_seen`, `updated_at`): the provider's,
+    /// but never more than an hour after the event was received. A time far ahead (a
+    /// provider's clock or parsing bug) held `updated_at` there for good, and the message
+    /// left every listing by time, its later changes with it. The history keeps the
+    /// provider's time as told.
+    private static func listingTime(of event: Event) -> Double {
+        min(event.time.timeIntervalSince1970, receivedAt(event) + 3600)
     }
 
     private static func receivedAt(_ event: Event) -> Double {

@@ -126,6 +126,27 @@ struct StatusStoreTests {
         #expect(statuses(document) == ["other", "sent"])
     }
 
+    /// A provider time far ahead (a clock or parsing bug) does not hold the message's
+    /// `updated_at` there: listed by time it stays within an hour of when it was received,
+    /// so later changes still show in a listing of now. The history keeps the time as told.
+    @Test func aTimeFarAheadDoesNotTakeTheMessageOutOfListings() async throws {
+        func event(_ status: MessageStatus, at time: Double, received: Double) -> Event {
+            var event = TestEvents.status(status, message: "ahead", at: time)
+            event.data["received_at"] = .string(Timestamp.format(Date(timeIntervalSince1970: received)))
+            return event
+        }
+        let store = try store()
+        await deliver(store, [event(.sent, at: 4_102_444_800, received: 1_700_000_000)])  // 2100-01-01
+        await deliver(store, [event(.delivered, at: 1_700_000_010, received: 1_700_000_010)])
+        let listed = try await store.messages(
+            org: "acme", status: nil, since: Date(timeIntervalSince1970: 1_699_999_000),
+            until: Date(timeIntervalSince1970: 1_700_010_000), limit: 10, after: nil)
+        #expect(listed.messages.map { $0["id"] } == ["ahead"])
+        #expect(listed.messages.first?["updated_at"] == "2023-11-14T23:13:20.000Z", "received + 1h")
+        #expect(statuses(listed.messages.first) == ["delivered", "sent"], "the history keeps the time as told")
+        await store.shutdown()
+    }
+
     @Test func readBeforeDeliveredInfersDeliveredAndALateDeliveredReplacesIt() async throws {
         let store = try store()
         await deliver(store, try GupshupSequence.events(["sent", "read"]))
