@@ -32,10 +32,15 @@ public protocol Journal: Sendable {
 
     /// Marks the subscriptions with state (a cursor, queued events, dead letters) that are
     /// not in `subscriptions` as retired, from now, and those in it as configured again;
-    /// returns the ones retired by this call. A retired subscription keeps its state, and
-    /// its cursor keeps holding back retention, until `forgetRetiredSubscriptions`: one that
-    /// comes back before then (a plugins.d file missing at one reload) resumes where it was.
-    func retireSubscriptions(except subscriptions: Set<String>) async throws -> [String]
+    /// returns what changed (`retired`: the ones retired by this call). A retired
+    /// subscription keeps its state, and its cursor keeps holding back retention, until
+    /// `forgetRetiredSubscriptions`: one that comes back before then (a plugins.d file
+    /// missing at one reload) resumes where it was.
+    func retireSubscriptions(except subscriptions: Set<String>) async throws -> RetirementChange
+
+    /// Puts the marks back as they were before `change` (a reload that failed after it): the
+    /// retirements it ended keep their original time, so retention's clock does not restart.
+    func undo(_ change: RetirementChange) async throws
 
     /// Forgets subscriptions retired at least `age` ago: their cursors, retry queues and
     /// dead letters, so that they no longer hold back retention. Returns them.
@@ -252,4 +257,12 @@ extension Journal {
             append(events) { continuation.resume(with: $0.mapError { $0 }) }
         }
     }
+}
+
+/// What `Journal.retireSubscriptions` changed, to be undone exactly.
+public struct RetirementChange: Sendable {
+    /// Retired by the call, from now.
+    public var retired: [String] = []
+    /// Configured again by the call, with when they had been retired.
+    var unretired: [(subscription: String, at: Double)] = []
 }

@@ -493,19 +493,35 @@ public final class SQLiteJournal: Journal {
         ON CONFLICT(subscription) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
         """
 
-    public func retireSubscriptions(except subscriptions: Set<String>) async throws -> [String] {
+    public func retireSubscriptions(except subscriptions: Set<String>) async throws -> RetirementChange {
         try await pool.write { db in
             let now = Date().timeIntervalSince1970
-            for subscription in subscriptions {
+            var change = RetirementChange()
+            for row in try Row.fetchAll(db, sql: "SELECT subscription, retired_at FROM retired_subscriptions") {
+                let subscription: String = row["subscription"]
+                guard subscriptions.contains(subscription) else { continue }
+                change.unretired.append((subscription, row["retired_at"]))
                 try db.execute(sql: "DELETE FROM retired_subscriptions WHERE subscription = ?", arguments: [subscription])
             }
             let retired = try String.fetchSet(db, sql: "SELECT subscription FROM retired_subscriptions")
-            let retiring = try Self.subscriptionsWithState(db).subtracting(subscriptions).subtracting(retired).sorted()
-            for subscription in retiring {
+            change.retired = try Self.subscriptionsWithState(db).subtracting(subscriptions).subtracting(retired).sorted()
+            for subscription in change.retired {
                 try db.execute(
                     sql: "INSERT INTO retired_subscriptions (subscription, retired_at) VALUES (?, ?)", arguments: [subscription, now])
             }
-            return retiring
+            return change
+        }
+    }
+
+    public func undo(_ change: RetirementChange) async throws {
+        try await pool.write { db in
+            for subscription in change.retired {
+                try db.execute(sql: "DELETE FROM retired_subscriptions WHERE subscription = ?", arguments: [subscription])
+            }
+            for (subscription, at) in change.unretired {
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO retired_subscriptions (subscription, retired_at) VALUES (?, ?)", arguments: [subscription, at])
+            }
         }
     }
 

@@ -55,7 +55,7 @@ public final class Daemon: Sendable {
             let retired = try await journal.retireSubscriptions(except: Set(config.subscriptions.map(\.id)))
             let (pipeline, _) = try await Pipeline.build(
                 config: config, storage: config.storage, previous: Pipeline(), journal: journal, metrics: metrics, logger: logger)
-            Self.logRetired(retired, keptFor: config.storage.retention, logger: logger)
+            Self.logRetired(retired.retired, keptFor: config.storage.retention, logger: logger)
             return Daemon(config: config, journal: journal, metrics: metrics, pipeline: pipeline, logger: logger)
         } catch {
             try? await journal.close()
@@ -148,7 +148,9 @@ public final class Daemon: Sendable {
             let previous = pipeline.withLock { $0 }
             // Before the new pipeline reads cursors: a subscription configured again must not
             // be forgotten by a retention pass while its new dispatcher runs. A failure here
-            // fails the reload; a failed build marks the running configuration's back.
+            // fails the reload; a failed build puts the marks back as they were, and then
+            // retires what it gave state to (new subscriptions' cursors) for the running
+            // configuration, which lacks them.
             let retiring = try await journal.retireSubscriptions(except: Set(config.subscriptions.map(\.id)))
             let next: Pipeline
             let unusedSinks: [any Sink]
@@ -156,7 +158,15 @@ public final class Daemon: Sendable {
                 (next, unusedSinks) = try await Pipeline.build(
                     config: config, storage: started.storage, previous: previous, journal: journal, metrics: metrics, logger: logger)
             } catch {
-                _ = try? await journal.retireSubscriptions(except: Set(gateway.config.subscriptions.map(\.id)))
+                do {
+                    try await journal.undo(retiring)
+                    _ = try await journal.retireSubscriptions(except: Set(gateway.config.subscriptions.map(\.id)))
+                } catch let undoing {
+                    // A running subscription left marked would be forgotten, queue and all,
+                    // after storage.retention: the next reload or start marks it right.
+                    logger.error("the failed reload's subscription marks could not be put back; reload or restart once the journal takes writes",
+                                 metadata: ["error": "\(undoing)"])
+                }
                 throw error
             }
             let kept = Set(config.subscriptions.map { "\($0.id) \($0.sink)" })
@@ -166,7 +176,7 @@ public final class Daemon: Sendable {
             await dispatchService.replace(with: next.dispatchers)
             for sink in unusedSinks { await sink.shutdown() }
             for subscription in gone { metrics.forget(subscription: subscription.id, sink: subscription.sink) }
-            Self.logRetired(retiring, keptFor: started.storage.retention, logger: logger)
+            Self.logRetired(retiring.retired, keptFor: started.storage.retention, logger: logger)
         }
     }
 

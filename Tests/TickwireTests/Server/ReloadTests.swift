@@ -139,7 +139,13 @@ struct ReloadTests {
 
             try await daemon.reload(removed)
             #expect(try await daemon.journal.forgetRetiredSubscriptions(olderThan: .seconds(3600)).isEmpty, "too young")
-            #expect(try await daemon.journal.forgetRetiredSubscriptions(olderThan: .zero) == ["demo/archive"])
+            // Retired two hours ago; a reload that brings it back and fails puts that time
+            // back: retention's clock does not restart with each failed attempt.
+            try await daemon.journal.pool.write { db in try db.execute(sql: "UPDATE retired_subscriptions SET retired_at = retired_at - 7200") }
+            var backButBroken = broken
+            backButBroken.orgs["demo"]?.subscriptions.append(Subscription(name: "archive", org: "demo", sink: "archive"))
+            await #expect(throws: (any Error).self) { try await daemon.reload(backButBroken) }
+            #expect(try await daemon.journal.forgetRetiredSubscriptions(olderThan: .seconds(3600)) == ["demo/archive"])
             #expect(try await daemon.journal.cursor(subscription: "demo/archive") == nil)
             #expect(try await daemon.journal.deadLetters(subscription: "demo/archive").isEmpty)
         }
