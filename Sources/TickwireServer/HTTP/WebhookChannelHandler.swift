@@ -107,8 +107,12 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
                 state = .collecting(call, config: config, closeAfter: !head.isKeepAlive)
                 // A client that asks first (`Expect: 100-continue`, .NET's default) would
                 // otherwise wait a timeout of its own before sending a body this handler
-                // wants. One whose head is refused already is answered once its body came.
-                if body.keeping, head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                // wants. One whose head is refused already, or whose declared length is over
+                // the limit, is answered once its body came (HTTP/1.0 has no 100).
+                if body.keeping, head.version == .http1_1,
+                    head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }),
+                    head.headers.first(name: "content-length").flatMap(Int.init).map({ $0 <= config.server.maxBodyBytes }) ?? true
+                {
                     encoder?.writeAndFlush(NIOAny(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
                 }
             } else {

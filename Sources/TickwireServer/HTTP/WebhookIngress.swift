@@ -7,6 +7,8 @@ import TickwireCore
 /// that cannot be (pipelined behind another request) and the provider handshake GETs.
 struct WebhookIngress: Sendable {
     let ingest: WebhookIngest
+    /// How long a webhook waits for the journal before it is answered 503.
+    var idleTimeout: Duration = .seconds(30)
 
     func register(on router: Router<BasicRequestContext>) {
         router.post("/v1/webhooks/:org/:channel") { request, context in
@@ -26,7 +28,7 @@ struct WebhookIngress: Sendable {
             let response = await withCheckedContinuation { continuation in
                 let giveUp = ingest.receive(call, config: config) { continuation.resume(returning: $0) }
                 deadline = Task {
-                    try? await Task.sleep(for: config.server.idleTimeout.duration)
+                    try? await Task.sleep(for: idleTimeout)
                     if !Task.isCancelled { giveUp() }
                 }
             }

@@ -53,8 +53,15 @@ public final class Daemon: Sendable {
         do {
             // Before any cursor is read: a subscription configured again is no longer retired.
             let retired = try await journal.retireSubscriptions(except: Set(config.subscriptions.map(\.id)))
-            let (pipeline, _) = try await Pipeline.build(
-                config: config, storage: config.storage, previous: Pipeline(), journal: journal, metrics: metrics, logger: logger)
+            let pipeline: Pipeline
+            do {
+                (pipeline, _) = try await Pipeline.build(
+                    config: config, storage: config.storage, previous: Pipeline(), journal: journal, metrics: metrics, logger: logger)
+            } catch {
+                // As after a failed reload: retirements keep their time for the next start.
+                try? await journal.undo(retired)
+                throw error
+            }
             Self.logRetired(retired.retired, keptFor: config.storage.retention, logger: logger)
             return Daemon(config: config, journal: journal, metrics: metrics, pipeline: pipeline, logger: logger)
         } catch {
@@ -79,7 +86,8 @@ public final class Daemon: Sendable {
         let router = Router(options: .autoGenerateHeadEndpoints)
         router.add(middleware: JSONErrorMiddleware())
         let ingest = WebhookIngest(gateway: gateway, metrics: metrics, logger: logger)
-        WebhookIngress(ingest: ingest).register(on: router)
+        // Read at start, as the event loop's idle timeout is (`server` below).
+        WebhookIngress(ingest: ingest, idleTimeout: gateway.config.server.idleTimeout.duration).register(on: router)
         let orgAPI = OrgAPIRoutes(gateway: gateway, logger: logger) { [self] org in
             org.subscriptions.lazy.compactMap { self.sink(named: $0.sink) as? StatusStoreSink }.first
         }

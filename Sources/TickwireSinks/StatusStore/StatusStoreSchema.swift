@@ -159,6 +159,16 @@ enum StatusStoreSchema {
                 WHERE inferred = 0 AND status NOT IN ('enqueued', 'sent', 'delivered', 'read', 'failed', 'deleted')
                 """)
         }
+        migrator.registerMigration("v8-listing-time-capped") { db in
+            // A message is listed by a time at most an hour after its events were received
+            // (StatusStoreWriter.listingTime); one an earlier version left far ahead stayed
+            // out of every listing by time. Capped the same way.
+            try db.execute(sql: """
+                UPDATE messages SET updated_at = COALESCE(
+                    (SELECT MAX(received_at) FROM history WHERE message = messages.id AND inferred = 0) + 3600, unixepoch('now') + 3600)
+                WHERE updated_at > unixepoch('now') + 3600
+                """)
+        }
         return migrator
     }
 }

@@ -128,8 +128,8 @@ enum StatusStoreWriter {
     /// documents ("mismatch", an echo's "text"), and one that is a ladder name (Meta's own
     /// API saying "enqueued") moved the message's status, which `message.other` never does.
     private static func historyStatus(of event: Event) -> String? {
-        if let status = event.status { return status.rawValue }
-        return event.type == .messageOther ? "other" : nil
+        if event.type == .messageOther { return "other" }
+        return event.status?.rawValue
     }
 
     /// The time a message's row is listed by (`first_seen`, `updated_at`): the provider's,

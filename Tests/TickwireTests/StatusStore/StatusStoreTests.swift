@@ -135,6 +135,11 @@ struct StatusStoreTests {
             event.data["received_at"] = .string(Timestamp.format(Date(timeIntervalSince1970: received)))
             return event
         }
+        // What an older version left: a message listed in 2100. The upgrade caps it.
+        try await olderStore(upTo: "v7-other-history-lines", holding: [event(.read, at: 1_700_000_000, received: 1_700_000_000)])
+        let older = try DatabasePool(path: storePath)
+        try await older.write { db in try db.execute(sql: "UPDATE messages SET updated_at = 4102444800") }
+        try older.close()
         let store = try store()
         await deliver(store, [event(.sent, at: 4_102_444_800, received: 1_700_000_000)])  // 2100-01-01
         await deliver(store, [event(.delivered, at: 1_700_000_010, received: 1_700_000_010)])
@@ -143,7 +148,7 @@ struct StatusStoreTests {
             until: Date(timeIntervalSince1970: 1_700_010_000), limit: 10, after: nil)
         #expect(listed.messages.map { $0["id"] } == ["ahead"])
         #expect(listed.messages.first?["updated_at"] == "2023-11-14T23:13:20.000Z", "received + 1h")
-        #expect(statuses(listed.messages.first) == ["delivered", "sent"], "the history keeps the time as told")
+        #expect(statuses(listed.messages.first) == ["read", "delivered", "sent"], "the history keeps the times as told")
         await store.shutdown()
     }
 
