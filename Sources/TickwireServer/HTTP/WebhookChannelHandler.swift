@@ -109,7 +109,7 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
                 // otherwise wait a timeout of its own before sending a body this handler
                 // wants. One whose head is refused already, or whose declared length is over
                 // the limit, is answered once its body came (HTTP/1.0 has no 100).
-                if body.keeping, head.version == .http1_1,
+                if body.keeping, head.version == .http1_1, head.headers.contains(name: "expect"),
                     head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }),
                     head.headers.first(name: "content-length").flatMap(Int.init).map({ $0 <= config.server.maxBodyBytes }) ?? true
                 {
