@@ -35,7 +35,8 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         /// it never copies it).
         case collecting(WebhookIngest.Call, config: Config, closeAfter: Bool)
         /// Waiting for the journal since `since`; nothing else is answered meanwhile.
-        case answering(closeAfter: Bool, since: NIODeadline)
+        /// `giveUp` answers 503 instead (`WebhookIngest.receive`), past the idle timeout.
+        case answering(closeAfter: Bool, since: NIODeadline, giveUp: (@Sendable () -> Void)?)
         /// `Connection: close` was answered or the body was far too large; the rest is ignored.
         case closing
     }
@@ -54,10 +55,6 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// The client closed its side while a webhook waited for its answer: passed on (or the
     /// connection closed) once it is written, or Hummingbird closed the connection first.
     private var inputClosedPending = false
-    /// Gives up on the journal for the webhook being answered (`WebhookIngest.receive`).
-    private var giveUp: (@Sendable () -> Void)?
-    /// The answer being written is the 503 of a call given up on: the connection closes.
-    private var gaveUp = false
     /// `write` is going through `held`.
     private var draining = false
     /// Graceful shutdown asked while a webhook was in hand: close once it is answered.
@@ -96,8 +93,8 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
             // NIO's decoder parses nothing after an upgrade or CONNECT request (it expects an
             // upgrader to take the connection over): such a request is the connection's last,
             // or the client's next request would wait for an answer until the idle timeout.
-            let upgrades = head.method == .CONNECT || head.headers.contains(name: "upgrade")
-                && head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
+            let upgrades = head.method == .CONNECT || (head.headers.contains(name: "upgrade")
+                && head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" })
             if upgrades { head.headers.replaceOrAdd(name: "connection", value: "close") }
             if routerAnswersPending == 0, head.method == .POST, let (org, channel) = Self.webhookPath(head.uri) {
                 let config = ingest.gateway.config
@@ -151,25 +148,25 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     private func receive(_ call: WebhookIngest.Call, config: Config, closeAfter: Bool, context: ChannelHandlerContext) {
         body.drop()
-        state = .answering(closeAfter: closeAfter, since: .now())
+        let since = NIODeadline.now()
+        state = .answering(closeAfter: closeAfter, since: since, giveUp: nil)
         let loop = context.eventLoop
         let handler = NIOLoopBound(self, eventLoop: loop)
         let context = NIOLoopBound(context, eventLoop: loop)
         let giveUp = ingest.receive(call, config: config) { response in
             if loop.inEventLoop {
-                handler.value.answer(response, closeAfter: closeAfter, context: context.value)
+                handler.value.answer(response, context: context.value)
             } else {
-                loop.execute { handler.value.answer(response, closeAfter: closeAfter, context: context.value) }
+                loop.execute { handler.value.answer(response, context: context.value) }
             }
         }
-        if case .answering = state { self.giveUp = giveUp }
+        // Unless it was answered at once (a refusal).
+        if case .answering = state { state = .answering(closeAfter: closeAfter, since: since, giveUp: giveUp) }
     }
 
-    private func answer(_ response: WebhookResponse, closeAfter: Bool, context: ChannelHandlerContext) {
-        let closing = closeAfter || quiescing || gaveUp
-        giveUp = nil
-        gaveUp = false
-        write(response, closing: closing, context: context)
+    private func answer(_ response: WebhookResponse, context: ChannelHandlerContext) {
+        guard case .answering(let closeAfter, _, _) = state else { return }
+        write(response, closing: closeAfter || quiescing, context: context)
     }
 
     /// Writes a webhook's answer, then goes on with what arrived meanwhile.
@@ -250,7 +247,7 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
             return
         }
         switch state {
-        case .answering(closeAfter: true, _), .closing:
+        case .answering(closeAfter: true, _, _), .closing:
             // The connection closes after this answer anyway (bytes after `Connection: close`).
             return
         case .answering:
@@ -384,14 +381,11 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
             // its fsync) is answered 503 then and the connection closed: providers retry,
             // and the connection is not held for ever. Its commit may still land; the retry
             // is then a duplicate, answered 200.
-            if case .answering(_, let since) = handler.state {
+            if case .answering(_, let since, let giveUp) = handler.state {
                 if since + idleTimeout <= .now() {
-                    handler.gaveUp = true
-                    if let giveUp = handler.giveUp {
-                        giveUp()
-                    } else {
-                        handler.write(WebhookIngest.journalUnavailable.response, closing: true, context: context.value)
-                    }
+                    // Its 503 closes the connection.
+                    handler.state = .answering(closeAfter: true, since: since, giveUp: nil)
+                    giveUp?()
                 } else {
                     handler.scheduleIdleCheck(context: context.value, at: since + idleTimeout)
                 }

@@ -96,30 +96,31 @@ struct WebhookIngest: Sendable {
     @discardableResult
     func receive(_ call: Call, config: Config, reply: @escaping @Sendable (WebhookResponse) -> Void) -> @Sendable () -> Void {
         // Names not in the config are counted as "unknown": URL text never becomes a label.
-        let org = config.orgs[call.org]?.name ?? "unknown"
-        let channel = config.orgs[call.org]?.channels[call.channel]?.name ?? "unknown"
+        let org = config.orgs[call.org]
+        let channel = org?.channels[call.channel]
+        let (orgName, channelName) = (org?.name ?? "unknown", channel?.name ?? "unknown")
         let answered = AnswerOnce()
         let send: @Sendable (WebhookResponse) -> Bool = { [metrics] response in
             guard answered.claim() else { return false }
-            metrics.request(org: org, channel: channel, status: response.status, duration: ContinuousClock.now - call.started)
+            metrics.request(org: orgName, channel: channelName, status: response.status, duration: ContinuousClock.now - call.started)
             reply(response)
             return true
         }
-        run(call, config: config) { [bodyBudget] response in
+        run(call, org: org, channel: channel, maxBodyBytes: config.server.maxBodyBytes) { [bodyBudget] response in
             bodyBudget.give(call.heldBytes)
             _ = send(response)
         }
         return { [givenUp, logger] in
             guard send(Self.journalUnavailable.response) else { return }
             givenUp.admit(logger) {
-                logger.error("the journal did not answer within server.idle_timeout; answered 503", metadata: ["org": "\(org)", "channel": "\(channel)"])
+                logger.error("the journal did not answer within server.idle_timeout; answered 503", metadata: ["org": "\(orgName)", "channel": "\(channelName)"])
             }
         }
     }
 
-    private func run(_ call: Call, config: Config, reply: @escaping @Sendable (WebhookResponse) -> Void) {
-        let org = config.orgs[call.org]
-        let channel = org?.channels[call.channel]
+    private func run(
+        _ call: Call, org: OrgConfig?, channel: ChannelConfig?, maxBodyBytes: Int, reply: @escaping @Sendable (WebhookResponse) -> Void
+    ) {
         // Refusals of the request (unknown channel, content type, size, credentials) are
         // logged at info, with the answer's own fixed message as the reason: never a secret.
         // Anyone can send them, so a flood is logged as a count (RefusalLog).
@@ -144,7 +145,7 @@ struct WebhookIngest: Sendable {
             return refuse(WebhookRejection(status: 503, code: "busy", message: "too many request bodies are being read; retry later"))
         }
         guard let body = call.body else {
-            return refuse(Self.tooLarge(config.server.maxBodyBytes))
+            return refuse(Self.tooLarge(maxBodyBytes))
         }
         var webhook = head
         webhook.body = body
