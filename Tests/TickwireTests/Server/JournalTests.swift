@@ -112,13 +112,10 @@ struct JournalTests {
     /// took it. Neither the in-memory tail nor a read from SQLite hands it out until synced.
     @Test(.timeLimit(.minutes(1)))
     func entriesAreReadOnlyOnceDurable() async throws {
-        let holding = Atomic<Bool>(false)
-        let gate = DispatchSemaphore(value: 0)
-        let journal = try SQLiteJournal(path: path, durability: .full, onSync: { _ in
-            if holding.load(ordering: .relaxed) { gate.wait() }
-        })
+        let held = try HeldSyncJournal(path: path, holding: false)
+        let journal = held.journal
         try await journal.append([TestEvents.status(.sent, message: "synced")])
-        holding.store(true, ordering: .relaxed)
+        held.hold()
         let answered = Mutex(false)
         journal.append([TestEvents.status(.sent, message: "committed")]) { result in
             answered.withLock { $0 = (try? result.get()) != nil }
@@ -129,8 +126,7 @@ struct JournalTests {
         // From the tail (after 0), and from SQLite (after -1: before what the tail covers).
         #expect(try await journal.entries(org: "acme", after: 0, limit: 10).map(\.event.subject) == ["synced"])
         #expect(try await journal.entries(org: "acme", after: -1, limit: 10).map(\.event.subject) == ["synced"])
-        holding.store(false, ordering: .relaxed)
-        gate.signal()
+        held.release()
         #expect(await eventually { answered.withLock { $0 } })
         #expect(try await journal.entries(org: "acme", after: 0, limit: 10).map(\.event.subject) == ["synced", "committed"])
         #expect(try await journal.entries(org: "acme", after: -1, limit: 10).map(\.event.subject) == ["synced", "committed"])

@@ -256,31 +256,31 @@ struct WebhookChannelHandlerTests {
         await daemon.close()
     }
 
+    /// A webhook POST to the demo org's Gupshup channel, its body read as a transport reads it.
+    static func call(_ ingest: WebhookIngest, config: Config, body bytes: [UInt8]) -> WebhookIngest.Call {
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)")
+        head.headers.add(name: "Content-Type", value: "application/json")
+        var call = WebhookIngest.Call(org: "demo", channel: "gupshup", head: head)
+        var body = ingest.body(for: &call, config: config)
+        var chunk = ByteBuffer(bytes: bytes)
+        _ = body.add(&chunk)
+        call.overBudget = body.overBudget
+        body.finish(into: &call)
+        return call
+    }
+
     /// A body keeps its share of the budget until its webhook is answered: while the disk
     /// holds the journal's fsync back, the bodies waiting for it are memory too, and new
     /// ones are refused (503, retried) once the budget is spent instead of piling up.
     @Test func aBodyWaitingForTheJournalKeepsItsShareOfTheBudget() async throws {
-        let holding = Atomic<Bool>(false)
-        let gate = DispatchSemaphore(value: 0)
-        let journal = try SQLiteJournal(path: directory.path + "/held.sqlite", durability: .full, onSync: { _ in
-            if holding.load(ordering: .relaxed) { gate.wait() }
-        })
+        let held = try HeldSyncJournal(path: directory.path + "/held.sqlite", holding: false)
+        let journal = held.journal
         let config = try TestDaemon.config(in: directory)
         let sent = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json")
         let budget = BodyBudget(limit: sent.count + 10)
         let ingest = WebhookIngest(gateway: Gateway(config: config, journal: journal), metrics: GatewayMetrics(), logger: .quiet, bodyBudget: budget)
-        func call() -> WebhookIngest.Call {
-            var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)")
-            head.headers.add(name: "Content-Type", value: "application/json")
-            var call = WebhookIngest.Call(org: "demo", channel: "gupshup", head: head)
-            var body = ingest.body(for: &call, config: config)
-            var chunk = ByteBuffer(bytes: sent)
-            _ = body.add(&chunk)
-            call.overBudget = body.overBudget
-            body.finish(into: &call)
-            return call
-        }
-        holding.store(true, ordering: .relaxed)
+        func call() -> WebhookIngest.Call { Self.call(ingest, config: config, body: sent) }
+        held.hold()
         let answer = Mutex<Int?>(nil)
         ingest.receive(call(), config: config) { response in answer.withLock { $0 = response.status } }
         #expect(await eventually { journal.stats.commits.load(ordering: .relaxed) == 1 })
@@ -289,8 +289,7 @@ struct WebhookChannelHandlerTests {
         let second = Mutex<Int?>(nil)
         ingest.receive(call(), config: config) { response in second.withLock { $0 = response.status } }
         #expect(second.withLock { $0 } == 503)
-        holding.store(false, ordering: .relaxed)
-        gate.signal()
+        held.release()
         #expect(await eventually { answer.withLock { $0 } == 200 })
         #expect(budget.inUse == 0, "given back with the answer")
         try await journal.close()
@@ -301,11 +300,8 @@ struct WebhookChannelHandlerTests {
     /// the connection for as long as the disk hangs. The commit lands later: the event is
     /// kept, and the late answer is dropped.
     @Test func aWebhookTheJournalDoesNotAnswerInTimeIsAnswered503() async throws {
-        let holding = Atomic<Bool>(true)
-        let gate = DispatchSemaphore(value: 0)
-        let journal = try SQLiteJournal(path: directory.path + "/held.sqlite", durability: .full, onSync: { _ in
-            if holding.load(ordering: .relaxed) { gate.wait() }
-        })
+        let held = try HeldSyncJournal(path: directory.path + "/held.sqlite", holding: true)
+        let journal = held.journal
         let config = try TestDaemon.config(in: directory)
         let metrics = GatewayMetrics()
         let ingest = WebhookIngest(gateway: Gateway(config: config, journal: journal), metrics: metrics, logger: .quiet)
@@ -324,8 +320,7 @@ struct WebhookChannelHandlerTests {
         let answer = try await Self.exchange(port: port, Self.post("/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)", sent), responses: 2)
         #expect(answer.statuses == [503] && answer.closed)
         #expect(ContinuousClock.now - started < .seconds(20), "answered at the timeout, not when the disk came back")
-        holding.store(false, ordering: .relaxed)
-        gate.signal()
+        held.release()
         // Kept durably (entries are read only once fsynced); counted once, as the 503 it was.
         #expect(await eventually { (try? await journal.entries(org: "demo", after: 0, limit: 10).count) == 1 })
         let exposition = String(decoding: metrics.exposition(), as: UTF8.self)
@@ -339,22 +334,13 @@ struct WebhookChannelHandlerTests {
     /// the journal's own answer, when it comes, is dropped, and only then is the body's
     /// share of the budget given back (the journal held the body until then).
     @Test func givingUpOnTheJournalAnswersOnce() async throws {
-        let holding = Atomic<Bool>(true)
-        let gate = DispatchSemaphore(value: 0)
-        let journal = try SQLiteJournal(path: directory.path + "/held.sqlite", durability: .full, onSync: { _ in
-            if holding.load(ordering: .relaxed) { gate.wait() }
-        })
+        let held = try HeldSyncJournal(path: directory.path + "/held.sqlite", holding: true)
+        let journal = held.journal
         let config = try TestDaemon.config(in: directory)
         let sent = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json")
         let budget = BodyBudget()
         let ingest = WebhookIngest(gateway: Gateway(config: config, journal: journal), metrics: GatewayMetrics(), logger: .quiet, bodyBudget: budget)
-        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)")
-        head.headers.add(name: "Content-Type", value: "application/json")
-        var call = WebhookIngest.Call(org: "demo", channel: "gupshup", head: head)
-        var body = ingest.body(for: &call, config: config)
-        var chunk = ByteBuffer(bytes: sent)
-        _ = body.add(&chunk)
-        body.finish(into: &call)
+        let call = Self.call(ingest, config: config, body: sent)
         let answers = Mutex<[Int]>([])
         let giveUp = ingest.receive(call, config: config) { response in answers.withLock { $0.append(response.status) } }
         #expect(await eventually { journal.stats.commits.load(ordering: .relaxed) == 1 })
@@ -362,8 +348,7 @@ struct WebhookChannelHandlerTests {
         giveUp()
         #expect(answers.withLock { $0 } == [503])
         #expect(budget.inUse == sent.count, "still held by the journal")
-        holding.store(false, ordering: .relaxed)
-        gate.signal()
+        held.release()
         #expect(await eventually { budget.inUse == 0 })
         #expect(answers.withLock { $0 } == [503], "the journal's late answer is dropped")
         try await journal.close()
