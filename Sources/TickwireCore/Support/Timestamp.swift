@@ -125,6 +125,11 @@ public enum Timestamp {
     /// What `parse` takes, for error messages.
     public static let inputForm = "an RFC 3339 time between 1970 and 3000, like 2026-01-02T03:04:05Z"
 
+    /// How far past the clock a time must be to be taken for one stamped by a clock set
+    /// ahead, or misread: retention and the attempt log read such times as unknown, and the
+    /// status store lists a message no later than this after its events were received.
+    public static let clockSlack: TimeInterval = 3600
+
     /// 3000-01-01: later than any real event.
     private static let latestEpochSeconds: TimeInterval = 32_503_680_000
 

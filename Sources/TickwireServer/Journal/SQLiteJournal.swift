@@ -639,7 +639,7 @@ public final class SQLiteJournal: Journal {
         _ db: Database, olderThan cutoff: Double, limit: Int, held: inout HeldEntries
     ) throws -> [(sequence: Int64, eventID: String)] {
         held.rescanIfDue()
-        let inTheFuture = Date().timeIntervalSince1970 + Self.clockSlack
+        let inTheFuture = Date().timeIntervalSince1970 + Timestamp.clockSlack
         var bounds: [String: Int64] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT subscription, seq FROM cursors") {
             let org = Self.org(ofSubscription: row["subscription"])
@@ -729,10 +729,6 @@ public final class SQLiteJournal: Journal {
         return deleted
     }
 
-    /// How far past the clock a time must be to be taken for one stamped by a clock set
-    /// ahead (retention and the attempt log read such times as unknown).
-    static let clockSlack: Double = 3600
-
     /// Where retention passes start, per org (see `deleteTaken`).
     struct HeldEntries {
         static let rescan: Duration = .seconds(3600)
@@ -756,7 +752,7 @@ public final class SQLiteJournal: Journal {
             // time order): filtering on the time scanned every younger row on each pass.
             let rows = try Row.fetchAll(db, sql: "SELECT id, attempted_at FROM delivery_attempts ORDER BY id LIMIT ?", arguments: [batchSize])
             // A time in the future (a clock set ahead) is not a reason to stop for good.
-            let inTheFuture = Date().timeIntervalSince1970 + Self.clockSlack
+            let inTheFuture = Date().timeIntervalSince1970 + Timestamp.clockSlack
             guard let last = rows.prefix(while: { ($0["attempted_at"] as Double) < cutoff || ($0["attempted_at"] as Double) > inTheFuture }).last
             else { return 0 }
             try db.execute(sql: "DELETE FROM delivery_attempts WHERE id <= ?", arguments: [last["id"]])

@@ -1,4 +1,5 @@
 import GRDB
+import TickwireCore
 
 /// The store's tables. One message has many ids (`message_ids`: Gupshup's id, WhatsApp's id,
 /// …) and a history of every status event; everything is scoped by org.
@@ -161,13 +162,15 @@ enum StatusStoreSchema {
         }
         migrator.registerMigration("v8-listing-time-capped") { db in
             // A message is listed by a time at most an hour after its events were received
-            // (StatusStoreWriter.listingTime); one an earlier version left far ahead stayed
-            // out of every listing by time. Capped the same way.
-            try db.execute(sql: """
-                UPDATE messages SET updated_at = COALESCE(
-                    (SELECT MAX(received_at) FROM history WHERE message = messages.id AND inferred = 0) + 3600, unixepoch('now') + 3600)
-                WHERE updated_at > unixepoch('now') + 3600
-                """)
+            // (StatusStoreWriter.Times); one an earlier version left far ahead stayed out of
+            // every listing by time. Capped the same way.
+            try db.execute(
+                sql: """
+                    UPDATE messages SET updated_at = COALESCE(
+                        (SELECT MAX(received_at) FROM history WHERE message = messages.id AND inferred = 0) + ?1, unixepoch('now') + ?1)
+                    WHERE updated_at > unixepoch('now') + ?1
+                    """,
+                arguments: [Timestamp.clockSlack])
         }
         return migrator
     }

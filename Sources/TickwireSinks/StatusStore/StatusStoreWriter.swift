@@ -13,14 +13,15 @@ enum StatusStoreWriter {
         guard event.type.rawValue.hasPrefix("message.") else { return }
         let ids = aliases(of: event)
         guard !ids.isEmpty else { return }
+        let times = Times(of: event)
         guard let (message, known) = try resolve(ids: ids, event: event, db: db) else {
-            return try create(event, ids: ids, db: db)
+            return try create(event, ids: ids, times: times, db: db)
         }
         // Most events are about a message whose ids are all known: nothing to insert.
         try insertAliases(ids.filter { !known.contains($0) }, message: message, org: event.org, db: db)
         var newFailure = false
         if let status = historyStatus(of: event) {
-            try insertHistory(event, status: status, message: message, db: db)
+            try insertHistory(event, status: status, message: message, receivedAt: times.received, db: db)
             // A duplicate changes nothing; a merge (several ids found) may have.
             guard db.changesCount > 0 || known.count < ids.count else { return }
             newFailure = db.changesCount > 0 && event.status == .failed
@@ -31,7 +32,6 @@ enum StatusStoreWriter {
         // shown unless that one has a code and the new one has none (two reports of one
         // failure, in either order, show the code). One UPDATE with the status, so the
         // row and its status index change once per event.
-        let time = listingTime(of: event)
         try db.run(
             """
             UPDATE messages SET
@@ -48,7 +48,7 @@ enum StatusStoreWriter {
             WHERE id = ?
             """,
             details(of: event) + [
-                SQLiteValue(event.type == .messageReceived), .real(time), .real(time),
+                SQLiteValue(event.type == .messageReceived), .real(times.listing), .real(times.listing),
                 SQLiteValue(newFailure), SQLiteValue(errorText(event)), SQLiteValue(errorText(event)), SQLiteValue(status?.rawValue),
                 // An event that names several ids (Gupshup's and WhatsApp's) says which one
                 // is the message's (`message_id`, first): the document's id, whichever event
@@ -70,8 +70,7 @@ enum StatusStoreWriter {
 
     /// The first event of a message: its row is written whole, with its status, instead
     /// of inserted and then updated.
-    private static func create(_ event: Event, ids: [String], db: Database) throws {
-        let time = listingTime(of: event)
+    private static func create(_ event: Event, ids: [String], times: Times, db: Database) throws {
         let status = historyStatus(of: event)
         try db.run(
             """
@@ -83,12 +82,12 @@ enum StatusStoreWriter {
                 // A deletion is the user's ("deleted for everyone"): its message came in.
                 .text(event.type == .messageReceived || event.type == .messageDeleted ? "inbound" : "outbound"),
                 SQLiteValue(MessageStatus.current(of: status.flatMap(MessageStatus.init(rawValue:)).map { [$0] } ?? [])?.rawValue),
-                SQLiteValue(event.status == .failed ? errorText(event) : nil), .real(time), .real(time),
+                SQLiteValue(event.status == .failed ? errorText(event) : nil), .real(times.listing), .real(times.listing),
             ])
         let message = db.lastInsertedRowID
         try insertAliases(ids, message: message, org: event.org, db: db)
         guard let status else { return }
-        try insertHistory(event, status: status, message: message, db: db)
+        try insertHistory(event, status: status, message: message, receivedAt: times.received, db: db)
         // A read first: the history gets its inferred `delivered`.
         if event.status == .read { _ = try refreshHistory(message, org: event.org, db: db) }
     }
@@ -99,13 +98,13 @@ enum StatusStoreWriter {
         }
     }
 
-    private static func insertHistory(_ event: Event, status: String, message: Int64, db: Database) throws {
+    private static func insertHistory(_ event: Event, status: String, message: Int64, receivedAt: Double, db: Database) throws {
         try db.run(
             "INSERT OR IGNORE INTO history (org, message, event_id, status, native, at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
                 .text(event.org), .integer(message), .text(event.id), .text(status),
                 SQLiteValue(event.data["native"]?["status"]?.stringValue), .real(event.time.timeIntervalSince1970),
-                .real(receivedAt(event)),
+                .real(receivedAt),
             ])
     }
 
@@ -132,17 +131,19 @@ enum StatusStoreWriter {
         return event.status?.rawValue
     }
 
-    /// The time a message's row is listed by (`first_seen`, `updated_at`): the provider's,
-    /// but never more than an hour after the event was received. A time far ahead (a
-    /// provider's clock or parsing bug) held `updated_at` there for good, and the message
-    /// left every listing by time, its later changes with it. The history keeps the
-    /// provider's time as told.
-    private static func listingTime(of event: Event) -> Double {
-        min(event.time.timeIntervalSince1970, receivedAt(event) + 3600)
-    }
+    /// When an event was received, and the time its message's row is listed by
+    /// (`first_seen`, `updated_at`): the provider's, but never more than
+    /// `Timestamp.clockSlack` after it was received. A time far ahead (a provider's clock or
+    /// parsing bug) held `updated_at` there for good, and the message left every listing by
+    /// time, its later changes with it. The history keeps the provider's time as told.
+    private struct Times {
+        let received: Double
+        let listing: Double
 
-    private static func receivedAt(_ event: Event) -> Double {
-        event.data["received_at"]?.stringValue.flatMap(Timestamp.read)?.timeIntervalSince1970 ?? Date().timeIntervalSince1970
+        init(of event: Event) {
+            received = event.data["received_at"]?.stringValue.flatMap(Timestamp.read)?.timeIntervalSince1970 ?? Date().timeIntervalSince1970
+            listing = min(event.time.timeIntervalSince1970, received + Timestamp.clockSlack)
+        }
     }
 
     /// The message the ids belong to: a new one, the one they name, or — when they name
