@@ -25,7 +25,8 @@ import TickwireSinks
 /// The index never gets ahead of the journal: ids are written only after the journal has
 /// committed their rows. It may fall behind (a crash loses `pending`, or a write fails): it
 /// records up to which journal sequence it is complete, and catches up from the journal's
-/// rows past that before it is used again. A missing or unreadable index file, or one that
+/// rows past that before it is used again (at start into the index, while running into
+/// `pending`). A missing or unreadable index file, or one that
 /// is not this journal's, is rebuilt from the journal at start.
 final class EventIDIndex: Sendable {
     private let database: SQLiteDatabase
@@ -155,7 +156,7 @@ final class EventIDIndex: Sendable {
     /// returns: each event's sequence, nil for a duplicate. Runs on the journal's commit
     /// thread, one batch at a time.
     func record(_ ids: [String], journaling: ([Bool]) throws -> [Int64?]) throws -> [Int64?] {
-        if behind.load(ordering: .relaxed) { try catchUp() }
+        if behind.load(ordering: .relaxed) { try catchUpInMemory() }
         // `pending` before the index: an id leaves `pending` after the index has it, so
         // the read below, which starts later, sees every id not found here.
         let (inPending, waiting) = pending.withLock { pending in (ids.map(pending.ids.contains), pending.rows.count) }
@@ -255,7 +256,36 @@ final class EventIDIndex: Sendable {
         }
     }
 
-    /// Adds the ids of the journal's rows past `complete_through`, a batch per transaction.
+    /// Puts the ids of the journal's rows past `complete_through` in `pending`, for the
+    /// writer thread: what a batch needs after a failed commit or a gap. Caught up into the
+    /// index here, on the commit thread, every append failed while the index could not be
+    /// written (a full disk on which the journal's WAL still had pages), though the journal
+    /// took writes. Under the index's writer: nothing moves `complete_through` meanwhile.
+    private func catchUpInMemory() throws {
+        writing.lock()
+        defer { writing.unlock() }
+        let from = try lookups.inDatabase { try Int64.fetchOne($0, sql: "SELECT seq FROM complete_through") } ?? 0
+        let rows = try journal.read { journal in
+            try Row.fetchAll(
+                journal, sql: "SELECT seq, event_id FROM journal WHERE seq > ? ORDER BY seq LIMIT ?",
+                arguments: [from, limits.most + 1]
+            ).map { (sequence: $0["seq"] as Int64, id: $0["event_id"] as String) }
+        }
+        guard rows.count <= limits.most else {
+            throw JournalUnavailable(reason: "the event id index cannot be written (\(rows.count) ids waiting)")
+        }
+        behind.store(false, ordering: .relaxed)
+        pending.withLock { pending in
+            // The journal's rows are every row past `complete_through`: what waited is among
+            // them, save rows pruned meanwhile, whose ids are to be forgotten anyway.
+            pending.rows = rows
+            pending.ids = Set(rows.map(\.id))
+            pending.last = max(pending.last, rows.last?.sequence ?? from)
+        }
+    }
+
+    /// Adds the ids of the journal's rows past `complete_through`, a batch per transaction,
+    /// at start (where the index may be rebuilt from the whole journal).
     /// The journal is read inside the index's transaction: a prune, which takes the index's
     /// writer first, cannot delete rows between the read and the insert.
     private func catchUp() throws {

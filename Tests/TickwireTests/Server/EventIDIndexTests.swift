@@ -219,6 +219,39 @@ struct EventIDIndexTests {
         try await journal.close()
     }
 
+    /// A catch-up (after a failed commit, or rows journaled behind the index's back) reads
+    /// the journal into memory: it wrote the index on the commit thread, so while the index
+    /// could not be written (a full disk the journal's WAL still had pages on) every append
+    /// failed after one failed commit, though the journal took writes.
+    @Test func aCatchUpNeedsNoWriteToTheIndex() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .full, eventIDLimits: .init(interval: .seconds(3600)))
+        let ids = try DatabaseQueue(path: indexPath)
+        try await ids.write { db in
+            try db.execute(sql: "CREATE TRIGGER refuse BEFORE UPDATE ON complete_through BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
+        }
+        try await journal.append(events(0..<2))
+        let other = try DatabaseQueue(path: path)
+        let sneaked = TestEvents.status(.delivered, message: "sneaked")
+        try await other.write { db in
+            try db.execute(sql: """
+                CREATE TRIGGER refuse BEFORE INSERT ON journal WHEN NEW.subject = 'm2'
+                BEGIN SELECT RAISE(ABORT, 'refused by the test'); END
+                """)
+            try Self.journalBehindTheIndex(sneaked, db: db)
+        }
+        await #expect(throws: JournalUnavailable.self) { try await journal.append(events(2..<3)) }
+        try await other.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
+        try other.close()
+        try await journal.append(events(2..<3))
+        try await journal.append(events(0..<4) + [sneaked])
+        #expect(try await journal.count() == 5, "m0..m3 and the sneaked row, each once")
+        #expect(try indexedIDs().isEmpty, "nothing written to the index yet")
+        try await ids.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
+        try ids.close()
+        try await journal.close()
+        #expect(try indexedIDs() == Set((events(0..<4) + [sneaked]).map(\.id)), "closing writes what waits")
+    }
+
     /// A journal replaced by another (restored, or deleted and recreated) must not inherit
     /// the old journal's ids: its own events would be refused as duplicates.
     @Test func anIndexOfAnotherJournalIsNotUsed() async throws {
