@@ -11,10 +11,7 @@ cd "$(dirname "$0")"
 root="$(cd .. && pwd)"
 
 # Load generator and peers: Debian's wrk and nginx, the FastAPI peer from PyPI (pinned).
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v nginx >/dev/null || need+=(nginx-light)
-if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; fi
+command -v wrk >/dev/null && command -v nginx >/dev/null || "$root/scripts/bootstrap" wrk nginx-light
 venv="$root/.build/bench-venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 cmp -s requirements.txt "$venv/.requirements" 2>/dev/null || { "$venv/bin/pip" install -q -r requirements.txt && cp requirements.txt "$venv/.requirements"; }

@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 [ $# -gt 0 ] || { sed -n '2,10p' "${0##*/}" | sed 's/^# \{0,1\}//'; exit 2; }
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+command -v wrk >/dev/null || ../scripts/bootstrap wrk
 export HMAC_SECRET=${HMAC_SECRET:-bench-app-secret} BODIES=both VARY=1
 export META_PATH=/v1/webhooks/bench/meta GUPSHUP_PATH="/v1/webhooks/bench/gupshup?token=bench-token-0123456789"
 config=${CONFIG:-$PWD/tickwire.yaml}

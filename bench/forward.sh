@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 root="$(cd .. && pwd)"
 events=${EVENTS:-100000}
-command -v nginx >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; }
+command -v nginx >/dev/null || "$root/scripts/bootstrap" nginx-light
 (cd "$root" && swift build -c release --product tickwire --scratch-path .build-release >&2)
 bin="$root/.build-release/release/tickwire"
 
