@@ -16,6 +16,21 @@ struct FormBody {
         self.pairs = pairs
     }
 
+    /// How many fields `init` would read, counted without decoding them.
+    static func fieldCount(_ bytes: [UInt8]) -> Int {
+        var count = 0
+        var inField = false
+        for byte in bytes {
+            if byte == UInt8(ascii: "&") {
+                inField = false
+            } else if !inField {
+                inField = true
+                count += 1
+            }
+        }
+        return count
+    }
+
     /// The first value of `name`.
     subscript(name: String) -> String? { pairs.first { $0.name == name }?.value }
 

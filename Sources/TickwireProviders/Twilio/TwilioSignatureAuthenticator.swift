@@ -46,11 +46,17 @@ public struct TwilioSignatureAuthenticator: ChannelAuthenticator {
         // signed too, or a signature over the bare URL would carry any body.
         let mediaType = request.mediaType
         if mediaType == "application/x-www-form-urlencoded" || (mediaType == nil && !request.body.isEmpty) {
-            guard let form = FormBody(request.body) else { throw .unauthorized("X-Twilio-Signature does not match the request") }
-            // Twilio's callbacks carry a few dozen fields.
-            guard form.pairs.count <= Self.mostFormFields else {
+            // Twilio's callbacks are a few KB in a few dozen fields. Sized and counted before
+            // the form is decoded, on the event loop, for anyone with a 28-character header: a
+            // 4 MiB body of `a&a&…` was two million strings, and a large value was hashed for
+            // every token and URL variant.
+            guard request.body.count <= Self.mostFormBytes else {
+                throw .unauthorized("a form body over \(Self.mostFormBytes) bytes: not a Twilio callback")
+            }
+            guard FormBody.fieldCount(request.body) <= Self.mostFormFields else {
                 throw .unauthorized("more than \(Self.mostFormFields) form fields: not a Twilio callback")
             }
+            guard let form = FormBody(request.body) else { throw .unauthorized("X-Twilio-Signature does not match the request") }
             parameters = form.pairs
         } else if let bodyHash = request.query["bodySHA256"] {
             // JSON-bodied webhooks sign the URL only, and put the body's hash in the URL.
@@ -98,6 +104,7 @@ public struct TwilioSignatureAuthenticator: ChannelAuthenticator {
     }
 
     static let mostFormFields = 1000
+    static let mostFormBytes = 64 * 1024
 
     private func matches(_ signature: String, urls: [String], parameters: [(name: String, value: String)]) -> Bool {
         // Older libraries sign repeated values as sent, newer ones once each: accept both.

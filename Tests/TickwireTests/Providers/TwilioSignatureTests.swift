@@ -164,6 +164,15 @@ extension Providers {
             // Within the bound, a correctly signed form of many fields is accepted.
             let many = Array(fields.prefix(TwilioSignatureAuthenticator.mostFormFields))
             try authenticator().authenticate(post(many, signature: TwilioSignature.compute(url: Self.publicURL, parameters: many, authToken: "12345")))
+            // Empty fields (`a&&b`) are not fields: counted as the form reads them.
+            #expect(FormBody.fieldCount(Array("&a=1&&b&".utf8)) == FormBody(Array("&a=1&&b&".utf8))?.pairs.count)
+            // A large value was hashed for every token and URL variant: a form past
+            // `mostFormBytes` is refused, signed or not.
+            let big = [("Body", String(repeating: "x", count: TwilioSignatureAuthenticator.mostFormBytes))]
+            let tooBig = #expect(throws: WebhookRejection.self) {
+                try authenticator().authenticate(post(big, signature: TwilioSignature.compute(url: Self.publicURL, parameters: big, authToken: "12345")))
+            }
+            #expect(tooBig?.status == 401 && tooBig?.message.contains("bytes") == true)
         }
 
         @Test func publicURLIsRequired() {
