@@ -163,9 +163,13 @@ struct WebhookIngest: Sendable {
         do {
             events = try channel.adapter.normalize(webhook, channel: channelContext)
         } catch {
-            logger.warning("webhook body refused", metadata: [
-                "org": "\(org.name)", "channel": "\(channel.name)", "code": "\(error.code)", "reason": "\(error.message)",
-            ])
+            // Counted past the budget like the other refusals: on an `auth: none` channel
+            // anyone can send these.
+            refusals.admit(logger) {
+                logger.warning("webhook body refused", metadata: [
+                    "org": "\(org.name)", "channel": "\(channel.name)", "code": "\(error.code)", "reason": "\(error.message)",
+                ])
+            }
             // Authenticated but unreadable: keep the body for the operator (bounded). A 4xx
             // is not retried, so a body that cannot be kept is answered 503 instead: the
             // provider's retry is kept once the journal takes writes again.
