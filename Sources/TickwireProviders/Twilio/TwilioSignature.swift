@@ -12,13 +12,22 @@ enum TwilioSignature {
 
     /// What follows the URL in the signed text: built once per request, however many tokens
     /// and URL variants are tried (sorting is most of the cost for a large form).
+    ///
+    /// Names and values are told apart and ordered by their code points, as Python's `str`
+    /// does: Swift's `String` holds canonically equivalent text equal (a composed `é` and
+    /// `e` + U+0301), so a dictionary or set keyed by it merged two names that Twilio signs
+    /// apart. UTF-8's byte order is code point order.
     static func signedParameters(_ parameters: [(name: String, value: String)], distinctValues: Bool) -> String {
         var text = ""
-        var grouped: [String: [String]] = [:]
-        for (name, value) in parameters { grouped[name, default: []].append(value) }
-        for name in grouped.keys.sorted(by: codePointOrder) {
-            var values = grouped[name] ?? []
-            if distinctValues { values = Array(Set(values)) }
+        var grouped: [[UInt8]: (name: String, values: [String])] = [:]
+        for (name, value) in parameters { grouped[Array(name.utf8), default: (name, [])].values.append(value) }
+        for key in grouped.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+            let (name, all) = grouped[key]!
+            var values = all
+            if distinctValues {
+                var seen = Set<[UInt8]>()
+                values = all.filter { seen.insert(Array($0.utf8)).inserted }
+            }
             for value in values.sorted(by: codePointOrder) { text += name + value }
         }
         return text
@@ -30,10 +39,10 @@ enum TwilioSignature {
         return Data(mac).base64EncodedString()
     }
 
-    /// Python sorts strings by code point; Swift's `<` on String follows Unicode collation
-    /// rules that can differ for non-ASCII text.
+    /// Python sorts strings by code point; Swift's `<` on String follows Unicode's canonical
+    /// equivalence, and differs for non-ASCII text.
     static func codePointOrder(_ lhs: String, _ rhs: String) -> Bool {
-        lhs.unicodeScalars.lexicographicallyPrecedes(rhs.unicodeScalars) { $0.value < $1.value }
+        lhs.utf8.lexicographicallyPrecedes(rhs.utf8)
     }
 
     /// The URL as configured, and the same with the default port added or removed: Twilio is

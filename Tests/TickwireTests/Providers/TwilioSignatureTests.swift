@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 import TickwireCore
@@ -22,6 +23,19 @@ extension Providers {
                 == "aNqbdKjhURI+UG0Pczp1PFcKgXQ=")
             #expect(TwilioSignature.compute(url: "https://tickwire.example.org:443/v1/webhooks/acme/twilio", parameters: Self.statusFields, authToken: "12345")
                 == "SEH2xsmXYxxvvZLfzv8cujN517I=")
+        }
+
+        /// Signed apart from `TwilioSignature`: names sorted by code point, as Python's
+        /// `sorted` orders them in twilio-python (a decomposed `é` before the composed one,
+        /// which Swift's `<` holds equal; U+FF21 before an emoji, which UTF-16 puts first),
+        /// and an empty value. The literal was computed with Python's `hmac` over that string.
+        @Test func namesAreSortedByCodePointAsTwilioPythonSortsThem() throws {
+            let fields = [("😀", "1"), ("\u{FF21}", "2"), ("é", "3"), ("e\u{301}", "4"), ("Empty", "")]
+            let signed = Self.publicURL + "Empty" + "" + "e\u{301}4" + "é3" + "\u{FF21}2" + "😀1"
+            let mac = HMAC<Insecure.SHA1>.authenticationCode(for: Array(signed.utf8), using: SymmetricKey(data: Array("12345".utf8)))
+            let signature = Data(mac).base64EncodedString()
+            #expect(signature == "d0GAh0QVUQiruvlvkw9xuG5HIHc=")
+            try authenticator().authenticate(post(fields, signature: signature))
         }
 
         func authenticator(publicURL: String = publicURL, tokens: [String] = ["12345"]) throws -> TwilioSignatureAuthenticator {
