@@ -9,6 +9,7 @@
 import json
 from contextlib import closing
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -49,28 +50,37 @@ def body(n, status="delivered"):
 
 
 class Load:
-    """Posts distinct webhooks from a few threads; records acknowledged ids and non-2xx answers."""
+    """Posts distinct webhooks from a few threads; records acknowledged ids, non-2xx answers,
+    requests that got no answer (`errors`: the connection refused, reset or timed out) and
+    any other exception, which ends its thread (`crashes`)."""
 
     def __init__(self, daemon, start, threads=8):
         self.daemon, self.acked, self.bad, self.lock = daemon, [], [], threading.Lock()
+        self.errors, self.crashes = [], []
         self.stop_flag = threading.Event()
         self.threads = [threading.Thread(target=self.worker, args=(start + i, threads)) for i in range(threads)]
 
     def worker(self, n, step):
-        while not self.stop_flag.is_set():
-            try:
-                status, answer = self.daemon.post(f"/v1/webhooks/demo/gupshup?token={TOKEN}", body(n))
-            except OSError:
-                # The daemon is down (killed) or the answer was lost: a provider retries the
-                # same webhook, which may already be journaled.
-                time.sleep(0.01)
-                continue
+        try:
+            while not self.stop_flag.is_set():
+                try:
+                    status, answer = self.daemon.post(f"/v1/webhooks/demo/gupshup?token={TOKEN}", body(n))
+                except OSError as error:
+                    # The daemon is down (killed) or the answer was lost: a provider retries the
+                    # same webhook, which may already be journaled.
+                    with self.lock:
+                        self.errors.append(repr(error))
+                    time.sleep(0.01)
+                    continue
+                with self.lock:
+                    if status == 200:
+                        self.acked.extend(json.loads(answer)["ids"])
+                    else:
+                        self.bad.append(status)
+                n += step
+        except Exception as error:  # a thread that dies silently would make the load look calm
             with self.lock:
-                if status == 200:
-                    self.acked.extend(json.loads(answer)["ids"])
-                else:
-                    self.bad.append(status)
-            n += step
+                self.crashes.append(repr(error))
 
     def __enter__(self):
         for t in self.threads:
@@ -102,6 +112,7 @@ def crash_checks(daemon, tmp):
             daemon.start()
         time.sleep(0.5)
     acked = set(load.acked)
+    check(not load.crashes, f"the load's threads ran to the end ({load.crashes[:3]})")
     check(len(acked) >= 450, f"{len(acked)} webhooks acknowledged across 3 kill -9 restarts")
     check(acked <= journal_ids(tmp), f"no acknowledged event missing from the journal ({len(acked - journal_ids(tmp))} missing)")
     archive = os.path.join(tmp, "data", "demo", "events.jsonl")
@@ -134,7 +145,9 @@ def reload_checks(daemon, tmp, config_path):
             f.write(config_text(tmp, port) + "\nbogus_key: 1\n")
         daemon.process.send_signal(signal.SIGHUP)
         wait_for(lambda: "bogus_key" in open(daemon.log_path).read())
-    check(not load.bad, f"no non-2xx answer during 10 reloads and one refused file ({len(load.acked)} accepted, bad: {load.bad[:5]})")
+    check(not load.bad and not load.errors and not load.crashes and load.acked,
+          f"every webhook answered 2xx during 10 reloads and one refused file ({len(load.acked)} accepted, "
+          f"bad: {load.bad[:5]}, unanswered: {load.errors[:3]}, crashed: {load.crashes[:3]})")
     log = open(daemon.log_path).read()
     check(applied == 10, f"ten reloads were applied ({applied})")
     check("unknown key" in log and "bogus_key" in log, "the invalid file was refused with its error logged")
@@ -325,12 +338,22 @@ def reload_then_shutdown_checks():
             stopped_at = time.time()
 
             def refused():
+                # Refused or closed unanswered, not timed out: a daemon that accepts the
+                # request and never answers must fail this.
+                payload = body(9_000_001)
+                request = (f"POST /v1/webhooks/demo/gupshup?token={TOKEN} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n").encode() + payload
                 try:
-                    daemon.post(f"/v1/webhooks/demo/gupshup?token={TOKEN}", body(9_000_001))
-                    return False
+                    with socket.create_connection(("127.0.0.1", port), timeout=1) as probe:
+                        probe.sendall(request)
+                        closed = probe.recv(64) == b""
+                except (ConnectionRefusedError, ConnectionResetError, BrokenPipeError):
+                    closed = True
                 except OSError:
-                    return True
-            check(wait_for(refused, timeout=3), "new webhooks are refused within 3 s of SIGTERM, a reload in progress or not")
+                    closed = False
+                return closed and time.time() - stopped_at < 3
+            check(wait_for(refused, timeout=3),
+                  "new requests are refused within 3 s of SIGTERM, a reload in progress or not")
             code = daemon.process.wait(timeout=30)
             check(code == 0, f"and the daemon exits cleanly ({code}, after {time.time() - stopped_at:.1f} s)")
         finally:
@@ -350,12 +373,14 @@ def disk_full_checks():
     check(result.returncode == 0, f"a 3 MiB tmpfs is mounted for the disk-full test (needs root or sudo; {result.stderr.strip()})")
     if result.returncode != 0:
         return
+    daemon, log_dir = None, None
     try:
         port = free_port()
         path = os.path.join(mount, "config.yaml")
         with open(path, "w") as f:
             f.write(config_text(mount, port))
-        daemon = Daemon(path, port, "/tmp/tickwire-diskfull.log")
+        log_dir = tempfile.mkdtemp(prefix="tickwire-diskfull-log-")
+        daemon = Daemon(path, port, os.path.join(log_dir, "daemon.log"))
         daemon.start()
         filler = os.path.join(mount, "filler")
         subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k", "count=100"], capture_output=True)
@@ -376,8 +401,12 @@ def disk_full_checks():
         check(status == 200, "and the next webhook is accepted")
         check(daemon.stop() == 0, "the daemon stops cleanly")
     finally:
+        if daemon:
+            daemon.stop()
         subprocess.run(sudo + ["umount", "-l", mount])
         os.rmdir(mount)
+        if log_dir:
+            shutil.rmtree(log_dir, ignore_errors=True)
 
 
 def leaving_client_checks(daemon, tmp):

@@ -70,7 +70,7 @@ struct FileSinkTests {
         // A batch's lines stay together and in order, whichever batch went first.
         for batch in batches {
             let positions = batch.compactMap { event in ids.firstIndex(of: event.id) }
-            #expect(positions == Array(positions.first!..<positions.first! + batch.count))
+            #expect(positions == positions.first.map { Array($0..<$0 + batch.count) })
         }
     }
 
@@ -119,7 +119,7 @@ struct FileSinkTests {
         #expect(await sink.deliver([TestEvents.status(.sent, message: "again")]).outcomes == [.delivered])
         await sink.shutdown()
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
-        #expect(lines.count == 3)
+        try #require(lines.count == 3)
         #expect(lines.first == #"{"id":"whole"}"# && lines[1] == #"{"id":"ha"#)
         #expect(try Event(cloudEventJSON: Data(lines[2].utf8)).subject == "again")
     }

@@ -132,6 +132,7 @@ struct HTTPForwarderTests {
             let events = (0..<3).map { TestEvents.status(.sent, message: "m\($0)") }
             receiver.script([(200, [:]), (503, [:])])
             let report = await sink.deliver(events)
+            try #require(report.outcomes.count == 3)
             #expect(report.outcomes[0] == .delivered)
             #expect(report.outcomes[1] == .retry(reason: "HTTP 503", after: nil))
             #expect(report.outcomes[2] == report.outcomes[1], "the event after a failure is not sent before it")

@@ -156,8 +156,9 @@ struct DispatcherTests {
         let journal = try journal()
         let flaky = RecordingSink()
         await flaky.failing(3)
+        // Never done while the test runs: the others must finish without it.
         let slow = RecordingSink()
-        await slow.slow(.milliseconds(300))
+        await slow.slow(.seconds(3600))
         let healthy = RecordingSink()
         let dispatchers = [("flaky", flaky), ("slow", slow), ("healthy", healthy)].map { name, sink in
             SubscriptionDispatcher(subscription: Subscription(name: name, org: "acme", sink: name, from: .beginning), sink: sink, journal: journal, logger: logger)
@@ -172,6 +173,8 @@ struct DispatcherTests {
         }
         #expect(await flaky.delivered.map(\.id) == events.map(\.id), "retried events arrive once each, in order")
         #expect(await flaky.calls >= 4)
+        #expect(await slow.calls >= 1, "the slow sink was called")
+        #expect(await slow.delivered.isEmpty, "and was still busy with its first batch")
         try await journal.close()
     }
 
