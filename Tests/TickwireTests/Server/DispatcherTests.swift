@@ -215,8 +215,9 @@ struct DispatcherTests {
     @Test(.timeLimit(.minutes(1)))
     func aStopEndsAPageOrderedPerMessageWithoutABreaker() async throws {
         let journal = try journal()
+        // Long enough that the stop is asked during the first delivery on a loaded machine.
         let slow = RecordingSink(maxBatchSize: 1, ordering: .perSubject(concurrency: 1))
-        await slow.slow(.milliseconds(400))
+        await slow.slow(.seconds(2))
         let dispatcher = SubscriptionDispatcher(
             subscription: Subscription(name: "slow", org: "acme", sink: "slow", from: .beginning), sink: slow, journal: journal, logger: logger)
         try await dispatcher.prepareCursor()
