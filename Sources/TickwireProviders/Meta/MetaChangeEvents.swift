@@ -16,6 +16,12 @@ struct MetaChangeEvents {
     ]
 
     func events() -> [Event] {
+        let events = itemEvents()
+        guard let leftovers = change.rawLeftovers else { return events }
+        return events + [n.unknown(raw: leftovers, native: NativeNames(eventType: change.field), reason: "members of the change beside its items")]
+    }
+
+    private func itemEvents() -> [Event] {
         let value = change.value
         guard value.objectValue != nil, let field = change.field else {
             return [unknown("change without field or value object")]

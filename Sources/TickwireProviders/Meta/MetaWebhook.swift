@@ -123,6 +123,19 @@ struct MetaChange {
 
     static let itemKeys = ["messages", "statuses", "message_echoes", "user_preferences"]
 
+    /// The body with only this change and, in its value, the members no cut-down raw of its
+    /// items carried (one Meta added, or one too large to repeat per item), beside
+    /// `messaging_product` and `metadata`; nil when none was cut down, or nothing was left.
+    /// Kept as an event of its own, so that nothing of a batch is lost (DESIGN §1).
+    var rawLeftovers: JSONValue? {
+        guard let members = value.objectValue, let left = shared.leftovers(of: members) else { return nil }
+        var kept = left
+        for name in ["messaging_product", "metadata"] where kept[name] == nil {
+            if let member = members[name] { kept[name] = member }
+        }
+        return raw(value: .object(kept))
+    }
+
     /// The `contacts[]` entries about the user with one of these phones (`wa_id`) or
     /// business-scoped ids (`user_id`; a user may have no phone). When none names them, the
     /// only entry, unless it names someone (a batch's contact of another user).
@@ -188,6 +201,14 @@ final class SharedMembers {
         case .object, .array: false
         default: true
         }
+    }
+
+    /// The value's members no cut-down raw carried: neither items, contacts, nor kept by
+    /// `members(of:)`. nil until a cut-down raw was built (the body was each item's raw).
+    func leftovers(of value: JSONObject) -> JSONObject? {
+        guard let measured else { return nil }
+        let left = value.filter { measured[$0.key] == nil && $0.key != "contacts" && !MetaChange.itemKeys.contains($0.key) }
+        return left.isEmpty ? nil : left
     }
 
     func members(of value: JSONObject) -> JSONObject {

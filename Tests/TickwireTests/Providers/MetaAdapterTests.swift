@@ -79,10 +79,13 @@ extension Providers {
                 + #"","metadata":{"display_phone_number":"15550001","phone_number_id":"pn-1"},"contacts":["# + contacts
                 + #"],"messages":["# + messages + "]}}]}]}"
             let events = try normalize(body)
-            #expect(events.count == count)
+            // The value's member no item carries is kept once, in an event of its own.
+            #expect(events.count == count + 1)
+            let left = events.last?.data["raw"]?["entry"]?[0]?["changes"]?[0]?["value"]
+            #expect(events.last?.type == .providerUnknown && left?["pad"]?.stringValue == pad && left?["messages"] == nil)
             let stored = events.reduce(0) { $0 + $1.cloudEventBytes.count }
             #expect(stored < body.utf8.count, "\(stored) bytes stored for a \(body.utf8.count)-byte body")
-            for (n, event) in events.enumerated() {
+            for (n, event) in events.prefix(count).enumerated() {
                 let value = event.data["raw"]?["entry"]?[0]?["changes"]?[0]?["value"]
                 #expect(value?["contacts"]?.arrayValue?.map { $0["wa_id"]?.stringValue } == ["9198\(n)"])
                 #expect(value?["metadata"]?["phone_number_id"] == "pn-1")
@@ -142,9 +145,32 @@ extension Providers {
                 + #""messaging_product":"whatsapp","metadata":{"phone_number_id":"pn-1","x":""# + pad + #""},"errors":[{"title":""# + pad
                 + #""}],"contacts":[{"wa_id":"15550000","profile":{"name":""# + pad + #""}}],"statuses":["# + statuses + "]}}]}]}"
             let events = try normalize(body)
-            #expect(events.count == count)
+            // `errors`, too large to repeat, is kept once in an event of its own.
+            #expect(events.count == count + 1)
+            let left = events.last?.data["raw"]?["entry"]?[0]?["changes"]?[0]?["value"]
+            #expect(events.last?.type == .providerUnknown && left?["errors"]?[0]?["title"]?.stringValue == pad)
             let stored = events.reduce(0) { $0 + $1.cloudEventBytes.count }
             #expect(stored < body.utf8.count, "\(stored) bytes stored for a \(body.utf8.count)-byte body")
+        }
+
+        /// A member Meta adds beside a batch's items is in no item's cut-down raw: it is kept
+        /// in one `provider.unknown` event per change, with the same id on a retry. A body
+        /// that is its one item's raw keeps it there, and has no such event.
+        @Test func membersBesideABatchsItemsAreKeptOnce() throws {
+            let statuses = (0..<3).map { #"{"id":"wamid.s\#($0)","status":"sent","timestamp":"1700000000","recipient_id":"15550000"}"# }
+            let value = { (items: [String]) in
+                #"{"messaging_product":"whatsapp","metadata":{"phone_number_id":"pn-1"},"conversation_window":{"open":true},"statuses":["#
+                    + items.joined(separator: ",") + "]}"
+            }
+            let batch = try normalize(Self.envelope(field: "messages", value: value(statuses)))
+            #expect(batch.count == 4)
+            let left = batch.last?.data["raw"]?["entry"]?[0]?["changes"]?[0]?["value"]
+            #expect(batch.last?.type == .providerUnknown)
+            #expect(left == ["messaging_product": "whatsapp", "metadata": ["phone_number_id": "pn-1"], "conversation_window": ["open": true]])
+            #expect(try normalize(Self.envelope(field: "messages", value: value(statuses))).map(\.id) == batch.map(\.id))
+            let alone = try normalize(Self.envelope(field: "messages", value: value([statuses[0]])))
+            #expect(alone.count == 1)
+            #expect(alone.first?.data["raw"]?["entry"]?[0]?["changes"]?[0]?["value"]?["conversation_window"] == ["open": true])
         }
 
         /// An entry without changes is kept whole as its unknown event's raw, so two such
