@@ -10,6 +10,10 @@ public struct Config: Sendable {
     public var orgs: [String: OrgConfig]
     /// The files read, main file first.
     public var files: [String]
+    /// Secrets that took the default written beside them (`file:line key`, and the variable
+    /// to set): allowed on loopback only, and warned about at start, since anything that
+    /// forwards to the listen address (a reverse proxy on this host) publishes them.
+    public var defaultedSecrets: [String] = []
 
     /// Every subscription of every org, in a stable order.
     public var subscriptions: [Subscription] {
@@ -64,7 +68,10 @@ public struct ServerConfig: Sendable, Decodable {
     /// Whether `listen` is reachable from this machine only.
     public var listensOnLoopbackOnly: Bool {
         guard let host = try? hostAndPort().host else { return false }
-        return host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        if host == "localhost" || host == "::1" { return true }
+        // 127.0.0.0/8 written as an address: a name such as 127.example.org is not loopback.
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
     }
 
     public func hostAndPort() throws(ConfigIssue) -> (host: String, port: Int) {

@@ -130,7 +130,11 @@ public struct ConfigLoader: Sendable {
         for name in orgs.keys {
             orgs[name]!.keepsRawPayload = orgs[name]!.subscriptions.contains { sinks[$0.sink]?.needsRawPayload == true }
         }
-        return Config(server: server, storage: storage, logging: logging, sinks: sinks, orgs: orgs, files: files.map(\.path))
+        var config = Config(server: server, storage: storage, logging: logging, sinks: sinks, orgs: orgs, files: files.map(\.path))
+        config.defaultedSecrets = files.flatMap(\.defaults).filter(\.isSecret).sorted { ($0.file, $0.line ?? 0) < ($1.file, $1.line ?? 0) }.map { value in
+            "\(value.file):\(value.line.map(String.init) ?? "?") \(value.path) (set \(value.variable))"
+        }
+        return config
     }
 
     /// A secret that took the default written beside it in the file is known to anyone

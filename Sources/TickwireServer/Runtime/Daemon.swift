@@ -119,6 +119,11 @@ public final class Daemon: Sendable {
     public func run(reloadingFrom configPath: String? = nil, loader: ConfigLoader? = nil, on reloads: UnixSignalsSequence? = nil) async throws {
         defer { logger.info("stopped") }
         let server = gateway.config.server
+        if !gateway.config.defaultedSecrets.isEmpty {
+            logger.warning(
+                "published default secrets in use: fine for trying Tickwire on this machine, but anything that forwards to \(server.listen) (a reverse proxy, a tunnel) makes them anyone's",
+                metadata: ["secrets": "\(gateway.config.defaultedSecrets.joined(separator: ", "))"])
+        }
         if server.metricsToken == nil && !server.listensOnLoopbackOnly {
             logger.warning("/metrics is open to anyone who can reach \(server.listen): it names every org, channel and subscription; set server.metrics_token")
         }
