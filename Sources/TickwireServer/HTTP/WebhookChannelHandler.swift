@@ -47,6 +47,8 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var body = WebhookIngest.Body(limit: 0)
     /// Requests handed to the router whose answer has not been written yet.
     private var routerAnswersPending = 0
+    /// The router's answer being written says `Connection: close`.
+    private var routerAnswerCloses = false
     private var held: [HTTPServerRequestPart] = []
     /// A decoding error behind the webhook being answered (the router answers it with a
     /// 400 and closes): it must not overtake that answer.
@@ -285,11 +287,26 @@ final class WebhookChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data), routerAnswersPending > 0 {
+        guard routerAnswersPending > 0 else { return context.write(data, promise: promise) }
+        switch unwrapOutboundIn(data) {
+        case .head(let head):
+            // Hummingbird ends a connection after a request's `Connection: close`, not after
+            // an answer's: a route's (a webhook body it stopped reading) is kept here.
+            routerAnswerCloses = head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }
+            context.write(data, promise: promise)
+        case .end:
             routerAnswersPending -= 1
             lastActivity = .now()
+            guard routerAnswerCloses else { return context.write(data, promise: promise) }
+            state = .closing
+            held.removeAll()
+            let written = promise ?? context.eventLoop.makePromise()
+            let channel = context.channel
+            written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+            context.write(data, promise: written)
+        case .body:
+            context.write(data, promise: promise)
         }
-        context.write(data, promise: promise)
     }
 
     // MARK: Lifecycle

@@ -17,8 +17,12 @@ struct WebhookIngress: Sendable {
             var call = WebhookIngest.Call(org: org, channel: channel, head: request.head, body: nil)
             var collected = ingest.body(for: &call, config: config)
             defer { collected.drop() }
+            var readToTheEnd = true
             for try await var chunk in request.body {
-                guard collected.add(&chunk) else { break }
+                guard collected.add(&chunk) else {
+                    readToTheEnd = false
+                    break
+                }
             }
             collected.finish(into: &call)
             call.overBudget = collected.overBudget
@@ -33,7 +37,11 @@ struct WebhookIngress: Sendable {
                 }
             }
             deadline?.cancel()
-            return respond(response)
+            var answer = respond(response)
+            // Far too much to read: the connection ends with the answer (WebhookChannelHandler
+            // closes it), or Hummingbird would read the rest until the idle timeout.
+            if !readToTheEnd { answer.headers[.connection] = "close" }
+            return answer
         }
         router.get("/v1/webhooks/:org/:channel") { request, context in
             respond(ingest.handshake(

@@ -451,6 +451,27 @@ struct WebhookChannelHandlerTests {
         await daemon.close()
     }
 
+    /// A webhook the router takes (pipelined behind another request) whose body is far too
+    /// large is answered 413 once reading stops, and the connection ends with the answer:
+    /// Hummingbird would read on until the idle timeout.
+    @Test(.timeLimit(.minutes(2)))
+    func aFarTooLargeBodyAtTheRouterEndsTheConnection() async throws {
+        let daemon = try await TestDaemon.open(in: directory, idleTimeout: "30s")
+        let path = "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)"
+        let sent = daemon.gateway.config.server.maxBodyBytes + WebhookIngest.Body.maxDiscardBytes + 1
+        let head = "POST \(path) HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: \(sent * 2)\r\n\r\n"
+        try await daemon.application().test(.live) { client in
+            let port = try #require(client.port)
+            let started = ContinuousClock.now
+            // Waits for a third answer, which never comes: until the connection closes.
+            let answered = try await Self.exchange(port: port, Self.healthz + head + String(repeating: " ", count: sent), responses: 3)
+            #expect(answered.statuses == [200, 413])
+            #expect(answered.closed)
+            #expect(ContinuousClock.now - started < .seconds(20), "closed with the answer, not at the idle timeout")
+        }
+        await daemon.close()
+    }
+
     /// NIO's decoder parses nothing after an upgrade (or CONNECT) request: such a request is
     /// answered with `connection: close` and the connection closes, rather than leaving the
     /// client's next request unanswered until the idle timeout.
