@@ -51,18 +51,8 @@ public final class Daemon: Sendable {
             onCommit: { events, duration in metrics.journalCommit(events: events, duration: duration) },
             onSync: { duration in metrics.journalSync(duration: duration) })
         do {
-            // Before any cursor is read: a subscription configured again is no longer retired.
-            let retired = try await journal.retireSubscriptions(except: Set(config.subscriptions.map(\.id)))
-            let pipeline: Pipeline
-            do {
-                (pipeline, _) = try await Pipeline.build(
-                    config: config, storage: config.storage, previous: Pipeline(), journal: journal, metrics: metrics, logger: logger)
-            } catch {
-                // As after a failed reload: retirements keep their time for the next start.
-                try? await journal.undo(retired)
-                throw error
-            }
-            Self.logRetired(retired.retired, keptFor: config.storage.retention, logger: logger)
+            let (pipeline, _) = try await build(
+                config, storage: config.storage, previous: Pipeline(), running: nil, journal: journal, metrics: metrics, logger: logger)
             return Daemon(config: config, journal: journal, metrics: metrics, pipeline: pipeline, logger: logger)
         } catch {
             try? await journal.close()
@@ -82,10 +72,15 @@ public final class Daemon: Sendable {
     /// the server and stop after it, so in-flight requests still reach the sinks.
     /// Tests run it with HummingbirdTesting.
     public func application() throws -> some ApplicationProtocol {
+        try application(bodyBudget: BodyBudget())
+    }
+
+    /// `bodyBudget`: what bodies being read may hold at once (smaller in tests).
+    func application(bodyBudget: BodyBudget) throws -> some ApplicationProtocol {
         // Every GET route answers HEAD too, without a body (some monitors probe with HEAD).
         let router = Router(options: .autoGenerateHeadEndpoints)
         router.add(middleware: JSONErrorMiddleware())
-        let ingest = WebhookIngest(gateway: gateway, metrics: metrics, logger: logger)
+        let ingest = WebhookIngest(gateway: gateway, metrics: metrics, logger: logger, bodyBudget: bodyBudget)
         // Read at start, as the event loop's idle timeout is (`server` below).
         WebhookIngress(ingest: ingest, idleTimeout: gateway.config.server.idleTimeout.duration).register(on: router)
         let orgAPI = OrgAPIRoutes(gateway: gateway, logger: logger) { [self] org in
@@ -159,29 +154,9 @@ public final class Daemon: Sendable {
                 logger.warning("these changes take effect at the next restart", metadata: ["settings": "\(waiting.joined(separator: ","))"])
             }
             let previous = pipeline.withLock { $0 }
-            // Before the new pipeline reads cursors: a subscription configured again must not
-            // be forgotten by a retention pass while its new dispatcher runs. A failure here
-            // fails the reload; a failed build puts the marks back as they were, and then
-            // retires what it gave state to (new subscriptions' cursors) for the running
-            // configuration, which lacks them.
-            let retiring = try await journal.retireSubscriptions(except: Set(config.subscriptions.map(\.id)))
-            let next: Pipeline
-            let unusedSinks: [any Sink]
-            do {
-                (next, unusedSinks) = try await Pipeline.build(
-                    config: config, storage: started.storage, previous: previous, journal: journal, metrics: metrics, logger: logger)
-            } catch {
-                do {
-                    try await journal.undo(retiring)
-                    _ = try await journal.retireSubscriptions(except: Set(gateway.config.subscriptions.map(\.id)))
-                } catch let undoing {
-                    // A running subscription left marked would be forgotten, queue and all,
-                    // after storage.retention: the next reload or start marks it right.
-                    logger.error("the failed reload's subscription marks could not be put back; reload or restart once the journal takes writes",
-                                 metadata: ["error": "\(undoing)"])
-                }
-                throw error
-            }
+            let (next, unusedSinks) = try await Self.build(
+                config, storage: started.storage, previous: previous, running: gateway.config, journal: journal, metrics: metrics,
+                logger: logger)
             let kept = Set(config.subscriptions.map { "\($0.id) \($0.sink)" })
             let gone = gateway.config.subscriptions.filter { !kept.contains("\($0.id) \($0.sink)") }
             pipeline.withLock { $0 = next }
@@ -189,7 +164,36 @@ public final class Daemon: Sendable {
             await dispatchService.replace(with: next.dispatchers)
             for sink in unusedSinks { await sink.shutdown() }
             for subscription in gone { metrics.forget(subscription: subscription.id, sink: subscription.sink) }
-            Self.logRetired(retiring.retired, keptFor: started.storage.retention, logger: logger)
+        }
+    }
+
+    /// Marks the subscriptions `config` lacks as retired, then builds its pipeline. Marked
+    /// first, before any cursor is read: a subscription configured again must not be
+    /// forgotten by a retention pass while its new dispatcher runs; a failed mark fails the
+    /// start or reload. A failed build puts the marks back as they were (retirements keep
+    /// their time), and retires for `running`, the configuration that stays after a failed
+    /// reload, what the build gave state to (new subscriptions' cursors).
+    private static func build(
+        _ config: Config, storage: StorageConfig, previous: Pipeline, running: Config?, journal: SQLiteJournal,
+        metrics: GatewayMetrics, logger: Logger
+    ) async throws -> (pipeline: Pipeline, unusedSinks: [any Sink]) {
+        let retiring = try await journal.retireSubscriptions(except: Set(config.subscriptions.map(\.id)))
+        do {
+            let built = try await Pipeline.build(
+                config: config, storage: storage, previous: previous, journal: journal, metrics: metrics, logger: logger)
+            logRetired(retiring.retired, keptFor: storage.retention, logger: logger)
+            return built
+        } catch {
+            do {
+                try await journal.undo(retiring)
+                if let running { _ = try await journal.retireSubscriptions(except: Set(running.subscriptions.map(\.id))) }
+            } catch let undoing {
+                // A running subscription left marked would be forgotten, queue and all,
+                // after storage.retention: the next reload or start marks it right.
+                logger.error("the subscription marks could not be put back; reload or restart once the journal takes writes",
+                             metadata: ["error": "\(undoing)"])
+            }
+            throw error
         }
     }
 

@@ -26,7 +26,7 @@ struct Pipeline: Sendable {
     /// while the journal keeps the old (a sink at `normal` behind a journal at `full`).
     static func build(
         config: Config, storage: StorageConfig, previous: Pipeline, journal: any Journal, metrics: GatewayMetrics, logger: Logger
-    ) async throws -> (pipeline: Pipeline, retired: [any Sink]) {
+    ) async throws -> (pipeline: Pipeline, unusedSinks: [any Sink]) {
         var next = Pipeline()
         var opened: [any Sink] = []
         do {
@@ -57,7 +57,7 @@ struct Pipeline: Sendable {
             for sink in opened { await sink.shutdown() }
             throw error
         }
-        let retired = previous.sinks.filter { name, old in next.sinks[name]?.fingerprint != old.fingerprint }.map(\.value.sink)
-        return (next, retired)
+        let unused = previous.sinks.filter { name, old in next.sinks[name]?.fingerprint != old.fingerprint }.map(\.value.sink)
+        return (next, unused)
     }
 }
