@@ -156,7 +156,11 @@ final class EventIDIndex: Sendable {
     /// returns: each event's sequence, nil for a duplicate. Runs on the journal's commit
     /// thread, one batch at a time.
     func record(_ ids: [String], journaling: ([Bool]) throws -> [Int64?]) throws -> [Int64?] {
-        if behind.load(ordering: .relaxed) { try catchUpInMemory() }
+        if behind.load(ordering: .relaxed) {
+            // Into the index, which also steps over sequences the journal skipped (its
+            // newest rows pruned); into memory when the index cannot be written.
+            do { try catchUp() } catch { try catchUpInMemory() }
+        }
         // `pending` before the index: an id leaves `pending` after the index has it, so
         // the read below, which starts later, sees every id not found here.
         let (inPending, waiting) = pending.withLock { pending in (ids.map(pending.ids.contains), pending.rows.count) }
@@ -206,34 +210,33 @@ final class EventIDIndex: Sendable {
     func write() throws {
         writing.lock()
         defer { writing.unlock() }
-        let waiting = pending.withLock { $0.rows }
-        guard let first = waiting.first else { return }
-        // Only as far as the rows run without a gap (a gap: rows journaled by someone else),
-        // and only from right before them, so that no id is ever in the index past
-        // `complete_through`: then a journal that lost its newest rows (a power cut before
-        // their fsync, a backup) shows as one behind the index at start, and the index is
-        // rebuilt. Rows not written wait for a catch-up, which fills the gap from the journal.
-        var count = 1
-        while count < waiting.count, waiting[count].sequence == waiting[count - 1].sequence + 1 { count += 1 }
-        let rows = waiting.prefix(count)
-        let written = try database.pool.write { db -> Int in
+        // `pending` is read inside the index's transaction, as `forget` changes it: a prune
+        // either comes first (its ids are gone from `pending`) or after (it deletes them).
+        let (written, all) = try database.pool.write { db -> (through: Int64?, all: Bool) in
+            let waiting = pending.withLock { $0.rows }
+            guard let first = waiting.first else { return (nil, true) }
+            // Only as far as the rows run without a gap (a gap: rows journaled by someone
+            // else), and only from right before them, so that no id is ever in the index past
+            // `complete_through`: then a journal that lost its newest rows (a power cut before
+            // their fsync, a backup) shows as one behind the index at start, and the index is
+            // rebuilt. Rows not written wait for a catch-up, which fills the gap from the journal.
+            var count = 1
+            while count < waiting.count, waiting[count].sequence == waiting[count - 1].sequence + 1 { count += 1 }
+            let rows = waiting.prefix(count)
             try db.cachedStatement(sql: "UPDATE complete_through SET seq = ? WHERE seq = ?")
                 .run([.integer(rows.last!.sequence), .integer(first.sequence - 1)])
-            guard db.changesCount > 0 else { return 0 }
+            guard db.changesCount > 0 else { return (nil, false) }
             let insert = try db.cachedStatement(sql: Self.insertID)
             // In key order: the inserts walk the tree's leaves once, each written once.
             for id in rows.map(\.id).sorted() { try insert.run([.text(id)]) }
-            return rows.count
+            return (rows.last!.sequence, count == waiting.count)
         }
-        if written < waiting.count { behind.store(true, ordering: .relaxed) }
-        pending.withLock { pending in
-            pending.rows.removeFirst(written)
-            for row in rows.prefix(written) { pending.ids.remove(row.id) }
-        }
+        if !all { behind.store(true, ordering: .relaxed) }
+        if let written { dropWaiting(through: written) }
     }
 
-    /// Forgets the waiting rows the index holds through a catch-up (it read them from the
-    /// journal).
+    /// Forgets the waiting rows the index now holds (written, or read from the journal by
+    /// a catch-up). By sequence: a prune may have taken rows out of `pending` meanwhile.
     private func dropWaiting(through sequence: Int64) {
         pending.withLock { pending in
             let covered = pending.rows.prefix { $0.sequence <= sequence }
@@ -250,37 +253,52 @@ final class EventIDIndex: Sendable {
     func forget(_ pruning: @Sendable () throws -> [String]) async throws {
         // What waits to be written goes in first, or it would come back after the forgetting.
         try write()
-        try await database.pool.write { db in
+        try await database.pool.write { [self] db in
             let delete = try db.cachedStatement(sql: "DELETE FROM event_ids WHERE event_id = ?")
-            for id in try pruning() { try delete.run([.text(id)]) }
+            let pruned = try pruning()
+            for id in pruned { try delete.run([.text(id)]) }
+            // Ids of pruned rows still waiting (the index could not be written, or a catch-up
+            // read them) would be written after this and refuse those events for good.
+            let gone = Set(pruned)
+            pending.withLock { pending in
+                guard !pending.ids.isDisjoint(with: gone) else { return }
+                pending.rows.removeAll { gone.contains($0.id) }
+                pending.ids.subtract(gone)
+            }
         }
     }
 
     /// Puts the ids of the journal's rows past `complete_through` in `pending`, for the
-    /// writer thread: what a batch needs after a failed commit or a gap. Caught up into the
-    /// index here, on the commit thread, every append failed while the index could not be
-    /// written (a full disk on which the journal's WAL still had pages), though the journal
-    /// took writes. Under the index's writer: nothing moves `complete_through` meanwhile.
+    /// writer thread: what a batch needs after a failed commit or a gap when the index
+    /// cannot be written. Caught up only into the index, every append failed while it could
+    /// not be (a full disk on which the journal's WAL still had pages), though the journal
+    /// took writes. The journal is read inside the index's transaction, which takes no space
+    /// when nothing is written: a prune (`forget`) cannot delete rows between the read and
+    /// `pending`. Rows past a hole (the journal's newest pruned) wait for a catch-up into the
+    /// index once it can be written: `write` stops at the hole and asks for one.
     private func catchUpInMemory() throws {
         writing.lock()
         defer { writing.unlock() }
-        let from = try lookups.inDatabase { try Int64.fetchOne($0, sql: "SELECT seq FROM complete_through") } ?? 0
-        let rows = try journal.read { journal in
-            try Row.fetchAll(
-                journal, sql: "SELECT seq, event_id FROM journal WHERE seq > ? ORDER BY seq LIMIT ?",
-                arguments: [from, limits.most + 1]
-            ).map { (sequence: $0["seq"] as Int64, id: $0["event_id"] as String) }
-        }
-        guard rows.count <= limits.most else {
-            throw JournalUnavailable(reason: "the event id index cannot be written (\(rows.count) ids waiting)")
-        }
-        behind.store(false, ordering: .relaxed)
-        pending.withLock { pending in
-            // The journal's rows are every row past `complete_through`: what waited is among
-            // them, save rows pruned meanwhile, whose ids are to be forgotten anyway.
-            pending.rows = rows
-            pending.ids = Set(rows.map(\.id))
-            pending.last = max(pending.last, rows.last?.sequence ?? from)
+        try database.pool.write { db in
+            let from = try Int64.fetchOne(db, sql: "SELECT seq FROM complete_through") ?? 0
+            let rows = try journal.read { journal in
+                var rows: [(sequence: Int64, id: String)] = []
+                let cursor = try Row.fetchCursor(
+                    journal, sql: "SELECT seq, event_id FROM journal WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [from, limits.most + 1])
+                while let row = try cursor.next() { rows.append((row["seq"], row["event_id"])) }
+                return rows
+            }
+            guard rows.count <= limits.most else {
+                throw JournalUnavailable(reason: "the event id index cannot be written (\(rows.count) ids waiting)")
+            }
+            behind.store(false, ordering: .relaxed)
+            pending.withLock { pending in
+                // The journal's rows are every row past `complete_through`: what waited is
+                // among them.
+                pending.rows = rows
+                pending.ids = Set(rows.map(\.id))
+                pending.last = max(pending.last, rows.last?.sequence ?? from)
+            }
         }
     }
 

@@ -252,6 +252,48 @@ struct EventIDIndexTests {
         #expect(try indexedIDs() == Set((events(0..<4) + [sneaked]).map(\.id)), "closing writes what waits")
     }
 
+    /// An index rebuilt from a journal whose newest rows were pruned is complete through
+    /// the last row, while new rows follow the highest sequence ever handed out: the hole
+    /// between is stepped over by a catch-up into the index, and new ids are written.
+    @Test func newIDsAreWrittenPastSequencesThePruneLeftUnused() async throws {
+        do {
+            let journal = try SQLiteJournal(path: path, durability: .full)
+            try await journal.append(events(0..<5))
+            try await journal.close()
+        }
+        let other = try DatabaseQueue(path: path)
+        try await other.write { db in try db.execute(sql: "DELETE FROM journal WHERE seq > 3") }
+        try other.close()
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: indexPath + suffix) }
+        let journal = try SQLiteJournal(path: path, durability: .full, eventIDLimits: .init(interval: .seconds(3600)))
+        try await journal.append(events(5..<6))
+        try journal.writeEventIDs()
+        try await journal.append(events(6..<7))
+        try journal.writeEventIDs()
+        #expect(try indexedIDs() == Set((events(0..<3) + events(5..<7)).map(\.id)))
+        try await journal.close()
+    }
+
+    /// Ids still waiting in memory when their rows are pruned (here behind a gap the index
+    /// cannot step over yet) are forgotten with them: kept, they would make those ids
+    /// duplicates for as long as the daemon runs.
+    @Test func prunedIDsWaitingInMemoryAreForgotten() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .full, eventIDLimits: .init(interval: .seconds(3600)))
+        try await journal.append(events(0..<2))
+        try journal.writeEventIDs()
+        let other = try DatabaseQueue(path: path)
+        try await other.write { db in try Self.journalBehindTheIndex(TestEvents.status(.delivered, message: "sneaked"), db: db) }
+        try other.close()
+        try await journal.append(events(2..<4))
+        try journal.writeEventIDs()
+        #expect(try indexedIDs() == Set(events(0..<2).map(\.id)), "m2 and m3 wait behind the sneaked row")
+        try await journal.setCursor(5, subscription: "acme/a")
+        #expect(try await journal.prune(olderThan: .zero, batchSize: 100) == 5)
+        try await journal.append(events(2..<4))
+        #expect(try await journal.count() == 2, "m2 and m3 are new events again")
+        try await journal.close()
+    }
+
     /// A journal replaced by another (restored, or deleted and recreated) must not inherit
     /// the old journal's ids: its own events would be refused as duplicates.
     @Test func anIndexOfAnotherJournalIsNotUsed() async throws {
