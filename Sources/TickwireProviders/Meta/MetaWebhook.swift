@@ -118,6 +118,7 @@ struct MetaChange {
         var kept = shared.members(of: members)
         if let contacts = shared.contacts(of: item, in: members) { kept["contacts"] = contacts }
         kept[key] = .array([item])
+        shared.itemKeys.insert(key)
         return raw(value: .object(kept))
     }
 
@@ -203,11 +204,20 @@ final class SharedMembers {
         }
     }
 
-    /// The value's members no cut-down raw carried: neither items, contacts, nor kept by
-    /// `members(of:)`. nil until a cut-down raw was built (the body was each item's raw).
+    /// The arrays whose items were given cut-down raws.
+    var itemKeys: Set<String> = []
+    /// The `contacts[]` entries some item's raw carried.
+    private var keptContacts: Set<Int> = []
+
+    /// The value's members no cut-down raw carried: not an array of the items, not kept
+    /// by `members(of:)`, and the contacts no item took (too large, or naming no item's
+    /// user). nil until a cut-down raw was built (the body was each item's raw).
     func leftovers(of value: JSONObject) -> JSONObject? {
         guard let measured else { return nil }
-        let left = value.filter { measured[$0.key] == nil && $0.key != "contacts" && !MetaChange.itemKeys.contains($0.key) }
+        var left = value.filter { measured[$0.key] == nil && $0.key != "contacts" && !itemKeys.contains($0.key) }
+        let contacts = value["contacts"]?.arrayValue ?? []
+        let untaken = contacts.indices.filter { !keptContacts.contains($0) }.map { contacts[$0] }
+        if !untaken.isEmpty { left["contacts"] = .array(untaken) }
         return left.isEmpty ? nil : left
     }
 
@@ -240,8 +250,8 @@ final class SharedMembers {
         // A group status's user is its participant (`recipient_id` is the group).
         let phones = ["from", "recipient_id", "to", "wa_id", "recipient_participant_id"].map { item[$0]?.stringValue }
         let userIDs = ["from_user_id", "recipient_user_id", "to_user_id", "user_id", "recipient_participant_user_id"].map { item[$0]?.stringValue }
-        let chosen = MetaChange.contactIndices(in: contacts, phones: phones, userIDs: userIDs)
-        let kept = chosen.filter { sizes[$0] <= Self.largest }.map { contacts[$0] }
-        return kept.isEmpty ? nil : .array(kept)
+        let chosen = MetaChange.contactIndices(in: contacts, phones: phones, userIDs: userIDs).filter { sizes[$0] <= Self.largest }
+        keptContacts.formUnion(chosen)
+        return chosen.isEmpty ? nil : .array(chosen.map { contacts[$0] })
     }
 }

@@ -145,10 +145,11 @@ extension Providers {
                 + #""messaging_product":"whatsapp","metadata":{"phone_number_id":"pn-1","x":""# + pad + #""},"errors":[{"title":""# + pad
                 + #""}],"contacts":[{"wa_id":"15550000","profile":{"name":""# + pad + #""}}],"statuses":["# + statuses + "]}}]}]}"
             let events = try normalize(body)
-            // `errors`, too large to repeat, is kept once in an event of its own.
+            // `errors` and the contact, too large to repeat, are kept once in an event of their own.
             #expect(events.count == count + 1)
             let left = events.last?.data["raw"]?["entry"]?[0]?["changes"]?[0]?["value"]
             #expect(events.last?.type == .providerUnknown && left?["errors"]?[0]?["title"]?.stringValue == pad)
+            #expect(left?["contacts"]?[0]?["profile"]?["name"]?.stringValue == pad)
             let stored = events.reduce(0) { $0 + $1.cloudEventBytes.count }
             #expect(stored < body.utf8.count, "\(stored) bytes stored for a \(body.utf8.count)-byte body")
         }
@@ -167,6 +168,14 @@ extension Providers {
             let left = batch.last?.data["raw"]?["entry"]?[0]?["changes"]?[0]?["value"]
             #expect(batch.last?.type == .providerUnknown)
             #expect(left == ["messaging_product": "whatsapp", "metadata": ["phone_number_id": "pn-1"], "conversation_window": ["open": true]])
+            // An array of items this field does not read, and a contact no item names, too.
+            let stray = try normalize(Self.envelope(
+                field: "messages",
+                value: #"{"metadata":{"phone_number_id":"pn-1"},"contacts":[{"wa_id":"15559999"}],"message_echoes":[{"id":"e"}],"statuses":["#
+                    + statuses.joined(separator: ",") + "]}"))
+            let strayLeft = stray.last?.data["raw"]?["entry"]?[0]?["changes"]?[0]?["value"]
+            #expect(stray.count == 4)
+            #expect(strayLeft == ["metadata": ["phone_number_id": "pn-1"], "contacts": [["wa_id": "15559999"]], "message_echoes": [["id": "e"]]])
             #expect(try normalize(Self.envelope(field: "messages", value: value(statuses))).map(\.id) == batch.map(\.id))
             let alone = try normalize(Self.envelope(field: "messages", value: value([statuses[0]])))
             #expect(alone.count == 1)
