@@ -6,6 +6,7 @@
 - disk full: a full data directory answers 503 and /readyz 503, and both recover;
 - one daemon per data directory: a second is refused and changes nothing;
 - signals at awkward times: SIGHUP during start-up, SIGTERM during a reload."""
+import http.client
 import json
 from contextlib import closing
 import os
@@ -65,9 +66,9 @@ class Load:
             while not self.stop_flag.is_set():
                 try:
                     status, answer = self.daemon.post(f"/v1/webhooks/demo/gupshup?token={TOKEN}", body(n))
-                except OSError as error:
-                    # The daemon is down (killed) or the answer was lost: a provider retries the
-                    # same webhook, which may already be journaled.
+                except (OSError, http.client.HTTPException) as error:
+                    # The daemon is down (killed) or the answer was lost, or cut short by a
+                    # kill: a provider retries the same webhook, which may already be journaled.
                     with self.lock:
                         self.errors.append(repr(error))
                     time.sleep(0.01)
@@ -402,7 +403,10 @@ def disk_full_checks():
         check(daemon.stop() == 0, "the daemon stops cleanly")
     finally:
         if daemon:
-            daemon.stop()
+            try:
+                daemon.stop()
+            except subprocess.TimeoutExpired:
+                daemon.kill9()
         subprocess.run(sudo + ["umount", "-l", mount])
         os.rmdir(mount)
         if log_dir:

@@ -46,7 +46,7 @@ public struct TwilioSignatureAuthenticator: ChannelAuthenticator {
         // signed too, or a signature over the bare URL would carry any body.
         let mediaType = request.mediaType
         if mediaType == "application/x-www-form-urlencoded" || (mediaType == nil && !request.body.isEmpty) {
-            // Twilio's callbacks are a few KB in a few dozen fields. Sized and counted before
+            // Twilio's callbacks are a few KB (at most ~50) in a few dozen fields. Sized and counted before
             // the form is decoded, on the event loop, for anyone with a 28-character header: a
             // 4 MiB body of `a&a&…` was two million strings, and a large value was hashed for
             // every token and URL variant.
@@ -104,7 +104,8 @@ public struct TwilioSignatureAuthenticator: ChannelAuthenticator {
     }
 
     static let mostFormFields = 1000
-    static let mostFormBytes = 64 * 1024
+    /// A WhatsApp message of 4096 emoji is about 49 KB percent-encoded: room to spare.
+    static let mostFormBytes = 128 * 1024
 
     private func matches(_ signature: String, urls: [String], parameters: [(name: String, value: String)]) -> Bool {
         // Older libraries sign repeated values as sent, newer ones once each: accept both.

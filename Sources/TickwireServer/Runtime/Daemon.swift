@@ -114,11 +114,7 @@ public final class Daemon: Sendable {
     public func run(reloadingFrom configPath: String? = nil, loader: ConfigLoader? = nil, on reloads: UnixSignalsSequence? = nil) async throws {
         defer { logger.info("stopped") }
         let server = gateway.config.server
-        if !gateway.config.defaultedSecrets.isEmpty {
-            logger.warning(
-                "published default secrets in use: fine for trying Tickwire on this machine, but anything that forwards to \(server.listen) (a reverse proxy, a tunnel) makes them anyone's",
-                metadata: ["secrets": "\(gateway.config.defaultedSecrets.joined(separator: ", "))"])
-        }
+        Self.warnAboutDefaultedSecrets(in: gateway.config, logger: logger)
         if server.metricsToken == nil && !server.listensOnLoopbackOnly {
             logger.warning("/metrics is open to anyone who can reach \(server.listen): it names every org, channel and subscription; set server.metrics_token")
         }
@@ -164,6 +160,7 @@ public final class Daemon: Sendable {
             await dispatchService.replace(with: next.dispatchers)
             for sink in unusedSinks { await sink.shutdown() }
             for subscription in gone { metrics.forget(subscription: subscription.id, sink: subscription.sink) }
+            Self.warnAboutDefaultedSecrets(in: config, logger: logger)
         }
     }
 
@@ -195,6 +192,15 @@ public final class Daemon: Sendable {
             }
             throw error
         }
+    }
+
+    /// Secrets that took the default written in the file (allowed on loopback only): a
+    /// reverse proxy or tunnel on this machine publishes them all the same.
+    static func warnAboutDefaultedSecrets(in config: Config, logger: Logger) {
+        guard !config.defaultedSecrets.isEmpty else { return }
+        logger.warning(
+            "published default secrets in use: fine for trying Tickwire on this machine, but anything that forwards to \(config.server.listen) (a reverse proxy, a tunnel) makes them anyone's",
+            metadata: ["secrets": "\(config.defaultedSecrets.joined(separator: ", "))"])
     }
 
     /// A subscription gone from the configuration (on purpose, or with a plugins.d file that

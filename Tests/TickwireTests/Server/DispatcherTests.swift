@@ -169,7 +169,8 @@ struct DispatcherTests {
             if await healthy.delivered.isEmpty { _ = try? await journal.append(events) }
             let healthyCount = await healthy.delivered.count
             let flakyCount = await flaky.delivered.count
-            return healthyCount == 20 && flakyCount == 20
+            let slowCalls = await slow.calls
+            return healthyCount == 20 && flakyCount == 20 && slowCalls >= 1
         }
         #expect(await flaky.delivered.map(\.id) == events.map(\.id), "retried events arrive once each, in order")
         #expect(await flaky.calls >= 4)
