@@ -135,9 +135,18 @@ public struct HTTPForwarderConfig: Sendable, Decodable {
         guard (1...1000).contains(batchSize) else { throw ConfigIssue("batch_size must be 1 to 1000") }
         guard (1...Self.maxConcurrency).contains(concurrency) else { throw ConfigIssue("concurrency must be 1 to \(Self.maxConcurrency)") }
         guard timeout.duration > .zero else { throw ConfigIssue("timeout must be longer than 0s") }
-        for secret in secrets where WebhookSigner.key(from: secret) == nil {
+        for secret in secrets {
             // Never echo the secret itself.
-            throw ConfigIssue("secret must be \"whsec_\" followed by base64 (Standard Webhooks)")
+            guard let key = WebhookSigner.key(from: secret) else {
+                throw ConfigIssue("secret must be \"whsec_\" followed by base64 (Standard Webhooks)")
+            }
+            // A short key can be guessed from one signed request; Standard Webhooks asks for
+            // 24 to 64 bytes, what consoles generate.
+            guard key.bitCount >= WebhookSigner.shortestKey * 8 else {
+                throw ConfigIssue(
+                    "secret: the key is \(key.bitCount / 8) bytes, at least \(WebhookSigner.shortestKey) are needed "
+                        + "(whsec_ followed by the base64 of 32 random bytes: openssl rand -base64 32)")
+            }
         }
     }
 }

@@ -5,6 +5,8 @@ import Foundation
 /// = `v1,` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")), one per key.
 struct WebhookSigner: Sendable {
     let keys: [SymmetricKey]
+    /// Bytes a key must have (Standard Webhooks: 24 to 64).
+    static let shortestKey = 24
 
     init(secrets: [String]) {
         keys = secrets.compactMap(Self.key(from:))

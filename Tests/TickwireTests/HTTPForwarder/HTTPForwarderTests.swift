@@ -295,6 +295,13 @@ struct HTTPForwarderTests {
         #expect(written?.contains("the value of \"Authorization\" holds a line break") == true)
         #expect(written?.contains("s3cret-token") == false)
         #expect(try refusal(", headers: { \"X Bad\": v }")?.contains("\"X Bad\" is not a valid header name") == true)
+        // A signing key short enough to guess from one signed request (Standard Webhooks:
+        // 24 to 64 bytes); one of 24 bytes, what consoles generate, loads.
+        let short = "whsec_" + Data("sixteen-byte-key".utf8).base64EncodedString()
+        let refusedShort = try refusal(", secret: \"\(short)\"")
+        #expect(refusedShort?.contains("the key is 16 bytes, at least 24") == true)
+        #expect(refusedShort?.contains(short) == false)
+        #expect(try refusal(", secret: \"whsec_\(Data(repeating: 7, count: 24).base64EncodedString())\"") == nil)
         let withUser = try refusal(url: "https://user:pa55@console.example/hooks")
         #expect(withUser?.contains("must not hold a user or password") == true)
         #expect(withUser?.contains("pa55") == false)
