@@ -14,7 +14,8 @@ struct OrgAPIRoutes: Sendable {
     let gateway: Gateway
     let logger: Logger
     /// The status store an org's subscriptions write to, if any.
-    let store: @Sendable (_ org: OrgConfig) -> StatusStoreSink?
+    /// The org's status store; nil when it has none, a 503 when it has one not open yet.
+    let store: @Sendable (_ org: OrgConfig) throws(WebhookRejection) -> StatusStoreSink?
 
     static let maxIDs = 100
 
@@ -164,7 +165,7 @@ struct OrgAPIRoutes: Sendable {
 
     private func authorize(_ request: Request, _ context: BasicRequestContext) throws(WebhookRejection) -> (OrgConfig, StatusStoreSink) {
         let org = try authorizeOrg(request, context)
-        guard let store = store(org) else {
+        guard let store = try store(org) else {
             throw .notFound("org \"\(org.name)\" has no status store: subscribe a sink of type sqlite")
         }
         return (org, store)

@@ -52,7 +52,8 @@ public final class Daemon: Sendable {
             onSync: { duration in metrics.journalSync(duration: duration) })
         do {
             let (pipeline, _) = try await build(
-                config, storage: config.storage, previous: Pipeline(), running: nil, journal: journal, metrics: metrics, logger: logger)
+                config, storage: config.storage, previous: Pipeline(), running: nil, journal: journal, metrics: metrics, logger: logger,
+                openLater: true)
             return Daemon(config: config, journal: journal, metrics: metrics, pipeline: pipeline, logger: logger)
         } catch {
             try? await journal.close()
@@ -60,9 +61,11 @@ public final class Daemon: Sendable {
         }
     }
 
-    /// The open sink called `name`, for routes that read a sink's data (the status store).
+    /// The open sink called `name`, for routes that read a sink's data (the status store);
+    /// for one that could not be opened at start, an `UnopenedSink` until it opens.
     public func sink(named name: String) -> (any Sink)? {
-        pipeline.withLock { $0.sinks[name]?.sink }
+        let sink = pipeline.withLock { $0.sinks[name]?.sink }
+        return (sink as? UnopenedSink)?.sink ?? sink
     }
 
     /// The dispatchers of the current configuration.
@@ -83,8 +86,14 @@ public final class Daemon: Sendable {
         let ingest = WebhookIngest(gateway: gateway, metrics: metrics, logger: logger, bodyBudget: bodyBudget)
         // Read at start, as the event loop's idle timeout is (`server` below).
         WebhookIngress(ingest: ingest, idleTimeout: gateway.config.server.idleTimeout.duration).register(on: router)
-        let orgAPI = OrgAPIRoutes(gateway: gateway, logger: logger) { [self] org in
-            org.subscriptions.lazy.compactMap { self.sink(named: $0.sink) as? StatusStoreSink }.first
+        let orgAPI = OrgAPIRoutes(gateway: gateway, logger: logger) { [self] org throws(WebhookRejection) in
+            let sinks = org.subscriptions.compactMap { self.sink(named: $0.sink) }
+            if let store = sinks.lazy.compactMap({ $0 as? StatusStoreSink }).first { return store }
+            // Configured, but not opened yet (it could not be at start).
+            if sinks.contains(where: { ($0 as? UnopenedSink)?.type == StatusStoreSink.name }) {
+                throw WebhookRejection(status: 503, code: "store_unavailable", message: "the store cannot be read now")
+            }
+            return nil
         }
         orgAPI.register(on: router)
         orgAPI.registerDeliveryRoutes(on: router)
@@ -172,12 +181,13 @@ public final class Daemon: Sendable {
     /// reload, what the build gave state to (new subscriptions' cursors).
     private static func build(
         _ config: Config, storage: StorageConfig, previous: Pipeline, running: Config?, journal: SQLiteJournal,
-        metrics: GatewayMetrics, logger: Logger
+        metrics: GatewayMetrics, logger: Logger, openLater: Bool = false
     ) async throws -> (pipeline: Pipeline, unusedSinks: [any Sink]) {
         let retiring = try await journal.retireSubscriptions(except: Set(config.subscriptions.map(\.id)))
         do {
             let built = try await Pipeline.build(
-                config: config, storage: storage, previous: previous, journal: journal, metrics: metrics, logger: logger)
+                config: config, storage: storage, previous: previous, journal: journal, metrics: metrics, logger: logger,
+                openLater: openLater)
             logRetired(retiring.retired, keptFor: storage.retention, logger: logger)
             return built
         } catch {

@@ -24,8 +24,11 @@ struct Pipeline: Sendable {
     /// `storage` is the one the daemon started with: its durability and directory take
     /// effect at a restart, and a sink reopened by a reload must not take the new ones
     /// while the journal keeps the old (a sink at `normal` behind a journal at `full`).
+    /// `openLater`: at start, a sink that cannot be opened becomes an `UnopenedSink`, tried
+    /// again at each delivery, instead of failing the start.
     static func build(
-        config: Config, storage: StorageConfig, previous: Pipeline, journal: any Journal, metrics: GatewayMetrics, logger: Logger
+        config: Config, storage: StorageConfig, previous: Pipeline, journal: any Journal, metrics: GatewayMetrics, logger: Logger,
+        openLater: Bool = false
     ) async throws -> (pipeline: Pipeline, unusedSinks: [any Sink]) {
         var next = Pipeline()
         var opened: [any Sink] = []
@@ -39,7 +42,15 @@ struct Pipeline: Sendable {
                 sinkLogger[metadataKey: "sink"] = "\(name)"
                 let context = SinkContext(
                     name: name, durability: storage.durability, dataDirectory: storage.directory, logger: sinkLogger)
-                let sink = try await definition.make(context)
+                let sink: any Sink
+                do {
+                    sink = try await definition.make(context)
+                } catch where openLater {
+                    sinkLogger.error(
+                        "sink cannot be opened: serving anyway; its subscriptions' events wait in the journal, and each delivery tries to open it again",
+                        metadata: ["error": "\(error)"])
+                    sink = UnopenedSink(type: definition.type, logger: sinkLogger) { try await definition.make(context) }
+                }
                 opened.append(sink)
                 next.sinks[name] = OpenSink(fingerprint: definition.fingerprint, sink: sink)
             }

@@ -54,6 +54,33 @@ struct OrgAPITests {
         return (response.status, try? JSONValue.parse(Array(buffer: response.body)))
     }
 
+    /// A store that cannot be opened at start (here a file that is not a database) does not
+    /// stop the daemon: webhooks are accepted, other sinks are not held up, the org API
+    /// answers 503 for the store, and once the file is fixed a delivery opens it and what
+    /// waited in the journal arrives.
+    @Test func aStoreThatCannotBeOpenedAtStartDoesNotStopTheDaemon() async throws {
+        let storePath = directory.path + "/data/store.sqlite"
+        try FileManager.default.createDirectory(atPath: directory.path + "/data", withIntermediateDirectories: true)
+        try Data(repeating: 0x5A, count: 8192).write(to: URL(fileURLWithPath: storePath))
+        let daemon = try await daemon()
+        try await daemon.application().test(.live) { client in
+            try await post(client, "/v1/webhooks/demo/open", try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json"))
+            #expect(await eventually { directory.lines("out/demo/events.jsonl").count == 1 }, "the file sink is not held up")
+            let unopened = try await get(client, "/v1/orgs/demo/messages/gBEGkYaYVSEEAgnZxQ3JmKK6Wvg")
+            #expect(unopened.0 == .serviceUnavailable && unopened.1?["error"]?["code"] == "store_unavailable")
+            try FileManager.default.removeItem(atPath: storePath)
+            var answer = unopened
+            #expect(await eventually(timeout: .seconds(45)) {
+                answer = (try? await get(client, "/v1/orgs/demo/messages/gBEGkYaYVSEEAgnZxQ3JmKK6Wvg")) ?? answer
+                return answer.0 == .ok
+            })
+            #expect(answer.1?["status"] == "sent")
+            // An org without a store still gets 404, not 503.
+            #expect(try await get(client, "/v1/orgs/nostore/messages/x", key: "nostore-api-key-0123456789").0 == .notFound)
+        }
+        await daemon.close()
+    }
+
     @Test func answersByEveryIdAndReferenceAndKeepsOrgsApart() async throws {
         let daemon = try await daemon()
         try await daemon.application().test(.live) { client in
