@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import TickwireCore
 
@@ -163,14 +164,15 @@ enum StatusStoreSchema {
         migrator.registerMigration("v8-listing-time-capped") { db in
             // A message is listed by a time at most an hour after its events were received
             // (StatusStoreWriter.Times); one an earlier version left far ahead stayed out of
-            // every listing by time. Capped the same way.
+            // every listing by time. Capped the same way. The time is bound, not SQL's
+            // `unixepoch()`, which SQLite has only since 3.38 (Ubuntu 22.04 ships 3.37).
             try db.execute(
                 sql: """
                     UPDATE messages SET updated_at = COALESCE(
-                        (SELECT MAX(received_at) FROM history WHERE message = messages.id AND inferred = 0) + ?1, unixepoch('now') + ?1)
-                    WHERE updated_at > unixepoch('now') + ?1
+                        (SELECT MAX(received_at) FROM history WHERE message = messages.id AND inferred = 0) + ?1, ?2 + ?1)
+                    WHERE updated_at > ?2 + ?1
                     """,
-                arguments: [Timestamp.clockSlack])
+                arguments: [Timestamp.clockSlack, Date().timeIntervalSince1970])
         }
         return migrator
     }
