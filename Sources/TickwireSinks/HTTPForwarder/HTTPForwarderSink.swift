@@ -91,9 +91,13 @@ public final class HTTPForwarderSink: Sink, Sendable {
     /// timeouts, opening the breaker), and one org's hung console starved every other sink
     /// on that host. Each subscription's dispatcher bounds its requests (2 × `concurrency`:
     /// new events and retries); 1024 per host is 64 subscriptions at the default
-    /// `concurrency` of 8 to one console host, or two at the largest.
+    /// `concurrency` of 8 to one console host, or two at the largest. HTTP/1 only: over
+    /// HTTP/2 the client opens one connection per host and queues requests past the
+    /// server's stream limit (often 100), which brought the starvation back for consoles
+    /// that offer h2.
     static let client: HTTPClient = {
         var configuration = HTTPClient.Configuration.singletonConfiguration
+        configuration.httpVersion = .http1Only
         configuration.redirectConfiguration = .disallow
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 4 * HTTPForwarderConfig.maxConcurrency
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
