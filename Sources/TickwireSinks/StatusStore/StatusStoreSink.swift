@@ -22,7 +22,7 @@ public final class StatusStoreSink: Sink, Sendable {
         path: String, durability: Durability, batchWait: Duration = ConfigDuration.localBatchWait.duration,
         logger: Logger = Logger(label: "tickwire.store")
     ) throws -> StatusStoreSink {
-        let database = try SQLiteDatabase.open(path: path, durability: durability, migrator: StatusStoreSchema.migrator)
+        let database = try SQLiteDatabase.open(path: path, durability: durability, migrator: StatusStoreSchema.migrator, logger: logger)
         return StatusStoreSink(database: database, batchWait: batchWait, logger: logger)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 import TickwireCore
 
 /// A SQLite database in WAL mode opened the way every Tickwire database needs it: directory
@@ -9,7 +10,9 @@ public struct SQLiteDatabase: Sendable {
     public let pool: DatabasePool
     public let checkpointer: WALCheckpointer
 
-    public static func open(path: String, durability: Durability, migrator: DatabaseMigrator) throws -> SQLiteDatabase {
+    public static func open(
+        path: String, durability: Durability, migrator: DatabaseMigrator, logger: Logger = Logger(label: "tickwire.sqlite")
+    ) throws -> SQLiteDatabase {
         let directory = (path as NSString).deletingLastPathComponent
         let created = try PrivateFiles.createDirectory(directory)
         try PrivateFiles.createFile(path)
@@ -38,7 +41,7 @@ public struct SQLiteDatabase: Sendable {
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(WALCheckpointer.backstopPages)")
         }
         try migrator.migrate(pool)
-        let checkpointer = try WALCheckpointer(path: path, configuration: configuration, synchronous: synchronous)
+        let checkpointer = try WALCheckpointer(path: path, configuration: configuration, synchronous: synchronous, logger: logger)
         return SQLiteDatabase(pool: pool, checkpointer: checkpointer)
     }
 

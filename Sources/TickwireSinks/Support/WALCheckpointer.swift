@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GRDBSQLite
+import Logging
 import Synchronization
 import TickwireCore
 
@@ -27,14 +28,23 @@ public final class WALCheckpointer: Sendable {
     let checkpoints = Atomic<Int>(0)
 
     /// Opens a second connection to the database at `path` and starts checkpointing.
-    init(path: String, configuration: Configuration, synchronous: String) throws {
+    init(path: String, configuration: Configuration, synchronous: String, logger: Logger) throws {
         connection = try DatabaseQueue(path: path, configuration: configuration)
         try connection.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
         // A checkpoint every busyInterval while the WAL grows, backing off to idleInterval.
-        thread.start((interval: Self.busyInterval, frames: -1)) { [self] pace in
-            // A failed checkpoint (the disk, a lock) is retried at the next turn; meanwhile the
-            // writer's backstop checkpoint bounds the WAL.
-            guard let (frames, copied) = try? connection.writeWithoutTransaction({ db in try db.checkpoint(.passive) }) else {
+        thread.start((interval: Self.busyInterval, frames: -1, lastReported: ContinuousClock.Instant?.none)) { [self] pace in
+            let frames: Int, copied: Int
+            do {
+                (frames, copied) = try connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            } catch {
+                // Retried at the next turn; meanwhile the writer's backstop checkpoint bounds
+                // the WAL. Said at most once a minute: a disk that fails keeps failing.
+                if pace.lastReported.map({ ContinuousClock.now - $0 >= .seconds(60) }) ?? true {
+                    pace.lastReported = .now
+                    logger.warning(
+                        "WAL checkpoint failed: the WAL grows until the writer's own checkpoint takes over",
+                        metadata: ["database": "\(path)", "error": "\(error)"])
+                }
                 pace.interval = Self.busyInterval
                 return pace.interval
             }
