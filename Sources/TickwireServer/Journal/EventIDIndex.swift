@@ -250,22 +250,27 @@ final class EventIDIndex: Sendable {
     /// between the two leaves them here, which only keeps treating those events' late
     /// retries as duplicates. (With `durability: normal` a power cut can keep the forgetting
     /// and lose the deletion: a late retry of those events is then journaled twice, never lost.)
-    func forget(_ pruning: @Sendable () throws -> [String]) async throws {
+    func forget(_ pruning: @escaping @Sendable () throws -> [String]) async throws {
         // What waits to be written goes in first, or it would come back after the forgetting.
         try write()
-        try await database.pool.write { [self] db in
-            let delete = try db.cachedStatement(sql: "DELETE FROM event_ids WHERE event_id = ?")
-            let pruned = try pruning()
-            for id in pruned { try delete.run([.text(id)]) }
-            // Ids of pruned rows still waiting (the index could not be written, or a catch-up
-            // read them) would be written after this and refuse those events for good.
-            let gone = Set(pruned)
-            pending.withLock { pending in
-                guard !pending.ids.isDisjoint(with: gone) else { return }
-                pending.rows.removeAll { gone.contains($0.id) }
-                pending.ids.subtract(gone)
+        // In a task of its own: GRDB interrupts the transaction of a cancelled task (a
+        // shutdown's grace running out), and the journal's deletion, committed inside it,
+        // would stay while the ids it forgets came back.
+        try await Task { [self] in
+            try await database.pool.write { db in
+                let delete = try db.cachedStatement(sql: "DELETE FROM event_ids WHERE event_id = ?")
+                let pruned = try pruning()
+                for id in pruned { try delete.run([.text(id)]) }
+                // Ids of pruned rows still waiting (the index could not be written, or a
+                // catch-up read them) would be written after this and refuse those events for good.
+                let gone = Set(pruned)
+                pending.withLock { pending in
+                    guard !pending.ids.isDisjoint(with: gone) else { return }
+                    pending.rows.removeAll { gone.contains($0.id) }
+                    pending.ids.subtract(gone)
+                }
             }
-        }
+        }.value
     }
 
     /// Puts the ids of the journal's rows past `complete_through` in `pending`, for the

@@ -65,7 +65,9 @@ final class GatedPool: Sendable {
     func close() async throws {
         gate.withLock { $0.closed = true }
         while gate.withLock({ $0.inFlight }) > 0 {
-            try? await Task.sleep(for: .milliseconds(5))
+            // In a task of its own: a cancelled caller's sleep returns at once, and this
+            // loop spun a core for as long as a write waited on a hung fsync.
+            await Task { try? await Task.sleep(for: .milliseconds(5)) }.value
         }
         sync?.stop()
         try database.close()

@@ -96,9 +96,11 @@ public protocol Journal: Sendable {
     /// many went. (Attempts outnumber events: one per event, subscription and try.)
     func pruneAttempts(olderThan age: Duration, batchSize: Int) async throws -> Int
 
-    /// Yields to `continuation` after each commit (until it is finished), so dispatchers
-    /// wake without polling. The commit thread yields directly: a dispatcher busy with a
-    /// batch finds one wakeup buffered, and no task runs per commit.
+    /// Yields to `continuation` after each commit's entries are durable (until it is
+    /// finished), so dispatchers wake without polling. The thread that publishes them (the
+    /// WAL's sync thread with `durability: full`, the commit thread with `normal`) yields
+    /// directly: a dispatcher busy with a batch finds one wakeup buffered, and no task runs
+    /// per commit.
     func wakeOnCommit(_ continuation: AsyncStream<Void>.Continuation)
 
     /// Whether the journal takes writes (for `/readyz`): true while appends succeed. After a
