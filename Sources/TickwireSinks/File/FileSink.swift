@@ -11,21 +11,25 @@ import Glibc
 /// Writes events as JSON Lines. A batch is written, flushed and (with durability `full`)
 /// fsynced before it is confirmed, so a confirmed line survives a crash.
 ///
-/// Writes and fsyncs block, so they run on NIO's blocking-I/O thread pool, never on a thread
+/// Writes and fsyncs block, so they run on a thread of the sink's own, never on a thread
 /// that serves requests or runs tasks; a lock keeps the batches of several subscriptions
-/// that share the sink from interleaving.
+/// that share the sink from interleaving. Its own: on NIO's shared blocking-I/O pool (two
+/// threads here), one sink's disk that hung an fsync held every other file sink up, and
+/// closing files took the lock on the tasks' threads.
 public final class FileSink: Sink {
     private let template: FilePathTemplate
     public let batchWait: Duration
     private let durability: Durability
     private let logger: Logger
     private let files = NIOLockedValueBox(OpenFiles())
+    private let io = NIOThreadPool(numberOfThreads: 1)
 
     init(config: FileSinkConfig, context: SinkContext) throws(ConfigIssue) {
         self.template = try FilePathTemplate(config.path)
         self.batchWait = config.batchWait.duration
         self.durability = context.durability
         self.logger = context.logger
+        io.start()
     }
 
     public func deliver(_ batch: [Event]) async -> DeliveryReport {
@@ -50,7 +54,7 @@ public final class FileSink: Sink {
             writes[index].lines.append(0x0A)
         }
         do {
-            try await NIOThreadPool.singleton.runIfActive { [self, writes] in
+            try await io.runIfActive { [self, writes] in
                 try files.withLockedValue { files in
                     for (path, lines) in writes {
                         try file(for: path, in: &files).append(lines, sync: durability == .full)
@@ -60,13 +64,14 @@ public final class FileSink: Sink {
             return .all(.delivered, count: batch.count)
         } catch {
             logger.warning("file sink write failed", metadata: ["error": "\(error)"])
-            files.withLockedValue(Self.closeAll)
+            try? await io.runIfActive { [files] in files.withLockedValue(Self.closeAll) }
             return .all(.retry(reason: "write failed: \(error)"), count: batch.count)
         }
     }
 
     public func shutdown() async {
-        files.withLockedValue(Self.closeAll)
+        try? await io.runIfActive { [files] in files.withLockedValue(Self.closeAll) }
+        try? await io.shutdownGracefully()
     }
 
     private static func closeAll(_ files: inout OpenFiles) {

@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import Testing
 import TickwireCore
 @testable import TickwireSinks
@@ -76,6 +77,37 @@ struct FileSinkTests {
 
     static func lines(_ path: String) throws -> [String] {
         try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+    }
+
+    /// A file sink writes on a thread of its own: with NIO's shared blocking pool taken up
+    /// (here by work that waits; in production another sink's disk hanging an fsync), it
+    /// still writes and confirms its batches.
+    @Test(.timeLimit(.minutes(1)))
+    func aSinkDoesNotWaitForTheSharedBlockingPool() async throws {
+        let directory = try TemporaryDirectory()
+        let sink = try FileSink(
+            config: FileSinkConfig(path: directory.path + "/events.jsonl"), context: SinkContext(name: "archive", durability: .full, logger: .quiet))
+        let release = DispatchSemaphore(value: 0)
+        let occupied = (0..<NIOThreadPool.singleton.numberOfThreads).map { _ in
+            Task { try await NIOThreadPool.singleton.runIfActive { release.wait() } }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        let delivered = await withTaskGroup(of: Bool?.self) { group in
+            group.addTask { await sink.deliver([TestEvents.status(.sent, message: "m")]).outcomes == [.delivered] }
+            group.addTask {
+                // Then the pool is let go, or a sink waiting for it would never return.
+                try? await Task.sleep(for: .seconds(10))
+                for _ in occupied { release.signal() }
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        #expect(delivered == true, "delivered while the shared pool was busy")
+        for _ in occupied { release.signal() }
+        for task in occupied { _ = try? await task.value }
+        await sink.shutdown()
     }
 
     /// logrotate moves the file away (or removes it): the next batch goes to a new file at
