@@ -89,8 +89,10 @@ public final class Daemon: Sendable {
         let orgAPI = OrgAPIRoutes(gateway: gateway, logger: logger) { [self] org throws(WebhookRejection) in
             let sinks = org.subscriptions.compactMap { self.sink(named: $0.sink) }
             if let store = sinks.lazy.compactMap({ $0 as? StatusStoreSink }).first { return store }
-            // Configured, but not opened yet (it could not be at start).
-            if sinks.contains(where: { ($0 as? UnopenedSink)?.type == StatusStoreSink.name }) {
+            // Configured, but not opened yet (it could not be at start): tried again now,
+            // for the next request, since an org with nothing to deliver would never open it.
+            if let unopened = sinks.lazy.compactMap({ $0 as? UnopenedSink }).first(where: { $0.type == StatusStoreSink.name }) {
+                unopened.openInBackground()
                 throw WebhookRejection(status: 503, code: "store_unavailable", message: "the store cannot be read now")
             }
             return nil

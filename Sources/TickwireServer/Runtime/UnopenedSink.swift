@@ -27,30 +27,50 @@ final class UnopenedSink: Sink {
     /// The sink, once it opened.
     var sink: (any Sink)? { opened.withLock { $0 } }
 
+    // The sink's own settings once it opened: its dispatchers read them at each use.
+    var retryPolicy: RetryPolicy { sink?.retryPolicy ?? .untilDelivered }
+    var maxBatchSize: Int { sink?.maxBatchSize ?? 256 }
+    var batchWait: Duration { sink?.batchWait ?? .zero }
+    var circuitBreaker: CircuitBreaker? { sink?.circuitBreaker }
+
     func deliver(_ batch: [Event]) async -> DeliveryReport {
-        if let sink { return await sink.deliver(batch) }
         do {
-            let sink = try await opening.sink()
-            if opened.withLock({ current in
-                defer { current = sink }
-                return current == nil
-            }) {
-                logger.info("sink opened: its subscriptions' events are delivered now")
-            }
-            return await sink.deliver(batch)
+            return await (try await openedSink()).deliver(batch)
         } catch {
             return .all(.retry(reason: "the sink cannot be opened: \(error)"), count: batch.count)
         }
+    }
+
+    /// Tries to open the sink now, for a reader of its data (the org API) that found it
+    /// not open: with nothing to deliver, no delivery would.
+    func openInBackground() {
+        Task { _ = try? await openedSink() }
+    }
+
+    private func openedSink() async throws -> any Sink {
+        if let sink { return sink }
+        let sink = try await opening.sink()
+        if opened.withLock({ current in
+            defer { current = sink }
+            return current == nil
+        }) {
+            logger.info("sink opened: its subscriptions' events are delivered now")
+        }
+        return sink
     }
 
     func shutdown() async {
         await opening.shutdown()
     }
 
-    /// One attempt at a time: subscriptions sharing the sink must not open it twice.
+    /// One attempt at a time (subscriptions sharing the sink must not open it twice), and
+    /// one per `pause` after a failure: opening may block its thread (SQLite waits up to
+    /// 5 s for a lock), and every subscription of the sink retries on its own backoff.
     private actor Opening {
+        static let pause: Duration = .seconds(10)
         private let open: @Sendable () async throws -> any Sink
         private var attempt: Task<any Sink, any Error>?
+        private var lastFailure: (error: any Error, at: ContinuousClock.Instant)?
         private var sink: (any Sink)?
         private var closed = false
 
@@ -61,10 +81,17 @@ final class UnopenedSink: Sink {
         func sink() async throws -> any Sink {
             if let sink { return sink }
             guard !closed else { throw CancellationError() }
+            if attempt == nil, let lastFailure, ContinuousClock.now - lastFailure.at < Self.pause { throw lastFailure.error }
             let task = attempt ?? Task { [open] in try await open() }
             attempt = task
-            defer { attempt = nil }
-            let opened = try await task.value
+            defer { if attempt == task { attempt = nil } }
+            let opened: any Sink
+            do {
+                opened = try await task.value
+            } catch {
+                lastFailure = (error, .now)
+                throw error
+            }
             // A shutdown meanwhile took the attempt's sink, to close it.
             guard !closed else { throw CancellationError() }
             if sink == nil { sink = opened }

@@ -81,6 +81,23 @@ struct OrgAPITests {
         await daemon.close()
     }
 
+    /// With nothing to deliver no delivery opens the store: the org API tries it too.
+    @Test func theOrgAPIOpensAStoreThatCouldNotBeOpenedAtStart() async throws {
+        let storePath = directory.path + "/data/store.sqlite"
+        try FileManager.default.createDirectory(atPath: directory.path + "/data", withIntermediateDirectories: true)
+        try Data(repeating: 0x5A, count: 8192).write(to: URL(fileURLWithPath: storePath))
+        let daemon = try await daemon()
+        try await daemon.application().test(.live) { client in
+            #expect(try await get(client, "/v1/orgs/demo/messages/unknown").0 == .serviceUnavailable)
+            try FileManager.default.removeItem(atPath: storePath)
+            // Open, and the message unknown: 404.
+            #expect(await eventually(timeout: .seconds(45)) {
+                (try? await get(client, "/v1/orgs/demo/messages/unknown"))?.0 == .notFound
+            })
+        }
+        await daemon.close()
+    }
+
     @Test func answersByEveryIdAndReferenceAndKeepsOrgsApart() async throws {
         let daemon = try await daemon()
         try await daemon.application().test(.live) { client in
