@@ -54,7 +54,8 @@ struct OrgAPIRoutes: Sendable {
     }
 
     /// Dead letters, the retry queue with each event's attempts, and replay (the endpoint
-    /// behind `tickwire replay`).
+    /// behind `tickwire replay`). Items carry their event id, not their journal sequence:
+    /// one counter for every org, whose gaps told an org how many events the others got.
     func registerDeliveryRoutes(on router: Router<BasicRequestContext>) {
         router.get("/v1/orgs/:org/subscriptions/:name/dead-letters") { request, context in
             await answer {
@@ -64,7 +65,7 @@ struct OrgAPIRoutes: Sendable {
                 return [
                     "dead_letters": .array(letters.map { letter in
                         [
-                            "sequence": .int(Int64(letter.sequence)), "event_id": .string(letter.eventID),
+                            "event_id": .string(letter.eventID),
                             "attempts": .int(Int64(letter.attempts)), "reason": .string(letter.reason),
                             "failed_at": .string(Timestamp.format(letter.failedAt)),
                         ]
@@ -79,7 +80,7 @@ struct OrgAPIRoutes: Sendable {
                 return [
                     "queue": .array(queued.map { row in
                         [
-                            "sequence": .int(Int64(row.sequence)), "event_id": .string(row.eventID),
+                            "event_id": .string(row.eventID),
                             "type": .string(row.type), "key": .string(row.key),
                             "attempts": .int(Int64(row.attempts)),
                             "first_attempt_at": row.firstAttemptAt.map { .string(Timestamp.format($0)) } ?? .null,
