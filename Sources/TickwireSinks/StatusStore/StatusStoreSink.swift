@@ -32,10 +32,38 @@ public final class StatusStoreSink: Sink, Sendable {
                 for event in batch { try StatusStoreWriter.apply(event, db: db) }
             }
             return .all(.delivered, count: batch.count)
+        } catch let error as DatabaseError where Self.refusesForGood(error) {
+            logger.error("status store refused a batch: applying its events one by one", metadata: ["error": "\(error)"])
+            return await oneByOne(batch)
         } catch {
             logger.warning("status store write failed", metadata: ["error": "\(error)"])
             return .all(.retry(reason: "status store: \(error)"), count: batch.count)
         }
+    }
+
+    /// An event the store refuses whatever the time (a constraint, a value it cannot hold)
+    /// held back every event after it for good: local sinks retry in place, for ever. Each
+    /// is applied on its own, and one refused so goes to the dead letters (replayable once
+    /// the cause is fixed). A damaged file or a full disk is not such a refusal: retried.
+    private func oneByOne(_ batch: [Event]) async -> DeliveryReport {
+        var outcomes: [DeliveryOutcome] = []
+        for (index, event) in batch.enumerated() {
+            do {
+                try await pool.write { db in try StatusStoreWriter.apply(event, db: db) }
+                outcomes.append(.delivered)
+            } catch let error as DatabaseError where Self.refusesForGood(error) {
+                outcomes.append(.reject(reason: "status store: \(error)"))
+            } catch {
+                // Not this event's doing: it and the rest are retried, in order.
+                outcomes += Array(repeating: .retry(reason: "status store: \(error)"), count: batch.count - index)
+                break
+            }
+        }
+        return DeliveryReport(outcomes: outcomes)
+    }
+
+    static func refusesForGood(_ error: DatabaseError) -> Bool {
+        [.SQLITE_CONSTRAINT, .SQLITE_MISMATCH, .SQLITE_TOOBIG].contains(error.resultCode)
     }
 
     public func shutdown() async {

@@ -129,6 +129,29 @@ struct StatusStoreTests {
     /// A provider time far ahead (a clock or parsing bug) does not hold the message's
     /// `updated_at` there: listed by time it stays within an hour of when it was received,
     /// so later changes still show in a listing of now. The history keeps the time as told.
+    /// An event the store refuses for good (here a trigger; a constraint or a value it cannot
+    /// hold in real life) goes to the dead letters alone: retried in place for ever, it held
+    /// back every event of its subscription after it.
+    @Test func anEventTheStoreRefusesForGoodDoesNotHoldTheOthersBack() async throws {
+        let store = try store()
+        let pool = try DatabasePool(path: storePath)
+        try await pool.write { db in
+            try db.execute(sql: """
+                CREATE TRIGGER refuse BEFORE INSERT ON message_ids WHEN NEW.alias = 'bad'
+                BEGIN SELECT RAISE(ABORT, 'refused by the test'); END
+                """)
+        }
+        try pool.close()
+        let batch = ["good-1", "bad", "good-2"].map { TestEvents.status(.sent, message: $0) }
+        let report = await store.deliver(batch)
+        #expect(report.outcomes.map { if case .reject = $0 { "reject" } else { "\($0)" } } == ["delivered", "reject", "delivered"])
+        let reader = try DatabasePool(path: storePath)
+        let kept = try await reader.read { db in try String.fetchAll(db, sql: "SELECT alias FROM message_ids ORDER BY alias") }
+        #expect(kept == ["good-1", "good-2"])
+        try reader.close()
+        await store.shutdown()
+    }
+
     @Test func aTimeFarAheadDoesNotTakeTheMessageOutOfListings() async throws {
         func event(_ status: MessageStatus, at time: Double, received: Double) -> Event {
             var event = TestEvents.status(status, message: "ahead", at: time)
