@@ -42,10 +42,18 @@ final class UnopenedSink: Sink {
     }
 
     /// Tries to open the sink now, for a reader of its data (the org API) that found it
-    /// not open: with nothing to deliver, no delivery would.
+    /// not open: with nothing to deliver, no delivery would. One such try at a time.
     func openInBackground() {
-        Task { _ = try? await openedSink() }
+        guard trying.withLock({ trying in
+            defer { trying = true }
+            return !trying
+        }) else { return }
+        Task {
+            _ = try? await openedSink()
+            trying.withLock { $0 = false }
+        }
     }
+    private let trying = Mutex(false)
 
     private func openedSink() async throws -> any Sink {
         if let sink { return sink }

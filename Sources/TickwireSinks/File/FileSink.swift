@@ -56,22 +56,29 @@ public final class FileSink: Sink {
         do {
             try await io.runIfActive { [self, writes] in
                 try files.withLockedValue { files in
-                    for (path, lines) in writes {
-                        try file(for: path, in: &files).append(lines, sync: durability == .full)
+                    do {
+                        for (path, lines) in writes {
+                            try file(for: path, in: &files).append(lines, sync: durability == .full)
+                        }
+                    } catch {
+                        // Closed before another batch can go through a failed descriptor.
+                        Self.closeAll(&files)
+                        throw error
                     }
                 }
             }
             return .all(.delivered, count: batch.count)
         } catch {
             logger.warning("file sink write failed", metadata: ["error": "\(error)"])
-            try? await io.runIfActive { [files] in files.withLockedValue(Self.closeAll) }
             return .all(.retry(reason: "write failed: \(error)"), count: batch.count)
         }
     }
 
     public func shutdown() async {
-        try? await io.runIfActive { [files] in files.withLockedValue(Self.closeAll) }
+        // The thread first: once it has stopped nothing else holds the files, and a close
+        // queued on it would be skipped in a cancelled task (a shutdown's).
         try? await io.shutdownGracefully()
+        files.withLockedValue(Self.closeAll)
     }
 
     private static func closeAll(_ files: inout OpenFiles) {

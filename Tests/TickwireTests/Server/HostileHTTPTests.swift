@@ -92,6 +92,8 @@ struct HostileHTTPTests {
             #expect(try JSONValue.parse(Array(buffer: response.body))["error"]?["code"] == "journal_unavailable")
             #expect(try await client.execute(uri: "/readyz", method: .get).status == .serviceUnavailable)
         }
+        // The sinks too (the journal is closed already).
+        await daemon.close()
     }
 
     @Test func metricsCountRequestsWithoutURLTextAsLabels() async throws {

@@ -70,7 +70,8 @@ struct OrgAPITests {
             #expect(unopened.0 == .serviceUnavailable && unopened.1?["error"]?["code"] == "store_unavailable")
             try FileManager.default.removeItem(atPath: storePath)
             var answer = unopened
-            #expect(await eventually(timeout: .seconds(45)) {
+            // Attempts wait 10 s after a failure, and the dispatcher's backoff grows meanwhile.
+            #expect(await eventually(timeout: .seconds(90)) {
                 answer = (try? await get(client, "/v1/orgs/demo/messages/gBEGkYaYVSEEAgnZxQ3JmKK6Wvg")) ?? answer
                 return answer.0 == .ok
             })
