@@ -52,8 +52,7 @@ public final class Daemon: Sendable {
             onSync: { duration in metrics.journalSync(duration: duration) })
         do {
             let (pipeline, _) = try await build(
-                config, storage: config.storage, previous: Pipeline(), running: nil, journal: journal, metrics: metrics, logger: logger,
-                openLater: true)
+                config, storage: config.storage, previous: Pipeline(), running: nil, journal: journal, metrics: metrics, logger: logger)
             return Daemon(config: config, journal: journal, metrics: metrics, pipeline: pipeline, logger: logger)
         } catch {
             try? await journal.close()
@@ -180,16 +179,18 @@ public final class Daemon: Sendable {
     /// forgotten by a retention pass while its new dispatcher runs; a failed mark fails the
     /// start or reload. A failed build puts the marks back as they were (retirements keep
     /// their time), and retires for `running`, the configuration that stays after a failed
-    /// reload, what the build gave state to (new subscriptions' cursors).
+    /// reload, what the build gave state to (new subscriptions' cursors). At start (nothing
+    /// `running`) a sink that cannot be opened is opened later (`UnopenedSink`); a reload
+    /// that cannot open one fails.
     private static func build(
         _ config: Config, storage: StorageConfig, previous: Pipeline, running: Config?, journal: SQLiteJournal,
-        metrics: GatewayMetrics, logger: Logger, openLater: Bool = false
+        metrics: GatewayMetrics, logger: Logger
     ) async throws -> (pipeline: Pipeline, unusedSinks: [any Sink]) {
         let retiring = try await journal.retireSubscriptions(except: Set(config.subscriptions.map(\.id)))
         do {
             let built = try await Pipeline.build(
                 config: config, storage: storage, previous: previous, journal: journal, metrics: metrics, logger: logger,
-                openLater: openLater)
+                openLater: running == nil)
             logRetired(retiring.retired, keptFor: storage.retention, logger: logger)
             return built
         } catch {
