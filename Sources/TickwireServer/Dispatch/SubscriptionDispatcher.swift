@@ -50,6 +50,12 @@ final class SubscriptionDispatcher: Sendable {
         stopRequested.withLockedValue { stopped in
             if !stopped { metrics.backlog(subscription: subscription.id, sink: subscription.sink, events: Int64(behind)) }
         }
+        if let unopened = sink as? UnopenedSink {
+            let waiting = unopened.sink == nil
+            stopRequested.withLockedValue { stopped in
+                if !stopped { metrics.sinkUnopened(sink: subscription.sink, waiting) }
+            }
+        }
         if let queued = try? await journal.queuedCount(subscription: subscription.id) {
             let circuitOpen = sink.circuitBreaker?.isOpen
             stopRequested.withLockedValue { stopped in

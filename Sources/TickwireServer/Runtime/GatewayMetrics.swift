@@ -121,13 +121,20 @@ public final class GatewayMetrics: Sendable {
         }
     }
 
+    /// 1 while a sink that could not be opened at start is still not open (`UnopenedSink`).
+    func sinkUnopened(sink: String, _ unopened: Bool) {
+        Gauge(label: "tickwire_sink_unopened", dimensions: [("sink", sink)], factory: factory).record(unopened ? 1 : 0)
+    }
+
     /// Removes the gauges of subscriptions a reload removed (or moved to another sink):
-    /// left in place, their last backlog or open circuit would keep alerts firing.
+    /// left in place, their last backlog or open circuit would keep alerts firing. The
+    /// sink's own gauge goes too; another subscription of it records it again.
     func forget(subscription: String, sink: String) {
         let labels = [("subscription", subscription), ("sink", sink)]
         for name in ["tickwire_subscription_backlog_events", "tickwire_subscription_queued_events", "tickwire_subscription_circuit_open"] {
             registry.unregisterGauge(registry.makeGauge(name: name, labels: labels))
         }
+        registry.unregisterGauge(registry.makeGauge(name: "tickwire_sink_unopened", labels: [("sink", sink)]))
     }
 
     func configReload(succeeded: Bool) {

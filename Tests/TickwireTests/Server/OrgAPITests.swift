@@ -68,6 +68,9 @@ struct OrgAPITests {
             #expect(await eventually { directory.lines("out/demo/events.jsonl").count == 1 }, "the file sink is not held up")
             let unopened = try await get(client, "/v1/orgs/demo/messages/gBEGkYaYVSEEAgnZxQ3JmKK6Wvg")
             #expect(unopened.0 == .serviceUnavailable && unopened.1?["error"]?["code"] == "store_unavailable")
+            let metrics = { String(buffer: try await client.execute(uri: "/metrics", method: .get).body) }
+            #expect(try await metrics().contains(#"tickwire_sink_unopened{sink="store"} 1"#))
+            #expect(try await !metrics().contains(#"tickwire_sink_unopened{sink="archive"}"#), "only sinks that could not be opened")
             try FileManager.default.removeItem(atPath: storePath)
             var answer = unopened
             // Attempts wait 10 s after a failure, and the dispatcher's backoff grows meanwhile.
@@ -76,6 +79,7 @@ struct OrgAPITests {
                 return answer.0 == .ok
             })
             #expect(answer.1?["status"] == "sent")
+            #expect(try await metrics().contains(#"tickwire_sink_unopened{sink="store"} 0"#))
             // An org without a store still gets 404, not 503.
             #expect(try await get(client, "/v1/orgs/nostore/messages/x", key: "nostore-api-key-0123456789").0 == .notFound)
         }
