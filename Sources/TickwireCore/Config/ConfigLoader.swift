@@ -123,15 +123,18 @@ public struct ConfigLoader: Sendable {
             }
         }
         errors += Self.checkReferences(orgs: orgs, sinks: sinks)
+        // Secrets that took the default written beside them: refused beyond loopback, named
+        // for the daemon's warning on it.
+        let defaultedSecrets = files.flatMap(\.defaults).filter(\.isSecret)
         if !server.listensOnLoopbackOnly {
-            errors += Self.defaultedSecrets(files.flatMap(\.defaults), listen: server.listen)
+            errors += Self.refusals(of: defaultedSecrets, listen: server.listen)
         }
         guard errors.isEmpty else { throw ConfigErrors(errors.sorted { ($0.file, $0.line ?? 0) < ($1.file, $1.line ?? 0) }) }
         for name in orgs.keys {
             orgs[name]!.keepsRawPayload = orgs[name]!.subscriptions.contains { sinks[$0.sink]?.needsRawPayload == true }
         }
         var config = Config(server: server, storage: storage, logging: logging, sinks: sinks, orgs: orgs, files: files.map(\.path))
-        config.defaultedSecrets = files.flatMap(\.defaults).filter(\.isSecret).sorted { ($0.file, $0.line ?? 0) < ($1.file, $1.line ?? 0) }.map { value in
+        config.defaultedSecrets = defaultedSecrets.sorted { ($0.file, $0.line ?? 0) < ($1.file, $1.line ?? 0) }.map { value in
             "\(value.file):\(value.line.map(String.init) ?? "?") \(value.path) (set \(value.variable))"
         }
         return config
@@ -140,8 +143,8 @@ public struct ConfigLoader: Sendable {
     /// A secret that took the default written beside it in the file is known to anyone
     /// who can read the file (config.yaml's demo org is published): refused while the
     /// daemon can be reached from beyond this machine.
-    static func defaultedSecrets(_ defaults: [DefaultedValue], listen: String) -> [ConfigError] {
-        defaults.filter(\.isSecret).map { value in
+    static func refusals(of defaultedSecrets: [DefaultedValue], listen: String) -> [ConfigError] {
+        defaultedSecrets.map { value in
             ConfigError(
                 file: value.file, line: value.line, path: value.path,
                 message: "${\(value.variable)} is not set, and its default is written in the file: "

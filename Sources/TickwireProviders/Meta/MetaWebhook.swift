@@ -118,7 +118,7 @@ struct MetaChange {
         var kept = shared.members(of: members)
         if let contacts = shared.contacts(of: item, in: members) { kept["contacts"] = contacts }
         kept[key] = .array([item])
-        shared.itemKeys.insert(key)
+        shared.arraysCut.insert(key)
         return raw(value: .object(kept))
     }
 
@@ -204,8 +204,8 @@ final class SharedMembers {
         }
     }
 
-    /// The arrays whose items were given cut-down raws.
-    var itemKeys: Set<String> = []
+    /// The arrays of items (`MetaChange.itemKeys`) whose items were given cut-down raws.
+    var arraysCut: Set<String> = []
     /// The `contacts[]` entries some item's raw carried.
     private var keptContacts: Set<Int> = []
 
@@ -214,7 +214,7 @@ final class SharedMembers {
     /// user). nil until a cut-down raw was built (the body was each item's raw).
     func leftovers(of value: JSONObject) -> JSONObject? {
         guard let measured else { return nil }
-        var left = value.filter { measured[$0.key] == nil && $0.key != "contacts" && !itemKeys.contains($0.key) }
+        var left = value.filter { measured[$0.key] == nil && $0.key != "contacts" && !arraysCut.contains($0.key) }
         let contacts = value["contacts"]?.arrayValue ?? []
         let untaken = contacts.indices.filter { !keptContacts.contains($0) }.map { contacts[$0] }
         if !untaken.isEmpty { left["contacts"] = .array(untaken) }

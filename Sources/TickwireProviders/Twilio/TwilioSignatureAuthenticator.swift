@@ -46,7 +46,7 @@ public struct TwilioSignatureAuthenticator: ChannelAuthenticator {
         // signed too, or a signature over the bare URL would carry any body.
         let mediaType = request.mediaType
         if mediaType == "application/x-www-form-urlencoded" || (mediaType == nil && !request.body.isEmpty) {
-            // Twilio's callbacks are a few KB (at most ~50) in a few dozen fields. Sized and counted before
+            // Twilio's callbacks are a few KB in a few dozen fields. Sized and counted before
             // the form is decoded, on the event loop, for anyone with a 28-character header: a
             // 4 MiB body of `a&a&…` was two million strings, and a large value was hashed for
             // every token and URL variant.

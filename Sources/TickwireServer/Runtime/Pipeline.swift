@@ -25,7 +25,7 @@ struct Pipeline: Sendable {
     /// effect at a restart, and a sink reopened by a reload must not take the new ones
     /// while the journal keeps the old (a sink at `normal` behind a journal at `full`).
     /// `openLater`: at start, a sink that cannot be opened becomes an `UnopenedSink`, tried
-    /// again at each delivery, instead of failing the start.
+    /// again later, instead of failing the start.
     static func build(
         config: Config, storage: StorageConfig, previous: Pipeline, journal: any Journal, metrics: GatewayMetrics, logger: Logger,
         openLater: Bool = false
@@ -47,7 +47,7 @@ struct Pipeline: Sendable {
                     sink = try await definition.make(context)
                 } catch where openLater {
                     sinkLogger.error(
-                        "sink cannot be opened: serving anyway; its subscriptions' events wait in the journal, and each delivery tries to open it again",
+                        "sink cannot be opened: serving anyway; its subscriptions' events wait in the journal, and it is tried again at most every 10 s",
                         metadata: ["error": "\(error)"])
                     sink = UnopenedSink(type: definition.type, logger: sinkLogger) { try await definition.make(context) }
                 }

@@ -14,18 +14,35 @@ import TickwireCore
 final class UnopenedSink: Sink {
     /// The sink's `type` in YAML (`sqlite`: the org API answers 503 until it opens).
     let type: String
-    private let opening: Opening
-    private let opened = Mutex<(any Sink)?>(nil)
+    private let open: @Sendable () async throws -> any Sink
     private let logger: Logger
+    private let state = Mutex(State())
+    /// After a failed attempt, the next waits this long: opening may block its thread
+    /// (SQLite waits up to 5 s for a lock), and every subscription of the sink retries on
+    /// its own backoff.
+    static let pause: Duration = .seconds(10)
+
+    /// One attempt at a time: subscriptions sharing the sink must not open it twice.
+    private struct State {
+        var sink: (any Sink)?
+        var attempt: Task<any Sink, any Error>?
+        var lastFailure: (error: any Error, at: ContinuousClock.Instant)?
+        var closed = false
+
+        /// Whether a new attempt may start now.
+        var attemptDue: Bool {
+            sink == nil && attempt == nil && !closed && lastFailure.map { ContinuousClock.now - $0.at >= UnopenedSink.pause } ?? true
+        }
+    }
 
     init(type: String, logger: Logger, open: @escaping @Sendable () async throws -> any Sink) {
         self.type = type
         self.logger = logger
-        opening = Opening(open: open)
+        self.open = open
     }
 
     /// The sink, once it opened.
-    var sink: (any Sink)? { opened.withLock { $0 } }
+    var sink: (any Sink)? { state.withLock { $0.sink } }
 
     // The sink's own settings once it opened: its dispatchers read them at each use.
     var retryPolicy: RetryPolicy { sink?.retryPolicy ?? .untilDelivered }
@@ -42,76 +59,54 @@ final class UnopenedSink: Sink {
     }
 
     /// Tries to open the sink now, for a reader of its data (the org API) that found it
-    /// not open: with nothing to deliver, no delivery would. One such try at a time.
+    /// not open: with nothing to deliver, no delivery would.
     func openInBackground() {
-        guard trying.withLock({ trying in
-            defer { trying = true }
-            return !trying
-        }) else { return }
-        Task {
-            _ = try? await openedSink()
-            trying.withLock { $0 = false }
-        }
+        guard state.withLock({ $0.attemptDue }) else { return }
+        Task { _ = try? await openedSink() }
     }
-    private let trying = Mutex(false)
 
     private func openedSink() async throws -> any Sink {
         if let sink { return sink }
-        let sink = try await opening.sink()
-        if opened.withLock({ current in
-            defer { current = sink }
-            return current == nil
-        }) {
-            logger.info("sink opened: its subscriptions' events are delivered now")
+        let attempt = try state.withLock { state throws -> Task<any Sink, any Error>? in
+            if state.sink != nil { return nil }
+            guard !state.closed else { throw CancellationError() }
+            if let attempt = state.attempt { return attempt }
+            if !state.attemptDue, let failure = state.lastFailure { throw failure.error }
+            let attempt = Task { [open] in try await open() }
+            state.attempt = attempt
+            return attempt
         }
+        guard let attempt else { return try await openedSink() }
+        let result = await attempt.result
+        let (sink, opened) = try state.withLock { state throws -> (any Sink, Bool) in
+            if let sink = state.sink { return (sink, false) }
+            if state.attempt == attempt { state.attempt = nil }
+            switch result {
+            case .failure(let error):
+                state.lastFailure = (error, .now)
+                throw error
+            case .success(let sink):
+                // A shutdown meanwhile closes the attempt's sink itself.
+                guard !state.closed else { throw CancellationError() }
+                state.sink = sink
+                return (sink, true)
+            }
+        }
+        if opened { logger.info("sink opened: its subscriptions' events are delivered now") }
         return sink
     }
 
+    /// Closes the sink, or the one an attempt in flight opens.
     func shutdown() async {
-        await opening.shutdown()
-    }
-
-    /// One attempt at a time (subscriptions sharing the sink must not open it twice), and
-    /// one per `pause` after a failure: opening may block its thread (SQLite waits up to
-    /// 5 s for a lock), and every subscription of the sink retries on its own backoff.
-    private actor Opening {
-        static let pause: Duration = .seconds(10)
-        private let open: @Sendable () async throws -> any Sink
-        private var attempt: Task<any Sink, any Error>?
-        private var lastFailure: (error: any Error, at: ContinuousClock.Instant)?
-        private var sink: (any Sink)?
-        private var closed = false
-
-        init(open: @escaping @Sendable () async throws -> any Sink) {
-            self.open = open
+        let attempt = state.withLock { state in
+            state.closed = true
+            return state.attempt
         }
-
-        func sink() async throws -> any Sink {
-            if let sink { return sink }
-            guard !closed else { throw CancellationError() }
-            if attempt == nil, let lastFailure, ContinuousClock.now - lastFailure.at < Self.pause { throw lastFailure.error }
-            let task = attempt ?? Task { [open] in try await open() }
-            attempt = task
-            defer { if attempt == task { attempt = nil } }
-            let opened: any Sink
-            do {
-                opened = try await task.value
-            } catch {
-                lastFailure = (error, .now)
-                throw error
-            }
-            // A shutdown meanwhile took the attempt's sink, to close it.
-            guard !closed else { throw CancellationError() }
-            if sink == nil { sink = opened }
-            return sink ?? opened
+        let late = try? await attempt?.value
+        let sink = state.withLock { state in
+            defer { state.sink = nil }
+            return state.sink ?? late
         }
-
-        /// Closes the sink, and one an attempt in flight opens.
-        func shutdown() async {
-            closed = true
-            if let attempt, let opened = try? await attempt.value, sink == nil { sink = opened }
-            await sink?.shutdown()
-            sink = nil
-        }
+        await sink?.shutdown()
     }
 }

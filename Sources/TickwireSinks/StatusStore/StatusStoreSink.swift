@@ -28,9 +28,7 @@ public final class StatusStoreSink: Sink, Sendable {
 
     public func deliver(_ batch: [Event]) async -> DeliveryReport {
         do {
-            try await pool.write { db in
-                for event in batch { try StatusStoreWriter.apply(event, db: db) }
-            }
+            try await apply(batch)
             return .all(.delivered, count: batch.count)
         } catch let error as DatabaseError where Self.refusesForGood(error) {
             logger.error("status store refused a batch: applying its events one by one", metadata: ["error": "\(error)"])
@@ -49,7 +47,7 @@ public final class StatusStoreSink: Sink, Sendable {
         var outcomes: [DeliveryOutcome] = []
         for (index, event) in batch.enumerated() {
             do {
-                try await pool.write { db in try StatusStoreWriter.apply(event, db: db) }
+                try await apply([event])
                 outcomes.append(.delivered)
             } catch let error as DatabaseError where Self.refusesForGood(error) {
                 outcomes.append(.reject(reason: "status store: \(error)"))
@@ -60,6 +58,13 @@ public final class StatusStoreSink: Sink, Sendable {
             }
         }
         return DeliveryReport(outcomes: outcomes)
+    }
+
+    /// Applies `events` in one transaction.
+    private func apply(_ events: [Event]) async throws {
+        try await pool.write { db in
+            for event in events { try StatusStoreWriter.apply(event, db: db) }
+        }
     }
 
     static func refusesForGood(_ error: DatabaseError) -> Bool {
