@@ -95,13 +95,10 @@ struct EventIDIndexTests {
         }
     }
 
-    /// A batch whose journal commit fails leaves no id behind (its retry is stored), and the
-    /// index looks at the journal again before the next batch.
-    @Test func aFailedJournalCommitLeavesNoIDAndTheIndexCatchesUp() async throws {
-        let journal = try SQLiteJournal(path: path, durability: .full)
-        try await journal.append(events(0..<2))
-        // Another connection makes the journal refuse one event, and stores another row the
-        // index has not seen (as a crash between the two commits would leave it).
+    /// Has another connection make the journal refuse m2's commit once, and store a row the
+    /// index has not seen (as a crash between the two commits would leave it); returns that
+    /// row's event.
+    func failACommitWithARowBehindTheIndex(_ journal: SQLiteJournal) async throws -> Event {
         let other = try DatabaseQueue(path: path)
         let sneaked = TestEvents.status(.delivered, message: "sneaked")
         try await other.write { db in
@@ -114,6 +111,15 @@ struct EventIDIndexTests {
         await #expect(throws: JournalUnavailable.self) { try await journal.append(events(2..<3)) }
         try await other.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
         try other.close()
+        return sneaked
+    }
+
+    /// A batch whose journal commit fails leaves no id behind (its retry is stored), and the
+    /// index looks at the journal again before the next batch.
+    @Test func aFailedJournalCommitLeavesNoIDAndTheIndexCatchesUp() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .full)
+        try await journal.append(events(0..<2))
+        let sneaked = try await failACommitWithARowBehindTheIndex(journal)
         try await journal.append(events(2..<3) + [sneaked])
         try await journal.close()
         let stored = try DatabaseQueue(path: path)
@@ -230,18 +236,7 @@ struct EventIDIndexTests {
             try db.execute(sql: "CREATE TRIGGER refuse BEFORE UPDATE ON complete_through BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
         }
         try await journal.append(events(0..<2))
-        let other = try DatabaseQueue(path: path)
-        let sneaked = TestEvents.status(.delivered, message: "sneaked")
-        try await other.write { db in
-            try db.execute(sql: """
-                CREATE TRIGGER refuse BEFORE INSERT ON journal WHEN NEW.subject = 'm2'
-                BEGIN SELECT RAISE(ABORT, 'refused by the test'); END
-                """)
-            try Self.journalBehindTheIndex(sneaked, db: db)
-        }
-        await #expect(throws: JournalUnavailable.self) { try await journal.append(events(2..<3)) }
-        try await other.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
-        try other.close()
+        let sneaked = try await failACommitWithARowBehindTheIndex(journal)
         try await journal.append(events(2..<3))
         try await journal.append(events(0..<4) + [sneaked])
         #expect(try await journal.count() == 5, "m0..m3 and the sneaked row, each once")

@@ -54,15 +54,20 @@ struct OrgAPITests {
         return (response.status, try? JSONValue.parse(Array(buffer: response.body)))
     }
 
+    /// The daemon of `daemon()`, its status store's file 8 KiB of junk; and that file's path.
+    func daemonWithAStoreThatIsNotADatabase() async throws -> (Daemon, String) {
+        let storePath = directory.path + "/data/store.sqlite"
+        try FileManager.default.createDirectory(atPath: directory.path + "/data", withIntermediateDirectories: true)
+        try Data(repeating: 0x5A, count: 8192).write(to: URL(fileURLWithPath: storePath))
+        return (try await daemon(), storePath)
+    }
+
     /// A store that cannot be opened at start (here a file that is not a database) does not
     /// stop the daemon: webhooks are accepted, other sinks are not held up, the org API
     /// answers 503 for the store, and once the file is fixed a delivery opens it and what
     /// waited in the journal arrives.
     @Test func aStoreThatCannotBeOpenedAtStartDoesNotStopTheDaemon() async throws {
-        let storePath = directory.path + "/data/store.sqlite"
-        try FileManager.default.createDirectory(atPath: directory.path + "/data", withIntermediateDirectories: true)
-        try Data(repeating: 0x5A, count: 8192).write(to: URL(fileURLWithPath: storePath))
-        let daemon = try await daemon()
+        let (daemon, storePath) = try await daemonWithAStoreThatIsNotADatabase()
         try await daemon.application().test(.live) { client in
             try await post(client, "/v1/webhooks/demo/open", try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json"))
             #expect(await eventually { directory.lines("out/demo/events.jsonl").count == 1 }, "the file sink is not held up")
@@ -88,10 +93,7 @@ struct OrgAPITests {
 
     /// With nothing to deliver no delivery opens the store: the org API tries it too.
     @Test func theOrgAPIOpensAStoreThatCouldNotBeOpenedAtStart() async throws {
-        let storePath = directory.path + "/data/store.sqlite"
-        try FileManager.default.createDirectory(atPath: directory.path + "/data", withIntermediateDirectories: true)
-        try Data(repeating: 0x5A, count: 8192).write(to: URL(fileURLWithPath: storePath))
-        let daemon = try await daemon()
+        let (daemon, storePath) = try await daemonWithAStoreThatIsNotADatabase()
         try await daemon.application().test(.live) { client in
             #expect(try await get(client, "/v1/orgs/demo/messages/unknown").0 == .serviceUnavailable)
             try FileManager.default.removeItem(atPath: storePath)
