@@ -26,7 +26,9 @@ import Glibc
 /// success to the next call, so a later sync proves nothing about the commits before it.
 /// Every later sync fails with the first error, the journal answers 503, and the operator
 /// reboots before restarting the daemon (the README's failure table: the page cache may still
-/// hold what the disk never took).
+/// hold what the disk never took). A sync that could not start for want of a resource (no
+/// descriptor left to open the WAL with: EMFILE, ENFILE, ENOMEM) fails its batches and no
+/// more: nothing was flushed or dropped, so the next sync covers their pages too.
 final class WALSync: Sendable {
     typealias Work = @Sendable ((any Error)?) -> Void
 
@@ -41,9 +43,13 @@ final class WALSync: Sendable {
     private let onSync: (@Sendable (Duration) -> Void)?
 
     /// Syncs the WAL file at `walPath` (the database's path + `-wal`); `onSync` is told how
-    /// long each fdatasync took (for metrics).
-    init(walPath: String, onSync: (@Sendable (Duration) -> Void)? = nil) {
-        wal = Mutex(WALFile(path: walPath))
+    /// long each fdatasync took (for metrics); `open` opens the WAL (tests: a full descriptor
+    /// table).
+    init(
+        walPath: String, onSync: (@Sendable (Duration) -> Void)? = nil,
+        open: @escaping @Sendable (String) -> Int32 = { Glibc.open($0, O_RDONLY | O_CLOEXEC) }
+    ) {
+        wal = Mutex(WALFile(path: walPath, open: open))
         self.onSync = onSync
         thread = BatchThread(name: "tw-wal-sync")
         thread.start { [self] batch in
@@ -87,9 +93,12 @@ final class WALSync: Sendable {
             if let failure { throw failure }
             do {
                 try wal.sync()
+            } catch let error as WALSyncFailure where !error.isFinal {
+                throw error.unavailable
             } catch {
-                failed.withLock { $0 = error }
-                throw error
+                let final = (error as? WALSyncFailure)?.unavailable ?? JournalUnavailable(reason: "\(error)")
+                failed.withLock { $0 = final }
+                throw final
             }
         }
         syncs.add(1, ordering: .relaxed)
@@ -102,33 +111,43 @@ final class WALSync: Sendable {
 /// open here (another inode) is opened anew.
 private struct WALFile {
     let path: String
+    private let open: @Sendable (String) -> Int32
     private var descriptor: Int32 = -1
     private var inode: ino_t = 0
 
-    init(path: String) {
+    init(path: String, open: @escaping @Sendable (String) -> Int32) {
         self.path = path
+        self.open = open
     }
 
     mutating func sync() throws {
         var status = stat()
-        guard stat(path, &status) == 0 else { throw failure("stat") }
+        guard stat(path, &status) == 0 else { throw failure("stat", errno) }
         if descriptor < 0 || status.st_ino != inode {
             close()
-            let opened = open(path, O_RDONLY | O_CLOEXEC)
-            guard opened >= 0 else { throw failure("open") }
-            descriptor = opened
-            guard fstat(opened, &status) == 0 else { throw failure("fstat") }
-            inode = status.st_ino
-            // A new WAL's directory entry must reach the disk too, or the commits in it
-            // could vanish with it on power loss. (The data directory's own entry is synced
-            // at start: `DataDirectoryLock`.)
+            let opened = open(path)
+            guard opened >= 0 else { throw failure("open", errno) }
             do {
-                try PrivateFiles.syncDirectory((path as NSString).deletingLastPathComponent)
+                guard fstat(opened, &status) == 0 else { throw failure("fstat", errno) }
+                // A new WAL's directory entry must reach the disk too, or the commits in it
+                // could vanish with it on power loss. (The data directory's own entry is
+                // synced at start: `DataDirectoryLock`.) Kept open only once that is done,
+                // so that a sync that could not do it does it again.
+                do {
+                    try PrivateFiles.syncDirectory((path as NSString).deletingLastPathComponent)
+                } catch let error as SystemCallError {
+                    throw WALSyncFailure(reason: "\(error)", isFinal: !Self.isTransient(error.code))
+                }
             } catch {
-                throw JournalUnavailable(reason: "\(error)")
+                Glibc.close(opened)
+                throw error
             }
+            descriptor = opened
+            inode = status.st_ino
         }
-        guard fdatasync(descriptor) == 0 else { throw failure("fdatasync") }
+        guard fdatasync(descriptor) == 0 else {
+            throw WALSyncFailure(reason: "fdatasync \(path) failed: \(String(cString: strerror(errno)))", isFinal: true)
+        }
     }
 
     mutating func close() {
@@ -136,9 +155,21 @@ private struct WALFile {
         descriptor = -1
     }
 
-    private func failure(_ call: String) -> JournalUnavailable {
-        JournalUnavailable(reason: "\(call) \(path) failed: \(String(cString: strerror(errno)))")
+    /// Out of descriptors or memory: the call never reached the disk. (No fsync fails so.)
+    private static func isTransient(_ code: Int32) -> Bool {
+        [EMFILE, ENFILE, ENOMEM].contains(code)
     }
+
+    /// A failure before any data was flushed: final unless for want of a resource.
+    private func failure(_ call: String, _ code: Int32) -> WALSyncFailure {
+        WALSyncFailure(reason: "\(call) \(path) failed: \(String(cString: strerror(code)))", isFinal: !Self.isTransient(code))
+    }
+}
+
+private struct WALSyncFailure: Error {
+    var reason: String
+    var isFinal: Bool
+    var unavailable: JournalUnavailable { JournalUnavailable(reason: reason) }
 }
 
 extension Result {

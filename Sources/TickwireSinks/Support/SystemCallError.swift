@@ -8,11 +8,14 @@ public struct SystemCallError: Error, CustomStringConvertible {
     public let operation: String
     public let path: String
     public let reason: String
+    /// errno.
+    public let code: Int32
 
     /// `code`: errno, read right after the call that failed.
     public init(_ operation: String, path: String, errno code: Int32) {
         self.operation = operation
         self.path = path
+        self.code = code
         self.reason = String(cString: strerror(code))
     }
 

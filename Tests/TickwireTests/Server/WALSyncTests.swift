@@ -54,6 +54,42 @@ struct WALSyncTests {
         sync.stop()
     }
 
+    /// A sync that could not open the WAL for want of a descriptor flushed nothing and
+    /// dropped nothing: its batch is answered 503, and the next sync covers it and goes on.
+    /// (Latched, one exhausted descriptor table left the journal refusing every webhook
+    /// until a restart.)
+    @Test func aSyncThatCouldNotOpenTheWALForWantOfADescriptorIsNotFinal() async throws {
+        #expect(FileManager.default.createFile(atPath: walPath, contents: Data("frames".utf8)))
+        let refusals = Atomic<Int>(1)
+        let sync = WALSync(
+            walPath: walPath,
+            open: { path in
+                guard refusals.subtract(1, ordering: .relaxed).newValue < 0 else {
+                    errno = EMFILE
+                    return -1
+                }
+                return open(path, O_RDONLY | O_CLOEXEC)
+            })
+        let grouped = GroupCommit<Int, Int>(name: "test", sync: sync) { items in items }
+        func submit(_ items: [Int]) async throws -> [Int] {
+            try await withCheckedThrowingContinuation { continuation in
+                grouped.submit(items) { continuation.resume(with: $0.map(Array.init)) }
+            }
+        }
+        let error = await #expect(throws: JournalUnavailable.self) { try await submit([1]) }
+        #expect(error?.reason.contains("Too many open files") == true)
+        #expect(sync.failure == nil)
+        #expect(try await submit([2]) == [2])
+        #expect(sync.syncs.load(ordering: .relaxed) == 1)
+        // The same failure from fdatasync's own disk would have been final; from stat (the
+        // WAL gone from its path) it is too.
+        try FileManager.default.removeItem(atPath: walPath)
+        await #expect(throws: JournalUnavailable.self) { try await submit([3]) }
+        #expect(sync.failure != nil)
+        grouped.stop()
+        sync.stop()
+    }
+
     /// After a failed sync nothing more is committed: it could not be answered, and the
     /// dispatchers would deliver what providers were told failed.
     @Test func aJournalWhoseSyncFailedCommitsNothingMore() async throws {
