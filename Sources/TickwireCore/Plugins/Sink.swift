@@ -27,7 +27,9 @@ public protocol Sink: Sendable {
     /// subscription that uses this sink, since they all reach the same destination.
     var circuitBreaker: CircuitBreaker? { get }
 
-    /// Releases files, connections and clients; called once, after the last `deliver`.
+    /// Releases files, connections and clients; called once, after the last `deliver` has
+    /// returned, or was given up on at a shutdown (a write on a hung disk): a `deliver` may
+    /// then still be running.
     func shutdown() async
 }
 

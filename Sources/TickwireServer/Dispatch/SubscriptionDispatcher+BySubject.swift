@@ -178,14 +178,14 @@ extension SubscriptionDispatcher {
         }
         let at = Date()
         let started = ContinuousClock.now
-        let report = await sink.deliver(events)
+        let report = await deliver(events)
         let latency = ContinuousClock.now - started
         // A delivery cancelled (a shutdown's grace period ran out, a reload cancelled by a
         // shutdown) says nothing of the destination, and is no attempt: recorded as a
         // failure it counted against the retry policy (a dead letter at `max_attempts: 1`).
         // Its events are delivered again at the next start; a graceful stop lets deliveries
         // finish.
-        if Task.isCancelled {
+        guard let report, !Task.isCancelled else {
             if let permit { sink.circuitBreaker?.abandon(permit) }
             return nil
         }

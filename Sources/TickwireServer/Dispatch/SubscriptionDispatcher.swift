@@ -23,6 +23,9 @@ final class SubscriptionDispatcher: Sendable {
     // A lock-protected box, not an Atomic: a noncopyable stored property here crashed the
     // Swift 6.3 optimizer in release builds (Pipeline.build).
     private let stopRequested = NIOLockedValueBox(false)
+    /// When each delivery in progress started: the oldest one's age is a gauge, which shows
+    /// a sink stuck on a hung disk (its backlog alone looks like a slow one).
+    private let inFlight = NIOLockedValueBox(DeliveriesInFlight())
 
     init(
         subscription: Subscription, sink: any Sink, journal: any Journal, logger: Logger,
@@ -55,6 +58,10 @@ final class SubscriptionDispatcher: Sendable {
             stopRequested.withLockedValue { stopped in
                 if !stopped { metrics.sinkUnopened(sink: subscription.sink, waiting) }
             }
+        }
+        let oldest = inFlight.withLockedValue { $0.oldest }
+        stopRequested.withLockedValue { stopped in
+            if !stopped { metrics.deliveryInFlight(subscription: subscription.id, sink: subscription.sink, for: oldest.map { .now - $0 } ?? .zero) }
         }
         if let queued = try? await journal.queuedCount(subscription: subscription.id) {
             let circuitOpen = sink.circuitBreaker?.isOpen
@@ -228,10 +235,9 @@ final class SubscriptionDispatcher: Sendable {
         let firstTry = ContinuousClock.now
         while !pending.isEmpty {
             let started = ContinuousClock.now
-            let report = await sink.deliver(pending.map(\.event))
             // Cancelled, the delivery is no attempt: the batch is left unsettled, for the
             // next start, rather than counted (or dead-lettered) as a failure.
-            if Task.isCancelled { throw CancellationError() }
+            guard let report = await deliver(pending.map(\.event)), !Task.isCancelled else { throw CancellationError() }
             attempts += 1
             let delivered = report.outcomes.filter { $0 == .delivered }.count
             metrics.delivered(subscription: subscription.id, sink: subscription.sink, count: delivered, duration: ContinuousClock.now - started)
@@ -268,6 +274,18 @@ final class SubscriptionDispatcher: Sendable {
         return dead
     }
 
+    /// `sink.deliver`, or nil once this task is cancelled (a shutdown's grace ran out): a
+    /// local sink's write stuck on a hung disk ignores cancellation, and the shutdown must
+    /// not wait for it. The delivery goes on, told it is cancelled; its events are delivered
+    /// again at the next start.
+    func deliver(_ events: [Event]) async -> DeliveryReport? {
+        await abandoningOnCancel { [sink, inFlight] in
+            let id = inFlight.withLockedValue { $0.start() }
+            defer { inFlight.withLockedValue { $0.end(id) } }
+            return await sink.deliver(events)
+        }
+    }
+
     /// Waits `duration` before a retry; throws once the dispatcher is told to stop, so that
     /// a sink that keeps failing holds up neither a reload nor a shutdown. The batch is left
     /// unsettled: delivered again after the restart, from the cursor.
@@ -297,4 +315,22 @@ final class SubscriptionDispatcher: Sendable {
         let outcomes = Array(report.outcomes.prefix(count))
         return outcomes + Array(repeating: .retry(reason: "sink did not report on this event"), count: count - outcomes.count)
     }
+}
+
+/// The deliveries of one dispatcher in progress, by when they started.
+struct DeliveriesInFlight {
+    private var started: [Int: ContinuousClock.Instant] = [:]
+    private var next = 0
+
+    mutating func start() -> Int {
+        next += 1
+        started[next] = .now
+        return next
+    }
+
+    mutating func end(_ id: Int) {
+        started[id] = nil
+    }
+
+    var oldest: ContinuousClock.Instant? { started.values.min() }
 }

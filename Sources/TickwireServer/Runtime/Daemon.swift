@@ -242,9 +242,24 @@ public final class Daemon: Sendable {
         return settings.filter(\.1).map(\.0)
     }
 
-    /// Releases sinks and the journal.
+    /// Releases sinks and the journal. A sink whose disk hangs (a file sink's write, a status
+    /// store's fsync: neither can be interrupted) is given up on after `server.shutdown_grace`,
+    /// so that a SIGTERM still ends the process; what it had not confirmed is delivered again
+    /// at the next start.
     public func close() async {
-        for open in pipeline.withLock({ Array($0.sinks.values) }) { await open.sink.shutdown() }
+        let sinks = pipeline.withLock { $0.sinks.sorted { $0.key < $1.key } }
+        let grace = gateway.config.server.shutdownGrace
+        await withTaskGroup(of: Void.self) { group in
+            for (name, open) in sinks {
+                group.addTask { [logger] in
+                    let closing = Task { await open.sink.shutdown() }
+                    guard await value(of: closing, within: grace.duration) == nil else { return }
+                    logger.error(
+                        "sink did not close within server.shutdown_grace (\(grace.description)); stopping without it: is its disk hung?",
+                        metadata: ["sink": "\(name)"])
+                }
+            }
+        }
         try? await journal.close()
     }
 }

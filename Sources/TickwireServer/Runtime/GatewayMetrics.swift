@@ -121,6 +121,13 @@ public final class GatewayMetrics: Sendable {
         }
     }
 
+    /// How long the subscription's oldest delivery in progress has been running (0: none):
+    /// a local sink's write on a hung disk never returns, and this keeps growing.
+    func deliveryInFlight(subscription: String, sink: String, for age: Duration) {
+        Gauge(label: "tickwire_subscription_delivery_in_flight_seconds", dimensions: [("subscription", subscription), ("sink", sink)], factory: factory)
+            .record(Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18)
+    }
+
     /// 1 while a sink that could not be opened at start is still not open (`UnopenedSink`).
     func sinkUnopened(sink: String, _ unopened: Bool) {
         Gauge(label: "tickwire_sink_unopened", dimensions: [("sink", sink)], factory: factory).record(unopened ? 1 : 0)
@@ -131,7 +138,10 @@ public final class GatewayMetrics: Sendable {
     /// sink's own gauge goes too; another subscription of it records it again.
     func forget(subscription: String, sink: String) {
         let labels = [("subscription", subscription), ("sink", sink)]
-        for name in ["tickwire_subscription_backlog_events", "tickwire_subscription_queued_events", "tickwire_subscription_circuit_open"] {
+        for name in [
+            "tickwire_subscription_backlog_events", "tickwire_subscription_queued_events", "tickwire_subscription_circuit_open",
+            "tickwire_subscription_delivery_in_flight_seconds",
+        ] {
             registry.unregisterGauge(registry.makeGauge(name: name, labels: labels))
         }
         registry.unregisterGauge(registry.makeGauge(name: "tickwire_sink_unopened", labels: [("sink", sink)]))
