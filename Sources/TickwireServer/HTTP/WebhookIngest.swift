@@ -107,7 +107,7 @@ struct WebhookIngest: Sendable {
             return true
         }
         run(call, org: org, channel: channel, maxBodyBytes: config.server.maxBodyBytes) { [bodyBudget] response in
-            bodyBudget.give(call.heldBytes)
+            bodyBudget.give(call.heldBytes, org: call.org)
             _ = send(response)
         }
         return { [givenUp, logger] in
@@ -230,7 +230,7 @@ struct WebhookIngest: Sendable {
             call.head = .failure(Self.unknownChannel(call.org, call.channel))
         }
         let keeping = if case .success = call.head { true } else { false }
-        return Body(limit: config.server.maxBodyBytes, keeping: keeping, budget: bodyBudget)
+        return Body(limit: config.server.maxBodyBytes, keeping: keeping, budget: bodyBudget, org: call.org)
     }
 
     /// The content type and the channel's head-only credentials check; on success, the
@@ -281,16 +281,19 @@ struct WebhookIngest: Sendable {
         /// The bytes kept were more than `budget` had left.
         private(set) var overBudget = false
         private let budget: BodyBudget?
+        /// Whose share of `budget` the bytes are.
+        private let org: String
         private var buffer = Self.empty
         /// Shared by every body not holding bytes: `ByteBuffer()` allocates, and a webhook
         /// would make three.
         private static let empty = ByteBuffer()
         private var total = 0
 
-        init(limit: Int, keeping: Bool = true, budget: BodyBudget? = nil) {
+        init(limit: Int, keeping: Bool = true, budget: BodyBudget? = nil, org: String = "") {
             self.limit = limit
             self.keeping = keeping
             self.budget = budget
+            self.org = org
         }
 
         /// Takes a chunk; false once so much came that reading should stop (far past the
@@ -298,7 +301,7 @@ struct WebhookIngest: Sendable {
         mutating func add(_ chunk: inout ByteBuffer) -> Bool {
             total += chunk.readableBytes
             if keeping && total <= limit {
-                if let budget, !budget.take(chunk.readableBytes) {
+                if let budget, !budget.take(chunk.readableBytes, org: org) {
                     overBudget = true
                     drop()
                     return false
@@ -328,7 +331,7 @@ struct WebhookIngest: Sendable {
 
         /// Throws away what was kept (the connection closed, or the body is refused anyway).
         mutating func drop() {
-            budget?.give(buffer.readableBytes)
+            budget?.give(buffer.readableBytes, org: org)
             buffer = Self.empty
             keeping = false
         }
@@ -345,24 +348,45 @@ struct WebhookIngest: Sendable {
 /// be checked (only what the head decides is checked before:
 /// `WebhookIngest.body(for:config:)`): without a bound, connections trickling 4 MiB bodies
 /// could hold any amount of memory. Past it, the body is answered 503 (providers retry).
+///
+/// One org's bodies may hold an eighth of it at most: anyone who knows a Meta or Twilio
+/// channel's URL can send bodies with a well-formed signature header, which are kept until
+/// they can be checked, and without a share per org they filled the whole budget and every
+/// org's webhooks were answered 503.
 final class BodyBudget: Sendable {
     let limit: Int
-    private let used = Atomic<Int>(0)
+    let orgLimit: Int
+    private struct Held {
+        var total = 0
+        var byOrg: [String: Int] = [:]
+    }
+    private let held = Mutex(Held())
 
-    init(limit: Int = 256 * 1024 * 1024) {
+    init(limit: Int = 256 * 1024 * 1024, orgLimit: Int? = nil) {
         self.limit = limit
+        self.orgLimit = orgLimit ?? limit / 8
     }
 
-    func take(_ bytes: Int) -> Bool {
-        let after = used.add(bytes, ordering: .relaxed).newValue
-        guard after > limit else { return true }
-        used.subtract(bytes, ordering: .relaxed)
-        return false
+    func take(_ bytes: Int, org: String) -> Bool {
+        held.withLock { held in
+            let orgAfter = held.byOrg[org, default: 0] + bytes
+            guard held.total + bytes <= limit, orgAfter <= orgLimit else { return false }
+            held.total += bytes
+            held.byOrg[org] = orgAfter
+            return true
+        }
     }
 
-    func give(_ bytes: Int) {
-        if bytes > 0 { used.subtract(bytes, ordering: .relaxed) }
+    func give(_ bytes: Int, org: String) {
+        guard bytes > 0 else { return }
+        held.withLock { held in
+            held.total -= bytes
+            let left = held.byOrg[org, default: 0] - bytes
+            held.byOrg[org] = left > 0 ? left : nil
+        }
     }
 
-    var inUse: Int { used.load(ordering: .relaxed) }
+    var inUse: Int { held.withLock { $0.total } }
+
+    func inUse(org: String) -> Int { held.withLock { $0.byOrg[org] ?? 0 } }
 }

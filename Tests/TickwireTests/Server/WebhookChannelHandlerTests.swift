@@ -207,7 +207,7 @@ struct WebhookChannelHandlerTests {
     /// and closed, and a connection that closes mid-body gives its share back.
     @Test func bodiesBeingReadShareOneBudget() async throws {
         let daemon = try await TestDaemon.open(in: directory)
-        let budget = BodyBudget(limit: 1000)
+        let budget = BodyBudget(limit: 1000, orgLimit: 1000)
         let ingest = WebhookIngest(gateway: daemon.gateway, metrics: GatewayMetrics(), logger: .quiet, bodyBudget: budget)
         func connection() throws -> EmbeddedChannel {
             try Self.embeddedPost(ingest, uri: "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)")
@@ -230,12 +230,42 @@ struct WebhookChannelHandlerTests {
         await daemon.close()
     }
 
+    /// One org's bodies hold an eighth of the budget at most: an `auth: none` channel (or a
+    /// Meta or Twilio one, given any well-formed signature header) keeps bodies from
+    /// anyone, and those must not leave other orgs' webhooks answered 503.
+    @Test func oneOrgsBodiesCannotTakeTheWholeBudget() async throws {
+        let config = try TestDaemon.config(
+            in: directory,
+            extra: """
+                  other:
+                    channels: { open: { provider: gupshup, auth: { type: none } } }
+                """)
+        let daemon = try await Daemon.open(config: config, logger: .quiet)
+        let budget = BodyBudget(limit: 8000)
+        #expect(budget.orgLimit == 1000)
+        let ingest = WebhookIngest(gateway: daemon.gateway, metrics: GatewayMetrics(), logger: .quiet, bodyBudget: budget)
+        let first = try Self.embeddedPost(ingest, uri: "/v1/webhooks/demo/open")
+        let second = try Self.embeddedPost(ingest, uri: "/v1/webhooks/demo/open")
+        let refused = try second.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } ?? ""
+        #expect(refused.hasPrefix("HTTP/1.1 503") && refused.contains(#""code":"busy""#), "\(refused)")
+        #expect(budget.inUse(org: "demo") == 800)
+        let other = try Self.embeddedPost(ingest, uri: "/v1/webhooks/other/open")
+        #expect(try other.readOutbound(as: ByteBuffer.self) == nil, "another org's body is still being read")
+        #expect(budget.inUse(org: "other") == 800)
+        #expect(budget.inUse == 1600)
+        _ = try first.close().wait()
+        _ = try other.close().wait()
+        #expect(budget.inUse == 0 && budget.inUse(org: "demo") == 0 && budget.inUse(org: "other") == 0)
+        _ = try? second.finish()
+        await daemon.close()
+    }
+
     /// A body whose head is refused already (credentials that need no body, the content
     /// type, an unknown channel) is read and dropped: a client without credentials never
     /// takes any of the budget.
     @Test func bodiesRefusedByTheirHeadAreNeverKept() async throws {
         let daemon = try await TestDaemon.open(in: directory)
-        let budget = BodyBudget(limit: 1000)
+        let budget = BodyBudget(limit: 1000, orgLimit: 1000)
         let ingest = WebhookIngest(gateway: daemon.gateway, metrics: GatewayMetrics(), logger: .quiet, bodyBudget: budget)
         func post(_ uri: String, contentType: String = "application/json") throws -> String {
             let channel = try Self.embeddedPost(ingest, uri: uri, contentType: contentType)
@@ -277,7 +307,7 @@ struct WebhookChannelHandlerTests {
         let journal = held.journal
         let config = try TestDaemon.config(in: directory)
         let sent = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json")
-        let budget = BodyBudget(limit: sent.count + 10)
+        let budget = BodyBudget(limit: sent.count + 10, orgLimit: sent.count + 10)
         let ingest = WebhookIngest(gateway: Gateway(config: config, journal: journal), metrics: GatewayMetrics(), logger: .quiet, bodyBudget: budget)
         func call() -> WebhookIngest.Call { Self.call(ingest, config: config, body: sent) }
         held.hold()
@@ -460,7 +490,7 @@ struct WebhookChannelHandlerTests {
         let path = "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)"
         let body = String(repeating: " ", count: 5000)
         let head = "POST \(path) HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
-        try await daemon.application(bodyBudget: BodyBudget(limit: 1000)).test(.live) { client in
+        try await daemon.application(bodyBudget: BodyBudget(limit: 1000, orgLimit: 1000)).test(.live) { client in
             let port = try #require(client.port)
             let started = ContinuousClock.now
             // Waits for a third answer, which never comes: until the connection closes.
