@@ -10,11 +10,15 @@ public final class StatusStoreSink: Sink, Sendable {
     var pool: DatabasePool { database.pool }
     public let batchWait: Duration
     private let logger: Logger
+    /// The file opened, by device and inode: SQLite goes on writing to a file deleted or
+    /// replaced under it, where nothing will ever read what it writes.
+    private let opened: FileIdentity?
 
     init(database: SQLiteDatabase, batchWait: Duration, logger: Logger) {
         self.database = database
         self.batchWait = batchWait
         self.logger = logger
+        self.opened = FileIdentity(path: database.pool.path)
     }
 
     /// Opens (creating or migrating) the store at `path`.
@@ -27,6 +31,13 @@ public final class StatusStoreSink: Sink, Sendable {
     }
 
     public func deliver(_ batch: [Event]) async -> DeliveryReport {
+        // Retried, not written: the events wait in the journal for the restart that opens
+        // the file now at the path (a store restored from a backup, or a new one).
+        if let opened, FileIdentity(path: database.pool.path) != opened {
+            return .all(
+                .retry(reason: "status store \(database.pool.path) was deleted or replaced while open; restart Tickwire to open the file at that path"),
+                count: batch.count)
+        }
         do {
             try await apply(batch)
             return .all(.delivered, count: batch.count)
@@ -91,5 +102,19 @@ extension StatusStoreSink: SinkFactory {
 
     public static func make(config: StatusStoreConfig, context: SinkContext) async throws -> any Sink {
         try open(path: config.path, durability: context.durability, batchWait: config.batchWait.duration, logger: context.logger)
+    }
+}
+
+/// A file's device and inode.
+struct FileIdentity: Equatable {
+    var device: UInt64
+    var inode: UInt64
+
+    /// Nil when `path` names no file (or cannot be looked at).
+    init?(path: String) {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        device = UInt64(status.st_dev)
+        inode = UInt64(status.st_ino)
     }
 }

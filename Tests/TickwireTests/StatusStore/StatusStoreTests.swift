@@ -152,6 +152,32 @@ struct StatusStoreTests {
         await store.shutdown()
     }
 
+    /// SQLite goes on writing to a store file deleted or replaced while open, where
+    /// nothing reads it any more: deliveries are retried instead (the events wait in the
+    /// journal for the restart that opens the file at the path), and go on if it comes back.
+    @Test func aStoreFileDeletedOrReplacedWhileOpenIsNotWrittenTo() async throws {
+        let store = try store()
+        let events = try GupshupSequence.events(["enqueued", "sent", "delivered"])
+        #expect(await store.deliver([events[0]]).outcomes == [.delivered])
+        let moved = storePath + ".moved"
+        try FileManager.default.moveItem(atPath: storePath, toPath: moved)
+        let report = await store.deliver([events[1]])
+        guard case .retry(let reason, _) = report.outcomes.first else {
+            Issue.record("\(report.outcomes)")
+            return
+        }
+        #expect(reason.contains("deleted or replaced while open"), "\(reason)")
+        // Another file at the path (a backup restored by copying it there) is not the one open.
+        try FileManager.default.copyItem(atPath: moved, toPath: storePath)
+        #expect(await store.deliver([events[1]]).outcomes.first != .delivered)
+        try FileManager.default.removeItem(atPath: storePath)
+        // The file open, back at its path: written again.
+        try FileManager.default.moveItem(atPath: moved, toPath: storePath)
+        #expect(await store.deliver([events[1], events[2]]).outcomes == [.delivered, .delivered])
+        #expect(statuses(try await store.message(org: "acme", id: "wamid.1")) == ["enqueued", "sent", "delivered"])
+        await store.shutdown()
+    }
+
     @Test func aTimeFarAheadDoesNotTakeTheMessageOutOfListings() async throws {
         func event(_ status: MessageStatus, at time: Double, received: Double) -> Event {
             var event = TestEvents.status(status, message: "ahead", at: time)
