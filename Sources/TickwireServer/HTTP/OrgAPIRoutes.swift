@@ -141,7 +141,7 @@ struct OrgAPIRoutes: Sendable {
     private func list(store: StatusStoreSink, org: String, query: QueryParameters) async throws -> JSONValue {
         let limit = try query.limit()
         let cursor = query["cursor"]
-        if let cursor, StatusStoreSink.decodeCursor(cursor) == nil {
+        if let cursor, store.position(of: cursor, org: org) == nil {
             throw WebhookRejection.badRequest("cursor is not one this API returned", code: "invalid_query")
         }
         let status = query["status"]

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import GRDB
 import TickwireCore
@@ -49,15 +50,15 @@ extension StatusStoreSink {
     /// Messages by current status and time of their last event, oldest first, keyset-paginated:
     /// pass the returned cursor to get the next page.
     public func messages(
-        org: String, status: String?, since: Date?, until: Date?, limit: Int, after cursor: String?
+        org: String, status: String?, since: Date?, until: Date?, limit: Int, after given: String?
     ) async throws -> (messages: [JSONValue], next: String?) {
-        let position = cursor.flatMap(Self.decodeCursor) ?? (-Double.infinity, 0)
+        let start = given.flatMap { position(of: $0, org: org) } ?? (-Double.infinity, 0)
         return try await pool.read { db in
-            let (sql, arguments) = Self.messagesQuery(org: org, status: status, since: since, until: until, limit: limit, after: position)
+            let (sql, arguments) = Self.messagesQuery(org: org, status: status, since: since, until: until, limit: limit, after: start)
             let rows = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments)
             let page = rows.prefix(limit)
             let documents = try page.map { try Self.document($0["id"], org: org, db: db) }
-            let next = rows.count > limit ? page.last.map { Self.encodeCursor($0["updated_at"], $0["id"]) } : nil
+            let next = rows.count > limit ? page.last.map { cursor(at: ($0["updated_at"], $0["id"]), org: org) } : nil
             return (documents, next)
         }
     }
@@ -119,15 +120,31 @@ extension StatusStoreSink {
         ])
     }
 
-    static func encodeCursor(_ updatedAt: Double, _ id: Int64) -> String {
-        Data("\(updatedAt.bitPattern):\(id)".utf8).base64EncodedString()
+    /// A cursor for the listing position `position` of `org`: sealed, so that it shows
+    /// neither the row id (counted over every org in the store) nor the time, and cannot
+    /// be made up or used for another org.
+    func cursor(at position: (Double, Int64), org: String) -> String {
+        var plain = Data()
+        withUnsafeBytes(of: position.0.bitPattern.bigEndian) { plain.append(contentsOf: $0) }
+        withUnsafeBytes(of: position.1.bigEndian) { plain.append(contentsOf: $0) }
+        // Sealing fails only for a key of the wrong size, which `init` rules out.
+        let sealed = try! ChaChaPoly.seal(plain, using: cursorKey, authenticating: Data(org.utf8)).combined
+        return sealed.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
     }
 
-    /// The position a cursor of `messages(org:status:…)` stands for; nil if it is not one.
-    public static func decodeCursor(_ text: String) -> (Double, Int64)? {
-        guard let data = Data(base64Encoded: text) else { return nil }
-        let parts = String(decoding: data, as: UTF8.self).split(separator: ":")
-        guard parts.count == 2, let bits = UInt64(parts[0]), let id = Int64(parts[1]), Double(bitPattern: bits).isFinite else { return nil }
-        return (Double(bitPattern: bits), id)
+    /// The position a cursor of `messages(org:status:…)` for `org` stands for; nil if it is
+    /// not one this store made for that org.
+    public func position(of cursor: String, org: String) -> (Double, Int64)? {
+        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard cursor.utf8.count <= 64, let data = Data(base64Encoded: base64),
+            let box = try? ChaChaPoly.SealedBox(combined: data),
+            let plain = try? ChaChaPoly.open(box, using: cursorKey, authenticating: Data(org.utf8)), plain.count == 16
+        else { return nil }
+        let bits = plain.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let id = plain.suffix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let time = Double(bitPattern: bits)
+        return time.isFinite ? (time, Int64(bitPattern: id)) : nil
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import GRDB
 import Logging
@@ -13,12 +14,17 @@ public final class StatusStoreSink: Sink, Sendable {
     /// The file opened, by device and inode: SQLite goes on writing to a file deleted or
     /// replaced under it, where nothing will ever read what it writes.
     private let opened: FileIdentity?
+    /// Seals listing cursors (`StatusStoreSink+Queries.swift`).
+    let cursorKey: SymmetricKey
 
-    init(database: SQLiteDatabase, batchWait: Duration, logger: Logger) {
+    init(database: SQLiteDatabase, batchWait: Duration, logger: Logger) throws {
         self.database = database
         self.batchWait = batchWait
         self.logger = logger
         self.opened = FileIdentity(path: database.pool.path)
+        guard let key = try database.pool.read({ db in try Data.fetchOne(db, sql: "SELECT key FROM cursor_key WHERE id = 1") }), key.count == 32
+        else { throw CursorKeyMissing(path: database.pool.path) }
+        self.cursorKey = SymmetricKey(data: key)
     }
 
     /// Opens (creating or migrating) the store at `path`.
@@ -27,7 +33,12 @@ public final class StatusStoreSink: Sink, Sendable {
         logger: Logger = Logger(label: "tickwire.store")
     ) throws -> StatusStoreSink {
         let database = try SQLiteDatabase.open(path: path, durability: durability, migrator: StatusStoreSchema.migrator, logger: logger)
-        return StatusStoreSink(database: database, batchWait: batchWait, logger: logger)
+        do {
+            return try StatusStoreSink(database: database, batchWait: batchWait, logger: logger)
+        } catch {
+            try? database.close()
+            throw error
+        }
     }
 
     public func deliver(_ batch: [Event]) async -> DeliveryReport {
@@ -103,6 +114,11 @@ extension StatusStoreSink: SinkFactory {
     public static func make(config: StatusStoreConfig, context: SinkContext) async throws -> any Sink {
         try open(path: config.path, durability: context.durability, batchWait: config.batchWait.duration, logger: context.logger)
     }
+}
+
+struct CursorKeyMissing: Error, CustomStringConvertible {
+    var path: String
+    var description: String { "status store \(path) has no cursor key (its cursor_key table was emptied or changed)" }
 }
 
 /// A file's device and inode.

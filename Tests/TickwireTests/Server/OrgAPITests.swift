@@ -163,7 +163,7 @@ struct OrgAPITests {
             for query in [
                 "reference_id=some%20data", "ids=wamid.xyzxyz&reference_ids=some%20data", "ids=a&ids=b", "ids=a&limit=5",
                 "status=read&status=sent", "since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z",
-                "cursor=" + Data("\(Double.nan.bitPattern):1".utf8).base64EncodedString(),
+                "cursor=" + Data("\(Double(5).bitPattern):1".utf8).base64EncodedString(),
             ] {
                 let (status, body) = try await get(client, "/v1/orgs/demo/messages?" + query)
                 #expect(status == .badRequest && body?["error"]?["code"] == "invalid_query", "\(query)")

@@ -447,6 +447,38 @@ struct StatusStoreTests {
         #expect(try await reopened.message(org: "acme", id: "wamid.3")?["status"] == "sent")
     }
 
+    /// A listing cursor is sealed: it does not show the row id (counted over every org in
+    /// the store, it told an org how many messages the others had), it cannot be forged or
+    /// used for another org, and it still works after the store is reopened.
+    @Test func listingCursorsAreSealedPerOrgAndStore() async throws {
+        let store = try store()
+        for n in 0..<3 {
+            await deliver(store, try GupshupSequence.events(["sent"], gupshupID: "gs-\(n)", whatsappID: "wamid.\(n)"))
+        }
+        let first = try await store.messages(org: "acme", status: nil, since: nil, until: nil, limit: 1, after: nil)
+        let cursor = try #require(first.next)
+        let position = try #require(store.position(of: cursor, org: "acme"))
+        #expect(position.1 == 1, "the position is the first message's row")
+        let decoded = Data(base64Encoded: cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+            + String(repeating: "=", count: (4 - cursor.count % 4) % 4)) ?? Data()
+        #expect(!decoded.isEmpty && !String(decoding: decoded, as: UTF8.self).contains(":1"), "no readable row id")
+        #expect(store.position(of: cursor, org: "other") == nil, "another org's cursor")
+        var tampered = Array(cursor)
+        tampered[10] = tampered[10] == "A" ? "B" : "A"
+        #expect(store.position(of: String(tampered), org: "acme") == nil)
+        #expect(store.position(of: Data("\(Double(5).bitPattern):1".utf8).base64EncodedString(), org: "acme") == nil, "the old, readable form")
+        await store.shutdown()
+        let reopened = try self.store()
+        let second = try await reopened.messages(org: "acme", status: nil, since: nil, until: nil, limit: 1, after: cursor)
+        #expect(second.messages.first?["id"] != first.messages.first?["id"] && second.messages.count == 1)
+        await reopened.shutdown()
+        // Another store's cursor (a store made anew) is not one of this store's.
+        try FileManager.default.removeItem(atPath: storePath)
+        let fresh = try self.store()
+        #expect(fresh.position(of: cursor, org: "acme") == nil)
+        await fresh.shutdown()
+    }
+
     /// A store written with the first schema is migrated in place: same documents, same
     /// duplicate refusal, and history rows unique per message from then on.
     @Test func historyMigrationKeepsRowsAndDeduplication() async throws {
