@@ -27,20 +27,34 @@ public final class WALCheckpointer: Sendable {
     /// Checkpoints that copied frames, for tests.
     let checkpoints = Atomic<Int>(0)
 
+    /// How far checkpointing got, and what was last said about it.
+    private struct Pace {
+        var interval = WALCheckpointer.busyInterval
+        var frames = -1
+        var copied = -1
+        var failureReported: ContinuousClock.Instant?
+        /// Since when checkpoints have copied nothing while the WAL had frames to copy, and
+        /// how many frames it had then.
+        var heldBack: (since: ContinuousClock.Instant, frames: Int)?
+        var heldBackReported: ContinuousClock.Instant?
+    }
+
     /// Opens a second connection to the database at `path` and starts checkpointing.
-    init(path: String, configuration: Configuration, synchronous: String, logger: Logger) throws {
+    /// `heldBackWarning`: how long checkpoints may copy nothing while the WAL grows before
+    /// it is logged (shorter in tests).
+    init(path: String, configuration: Configuration, synchronous: String, logger: Logger, heldBackWarning: Duration = .seconds(60)) throws {
         connection = try DatabaseQueue(path: path, configuration: configuration)
         try connection.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
         // A checkpoint every busyInterval while the WAL grows, backing off to idleInterval.
-        thread.start((interval: Self.busyInterval, frames: -1, lastReported: ContinuousClock.Instant?.none)) { [self] pace in
+        thread.start(Pace()) { [self] pace in
             let frames: Int, copied: Int
             do {
                 (frames, copied) = try connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }
             } catch {
                 // Retried at the next turn; meanwhile the writer's backstop checkpoint bounds
                 // the WAL. Said at most once a minute: a disk that fails keeps failing.
-                if pace.lastReported.map({ ContinuousClock.now - $0 >= .seconds(60) }) ?? true {
-                    pace.lastReported = .now
+                if pace.failureReported.map({ ContinuousClock.now - $0 >= .seconds(60) }) ?? true {
+                    pace.failureReported = .now
                     logger.warning(
                         "WAL checkpoint failed: the WAL grows until the writer's own checkpoint takes over",
                         metadata: ["database": "\(path)", "error": "\(error)"])
@@ -54,9 +68,41 @@ public final class WALCheckpointer: Sendable {
             } else {
                 pace.interval = min(pace.interval * 2, Self.idleInterval)
             }
+            Self.watchHeldBack(&pace, frames: frames, copied: copied, warningAfter: heldBackWarning, path: path, logger: logger)
             pace.frames = frames
+            pace.copied = copied
             return pace.interval
         }
+    }
+
+    /// A reader that keeps a transaction open (an operator's `sqlite3` left in `BEGIN`, a
+    /// backup tool) stops checkpoints at its snapshot: neither this thread nor the writer's
+    /// backstop can copy past it, and the WAL grows on the disk for as long as it stays.
+    /// Said once a minute while it lasts, and when it ends.
+    private static func watchHeldBack(
+        _ pace: inout Pace, frames: Int, copied: Int, warningAfter: Duration, path: String, logger: Logger
+    ) {
+        guard copied < frames, copied == pace.copied else {
+            if pace.heldBackReported != nil {
+                logger.notice("WAL checkpoints copy again", metadata: ["database": "\(path)"])
+            }
+            pace.heldBack = nil
+            pace.heldBackReported = nil
+            return
+        }
+        let held = pace.heldBack ?? (since: .now, frames: frames)
+        pace.heldBack = held
+        let now = ContinuousClock.now
+        guard now - held.since >= warningAfter, frames > held.frames,
+            pace.heldBackReported.map({ now - $0 >= .seconds(60) }) ?? true
+        else { return }
+        pace.heldBackReported = now
+        logger.warning(
+            "WAL checkpoints are held back by a reader: a connection keeps a read transaction open (an sqlite3 shell in BEGIN, a backup tool?), and the WAL grows until it ends",
+            metadata: [
+                "database": "\(path)", "held_for": "\(Int((now - held.since).components.seconds))s",
+                "wal_frames": "\(frames)", "frames_not_copied": "\(frames - copied)",
+            ])
     }
 
     /// Ends the thread, empties the WAL and closes the connection; returns once done.

@@ -52,6 +52,57 @@ struct WALCheckpointerTests {
         try reopened.close()
     }
 
+    /// A connection that keeps a read transaction open stops every checkpoint at its
+    /// snapshot, and the WAL grows on the disk: said, and said again when it ends.
+    @Test func aReaderThatHoldsCheckpointsBackIsReported() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/held.sqlite"
+        let writer = try DatabasePool(path: path)
+        try await writer.write { db in try db.execute(sql: "CREATE TABLE rows (id INTEGER PRIMARY KEY, body BLOB NOT NULL)") }
+        // An operator's shell in BEGIN, having read once.
+        let shell = try DatabaseQueue(path: path)
+        let inTransaction = AsyncStream<Void>.makeStream()
+        let end = AsyncStream<Void>.makeStream()
+        let reading = Task.detached {
+            try shell.inDatabase { db in
+                try db.execute(sql: "BEGIN")
+                _ = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM rows")
+                inTransaction.continuation.yield()
+                // Held until the test says so (inDatabase is synchronous: wait on a semaphore).
+                let done = DispatchSemaphore(value: 0)
+                Task { for await _ in end.stream { break }; done.signal() }
+                done.wait()
+                try db.execute(sql: "COMMIT")
+            }
+        }
+        for await _ in inTransaction.stream { break }
+        let log = LogRecorder()
+        let checkpointer = try WALCheckpointer(
+            path: path, configuration: Configuration(), synchronous: "NORMAL", logger: log.logger(), heldBackWarning: .milliseconds(200))
+        let body = Data(repeating: 0x61, count: 1000)
+        func writeMore(_ round: Int) async throws {
+            try await writer.write { db in
+                for row in 0..<20 { try db.execute(sql: "INSERT INTO rows (id, body) VALUES (?, ?)", arguments: [round * 20 + row, body]) }
+            }
+        }
+        var round = 0
+        let warned = await eventually(timeout: .seconds(20)) {
+            round += 1
+            try? await writeMore(round)
+            return log.records.contains { $0.level == .warning && $0.message.contains("held back by a reader") }
+        }
+        #expect(warned, "\(log.text)")
+        let warning = log.records.first { $0.message.contains("held back by a reader") }
+        #expect(warning?.metadata["database"] == path && Int(warning?.metadata["frames_not_copied"] ?? "") ?? 0 > 0)
+        end.continuation.yield()
+        try await reading.value
+        try await writeMore(round + 1)
+        #expect(await eventually(timeout: .seconds(10)) { log.records.contains { $0.message.contains("copy again") } }, "\(log.text)")
+        checkpointer.stop()
+        try writer.close()
+        try shell.close()
+    }
+
     @Test func anIdleDatabaseIsLeftAlone() async throws {
         let directory = try TemporaryDirectory()
         let database = try SQLiteDatabase.open(path: directory.path + "/idle.sqlite", durability: .full, migrator: Self.migrator)
