@@ -27,8 +27,11 @@ import Glibc
 /// Every later sync fails with the first error, the journal answers 503, and the operator
 /// reboots before restarting the daemon (the README's failure table: the page cache may still
 /// hold what the disk never took). A sync that could not start for want of a resource (no
-/// descriptor left to open the WAL with: EMFILE, ENFILE, ENOMEM) fails its batches and no
-/// more: nothing was flushed or dropped, so the next sync covers their pages too.
+/// descriptor left to open the WAL with: EMFILE, ENFILE, ENOMEM) flushed and dropped
+/// nothing: it is tried again for up to `transientRetry` while its commits wait, and only
+/// then is final. (Answered 503 at once, such a commit was written and became durable with
+/// a later sync: seen by no dispatcher until another row came, and a cursor save or a
+/// subscription mark the caller thought failed stood all the same.)
 final class WALSync: Sendable {
     typealias Work = @Sendable ((any Error)?) -> Void
 
@@ -41,16 +44,18 @@ final class WALSync: Sendable {
     /// fdatasync calls that returned, for metrics and tests.
     let syncs = Atomic<Int>(0)
     private let onSync: (@Sendable (Duration) -> Void)?
+    private let transientRetry: Duration
 
     /// Syncs the WAL file at `walPath` (the database's path + `-wal`); `onSync` is told how
     /// long each fdatasync took (for metrics); `open` opens the WAL (tests: a full descriptor
     /// table).
     init(
-        walPath: String, onSync: (@Sendable (Duration) -> Void)? = nil,
+        walPath: String, onSync: (@Sendable (Duration) -> Void)? = nil, transientRetry: Duration = .seconds(2),
         open: @escaping @Sendable (String) -> Int32 = { Glibc.open($0, O_RDONLY | O_CLOEXEC) }
     ) {
         wal = Mutex(WALFile(path: walPath, open: open))
         self.onSync = onSync
+        self.transientRetry = transientRetry
         thread = BatchThread(name: "tw-wal-sync")
         thread.start { [self] batch in
             let error = Result { try syncNow() }.error
@@ -91,14 +96,16 @@ final class WALSync: Sendable {
         let start = ContinuousClock.now
         try wal.withLock { wal in
             if let failure { throw failure }
-            do {
-                try wal.sync()
-            } catch let error as WALSyncFailure where !error.isFinal {
-                throw error.unavailable
-            } catch {
-                let final = (error as? WALSyncFailure)?.unavailable ?? JournalUnavailable(reason: "\(error)")
-                failed.withLock { $0 = final }
-                throw final
+            while true {
+                do {
+                    return try wal.sync()
+                } catch let error as WALSyncFailure where !error.isFinal && ContinuousClock.now - start < transientRetry {
+                    Thread.sleep(forTimeInterval: 0.05)
+                } catch {
+                    let final = (error as? WALSyncFailure)?.unavailable ?? JournalUnavailable(reason: "\(error)")
+                    failed.withLock { $0 = final }
+                    throw final
+                }
             }
         }
         syncs.add(1, ordering: .relaxed)
@@ -136,7 +143,8 @@ private struct WALFile {
                 do {
                     try PrivateFiles.syncDirectory((path as NSString).deletingLastPathComponent)
                 } catch let error as SystemCallError {
-                    throw WALSyncFailure(reason: "\(error)", isFinal: !Self.isTransient(error.code))
+                    // Only its open: an fsync that failed is final whatever its errno.
+                    throw WALSyncFailure(reason: "\(error)", isFinal: error.operation != "open directory" || !Self.isTransient(error.code))
                 }
             } catch {
                 Glibc.close(opened)
@@ -155,7 +163,7 @@ private struct WALFile {
         descriptor = -1
     }
 
-    /// Out of descriptors or memory: the call never reached the disk. (No fsync fails so.)
+    /// Out of descriptors or memory: the call never reached the disk.
     private static func isTransient(_ code: Int32) -> Bool {
         [EMFILE, ENFILE, ENOMEM].contains(code)
     }

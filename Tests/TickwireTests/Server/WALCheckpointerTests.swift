@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import Testing
 import TickwireCore
 @testable import TickwireSinks
@@ -59,23 +60,23 @@ struct WALCheckpointerTests {
         let path = directory.path + "/held.sqlite"
         let writer = try DatabasePool(path: path)
         try await writer.write { db in try db.execute(sql: "CREATE TABLE rows (id INTEGER PRIMARY KEY, body BLOB NOT NULL)") }
-        // An operator's shell in BEGIN, having read once.
+        // An operator's shell in BEGIN, having read once. On a thread of its own: held on a
+        // thread of Swift's pool, it starved every other test of half the pool.
         let shell = try DatabaseQueue(path: path)
-        let inTransaction = AsyncStream<Void>.makeStream()
-        let end = AsyncStream<Void>.makeStream()
-        let reading = Task.detached {
-            try shell.inDatabase { db in
+        let inTransaction = Atomic<Bool>(false)
+        let end = DispatchSemaphore(value: 0)
+        let ended = Atomic<Bool>(false)
+        Thread {
+            try? shell.inDatabase { db in
                 try db.execute(sql: "BEGIN")
                 _ = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM rows")
-                inTransaction.continuation.yield()
-                // Held until the test says so (inDatabase is synchronous: wait on a semaphore).
-                let done = DispatchSemaphore(value: 0)
-                Task { for await _ in end.stream { break }; done.signal() }
-                done.wait()
+                inTransaction.store(true, ordering: .relaxed)
+                end.wait()
                 try db.execute(sql: "COMMIT")
             }
-        }
-        for await _ in inTransaction.stream { break }
+            ended.store(true, ordering: .relaxed)
+        }.start()
+        #expect(await eventually { inTransaction.load(ordering: .relaxed) })
         let log = LogRecorder()
         let checkpointer = try WALCheckpointer(
             path: path, configuration: Configuration(), synchronous: "NORMAL", logger: log.logger(), heldBackWarning: .milliseconds(200))
@@ -94,8 +95,8 @@ struct WALCheckpointerTests {
         #expect(warned, "\(log.text)")
         let warning = log.records.first { $0.message.contains("held back by a reader") }
         #expect(warning?.metadata["database"] == path && Int(warning?.metadata["frames_not_copied"] ?? "") ?? 0 > 0)
-        end.continuation.yield()
-        try await reading.value
+        end.signal()
+        #expect(await eventually { ended.load(ordering: .relaxed) })
         try await writeMore(round + 1)
         #expect(await eventually(timeout: .seconds(10)) { log.records.contains { $0.message.contains("copy again") } }, "\(log.text)")
         checkpointer.stop()

@@ -55,14 +55,14 @@ struct WALSyncTests {
     }
 
     /// A sync that could not open the WAL for want of a descriptor flushed nothing and
-    /// dropped nothing: its batch is answered 503, and the next sync covers it and goes on.
-    /// (Latched, one exhausted descriptor table left the journal refusing every webhook
-    /// until a restart.)
-    @Test func aSyncThatCouldNotOpenTheWALForWantOfADescriptorIsNotFinal() async throws {
+    /// dropped nothing: it is tried again while its commits wait, and they are answered
+    /// once it succeeds. (Latched at once, one exhausted descriptor table left the journal
+    /// refusing every webhook until a restart.) Past the retry window it is final.
+    @Test func aSyncThatCouldNotOpenTheWALForWantOfADescriptorIsTriedAgain() async throws {
         #expect(FileManager.default.createFile(atPath: walPath, contents: Data("frames".utf8)))
-        let refusals = Atomic<Int>(1)
+        let refusals = Atomic<Int>(3)
         let sync = WALSync(
-            walPath: walPath,
+            walPath: walPath, transientRetry: .milliseconds(500),
             open: { path in
                 guard refusals.subtract(1, ordering: .relaxed).newValue < 0 else {
                     errno = EMFILE
@@ -76,18 +76,26 @@ struct WALSyncTests {
                 grouped.submit(items) { continuation.resume(with: $0.map(Array.init)) }
             }
         }
-        let error = await #expect(throws: JournalUnavailable.self) { try await submit([1]) }
-        #expect(error?.reason.contains("Too many open files") == true)
+        #expect(try await submit([1]) == [1])
         #expect(sync.failure == nil)
-        #expect(try await submit([2]) == [2])
         #expect(sync.syncs.load(ordering: .relaxed) == 1)
-        // The same failure from fdatasync's own disk would have been final; from stat (the
-        // WAL gone from its path) it is too.
-        try FileManager.default.removeItem(atPath: walPath)
-        await #expect(throws: JournalUnavailable.self) { try await submit([3]) }
-        #expect(sync.failure != nil)
         grouped.stop()
         sync.stop()
+
+        // A descriptor table that stays full: final once the window has passed.
+        let full = WALSync(
+            walPath: walPath + ".other", transientRetry: .milliseconds(200),
+            open: { _ in
+                errno = EMFILE
+                return -1
+            })
+        #expect(FileManager.default.createFile(atPath: walPath + ".other", contents: Data("frames".utf8)))
+        let started = ContinuousClock.now
+        let error = await #expect(throws: JournalUnavailable.self) { try await full.synced() }
+        #expect(error?.reason.contains("Too many open files") == true)
+        #expect(ContinuousClock.now - started >= .milliseconds(200))
+        #expect(full.failure != nil)
+        full.stop()
     }
 
     /// After a failed sync nothing more is committed: it could not be answered, and the
