@@ -168,7 +168,7 @@ public final class Daemon: Sendable {
             pipeline.withLock { $0 = next }
             gateway.replaceConfig(config)
             await dispatchService.replace(with: next.dispatchers)
-            for sink in unusedSinks { await sink.shutdown() }
+            await shutDown(unusedSinks)
             for subscription in gone { metrics.forget(subscription: subscription.id, sink: subscription.sink) }
             Self.warnAboutDefaultedSecrets(in: config, logger: logger)
         }
@@ -185,7 +185,7 @@ public final class Daemon: Sendable {
     private static func build(
         _ config: Config, storage: StorageConfig, previous: Pipeline, running: Config?, journal: SQLiteJournal,
         metrics: GatewayMetrics, logger: Logger
-    ) async throws -> (pipeline: Pipeline, unusedSinks: [any Sink]) {
+    ) async throws -> (pipeline: Pipeline, unusedSinks: [String: any Sink]) {
         let retiring = try await journal.retireSubscriptions(except: Set(config.subscriptions.map(\.id)))
         do {
             let built = try await Pipeline.build(
@@ -242,25 +242,29 @@ public final class Daemon: Sendable {
         return settings.filter(\.1).map(\.0)
     }
 
-    /// Releases sinks and the journal. A sink whose disk hangs (a file sink's write, a status
-    /// store's fsync: neither can be interrupted) is given up on after `server.shutdown_grace`,
-    /// so that a SIGTERM still ends the process; what it had not confirmed is delivered again
-    /// at the next start.
+    /// Releases sinks and the journal.
     public func close() async {
-        let sinks = pipeline.withLock { $0.sinks.sorted { $0.key < $1.key } }
-        let grace = gateway.config.server.shutdownGrace
+        await shutDown(pipeline.withLock { $0.sinks.mapValues(\.sink) })
+        try? await journal.close()
+    }
+
+    /// Shuts `sinks` down side by side. One whose disk hangs (a file sink's write, a status
+    /// store's fsync: neither can be interrupted) is given up on after `server.shutdown_grace`
+    /// (as read at start), so that a SIGTERM still ends the process, also during a reload
+    /// that removed that sink; what it had not confirmed is delivered again at the next start.
+    private func shutDown(_ sinks: [String: any Sink]) async {
+        let grace = started.server.shutdownGrace
         await withTaskGroup(of: Void.self) { group in
-            for (name, open) in sinks {
+            for (name, sink) in sinks {
                 group.addTask { [logger] in
-                    let closing = Task { await open.sink.shutdown() }
+                    let closing = Task { await sink.shutdown() }
                     guard await value(of: closing, within: grace.duration) == nil else { return }
                     logger.error(
-                        "sink did not close within server.shutdown_grace (\(grace.description)); stopping without it: is its disk hung?",
+                        "sink did not close within server.shutdown_grace (\(grace.description)); going on without it: is its disk hung?",
                         metadata: ["sink": "\(name)"])
                 }
             }
         }
-        try? await journal.close()
     }
 }
 

@@ -29,7 +29,7 @@ struct Pipeline: Sendable {
     static func build(
         config: Config, storage: StorageConfig, previous: Pipeline, journal: any Journal, metrics: GatewayMetrics, logger: Logger,
         openLater: Bool = false
-    ) async throws -> (pipeline: Pipeline, unusedSinks: [any Sink]) {
+    ) async throws -> (pipeline: Pipeline, unusedSinks: [String: any Sink]) {
         var next = Pipeline()
         var opened: [any Sink] = []
         do {
@@ -68,7 +68,7 @@ struct Pipeline: Sendable {
             for sink in opened { await sink.shutdown() }
             throw error
         }
-        let unused = previous.sinks.filter { name, old in next.sinks[name]?.fingerprint != old.fingerprint }.map(\.value.sink)
+        let unused = previous.sinks.filter { name, old in next.sinks[name]?.fingerprint != old.fingerprint }.mapValues(\.sink)
         return (next, unused)
     }
 }
