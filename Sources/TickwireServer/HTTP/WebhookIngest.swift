@@ -301,7 +301,7 @@ struct WebhookIngest: Sendable {
         mutating func add(_ chunk: inout ByteBuffer) -> Bool {
             total += chunk.readableBytes
             if keeping && total <= limit {
-                if let budget, !budget.take(chunk.readableBytes, org: org) {
+                if let budget, !budget.take(chunk.readableBytes, org: org, bodyLimit: limit) {
                     overBudget = true
                     drop()
                     return false
@@ -349,29 +349,32 @@ struct WebhookIngest: Sendable {
 /// `WebhookIngest.body(for:config:)`): without a bound, connections trickling 4 MiB bodies
 /// could hold any amount of memory. Past it, the body is answered 503 (providers retry).
 ///
-/// One org's bodies may hold an eighth of it at most: anyone who knows a Meta or Twilio
+/// Past half of it, an org whose bodies hold more than its share (an eighth, and at least
+/// two bodies of `max_body_bytes`) may take no more: anyone who knows a Meta or Twilio
 /// channel's URL can send bodies with a well-formed signature header, which are kept until
 /// they can be checked, and without a share per org they filled the whole budget and every
-/// org's webhooks were answered 503.
+/// org's webhooks were answered 503. Below half, an org alone (or one busy org) may use it.
 final class BodyBudget: Sendable {
     let limit: Int
-    let orgLimit: Int
+    let orgShare: Int
     private struct Held {
         var total = 0
         var byOrg: [String: Int] = [:]
     }
     private let held = Mutex(Held())
 
-    init(limit: Int = 256 * 1024 * 1024, orgLimit: Int? = nil) {
+    init(limit: Int = 256 * 1024 * 1024, orgShare: Int? = nil) {
         self.limit = limit
-        self.orgLimit = orgLimit ?? limit / 8
+        self.orgShare = orgShare ?? limit / 8
     }
 
-    func take(_ bytes: Int, org: String) -> Bool {
+    /// `bodyLimit`: `server.max_body_bytes`, which the share is never below twice.
+    func take(_ bytes: Int, org: String, bodyLimit: Int) -> Bool {
         held.withLock { held in
+            let total = held.total + bytes
             let orgAfter = held.byOrg[org, default: 0] + bytes
-            guard held.total + bytes <= limit, orgAfter <= orgLimit else { return false }
-            held.total += bytes
+            guard total <= limit, total <= limit / 2 || orgAfter <= max(orgShare, 2 * bodyLimit) else { return false }
+            held.total = total
             held.byOrg[org] = orgAfter
             return true
         }

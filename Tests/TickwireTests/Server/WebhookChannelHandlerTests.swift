@@ -207,7 +207,7 @@ struct WebhookChannelHandlerTests {
     /// and closed, and a connection that closes mid-body gives its share back.
     @Test func bodiesBeingReadShareOneBudget() async throws {
         let daemon = try await TestDaemon.open(in: directory)
-        let budget = BodyBudget(limit: 1000, orgLimit: 1000)
+        let budget = BodyBudget(limit: 1000, orgShare: 1000)
         let ingest = WebhookIngest(gateway: daemon.gateway, metrics: GatewayMetrics(), logger: .quiet, bodyBudget: budget)
         func connection() throws -> EmbeddedChannel {
             try Self.embeddedPost(ingest, uri: "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)")
@@ -230,33 +230,45 @@ struct WebhookChannelHandlerTests {
         await daemon.close()
     }
 
-    /// One org's bodies hold an eighth of the budget at most: an `auth: none` channel (or a
-    /// Meta or Twilio one, given any well-formed signature header) keeps bodies from
-    /// anyone, and those must not leave other orgs' webhooks answered 503.
+    /// Past half the budget, an org past its share (an eighth) takes no more: an `auth:
+    /// none` channel (or a Meta or Twilio one, given any well-formed signature header)
+    /// keeps bodies from anyone, and those must not leave other orgs' webhooks answered
+    /// 503. Below half, one org may use more than its share.
     @Test func oneOrgsBodiesCannotTakeTheWholeBudget() async throws {
         let config = try TestDaemon.config(
             in: directory,
             extra: """
                   other:
                     channels: { open: { provider: gupshup, auth: { type: none } } }
-                """)
+                """,
+            maxBodyBytes: 1024)
         let daemon = try await Daemon.open(config: config, logger: .quiet)
-        let budget = BodyBudget(limit: 8000)
-        #expect(budget.orgLimit == 1000)
+        let budget = BodyBudget(limit: 8000, orgShare: 1000)
+        // The share is never below two bodies of max_body_bytes, which must always fit.
+        let big = BodyBudget(limit: 16000, orgShare: 10)
+        #expect(big.take(8000, org: "y", bodyLimit: 2000), "up to half, whatever the share")
+        #expect(big.take(2000, org: "x", bodyLimit: 2000) && big.take(2000, org: "x", bodyLimit: 2000))
+        #expect(!big.take(1, org: "x", bodyLimit: 2000) && !big.take(1, org: "y", bodyLimit: 2000))
         let ingest = WebhookIngest(gateway: daemon.gateway, metrics: GatewayMetrics(), logger: .quiet, bodyBudget: budget)
-        let first = try Self.embeddedPost(ingest, uri: "/v1/webhooks/demo/open")
-        let second = try Self.embeddedPost(ingest, uri: "/v1/webhooks/demo/open")
-        let refused = try second.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } ?? ""
+        // Five bodies of 800 bytes from demo: the fifth takes the total to half (4000), and
+        // demo is past its share (1000, and two bodies of 1024 bytes).
+        var demo = try (0..<4).map { _ in try Self.embeddedPost(ingest, uri: "/v1/webhooks/demo/open") }
+        #expect(try demo.allSatisfy { try $0.readOutbound(as: ByteBuffer.self) == nil }, "below half, an org may pass its share")
+        #expect(budget.inUse(org: "demo") == 3200)
+        demo.append(try Self.embeddedPost(ingest, uri: "/v1/webhooks/demo/open"))
+        #expect(budget.inUse(org: "demo") == 4000)
+        let sixth = try Self.embeddedPost(ingest, uri: "/v1/webhooks/demo/open")
+        let refused = try sixth.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } ?? ""
         #expect(refused.hasPrefix("HTTP/1.1 503") && refused.contains(#""code":"busy""#), "\(refused)")
-        #expect(budget.inUse(org: "demo") == 800)
+        #expect(budget.inUse(org: "demo") == 4000)
+        // Another org still gets its share.
         let other = try Self.embeddedPost(ingest, uri: "/v1/webhooks/other/open")
         #expect(try other.readOutbound(as: ByteBuffer.self) == nil, "another org's body is still being read")
         #expect(budget.inUse(org: "other") == 800)
-        #expect(budget.inUse == 1600)
-        _ = try first.close().wait()
-        _ = try other.close().wait()
+        #expect(budget.inUse == 4800)
+        for channel in demo + [other] { _ = try channel.close().wait() }
         #expect(budget.inUse == 0 && budget.inUse(org: "demo") == 0 && budget.inUse(org: "other") == 0)
-        _ = try? second.finish()
+        _ = try? sixth.finish()
         await daemon.close()
     }
 
@@ -265,7 +277,7 @@ struct WebhookChannelHandlerTests {
     /// takes any of the budget.
     @Test func bodiesRefusedByTheirHeadAreNeverKept() async throws {
         let daemon = try await TestDaemon.open(in: directory)
-        let budget = BodyBudget(limit: 1000, orgLimit: 1000)
+        let budget = BodyBudget(limit: 1000, orgShare: 1000)
         let ingest = WebhookIngest(gateway: daemon.gateway, metrics: GatewayMetrics(), logger: .quiet, bodyBudget: budget)
         func post(_ uri: String, contentType: String = "application/json") throws -> String {
             let channel = try Self.embeddedPost(ingest, uri: uri, contentType: contentType)
@@ -307,7 +319,7 @@ struct WebhookChannelHandlerTests {
         let journal = held.journal
         let config = try TestDaemon.config(in: directory)
         let sent = try RepositoryFiles.corpusFile("gupshup/jaimey_message_event_sent.json")
-        let budget = BodyBudget(limit: sent.count + 10, orgLimit: sent.count + 10)
+        let budget = BodyBudget(limit: sent.count + 10, orgShare: sent.count + 10)
         let ingest = WebhookIngest(gateway: Gateway(config: config, journal: journal), metrics: GatewayMetrics(), logger: .quiet, bodyBudget: budget)
         func call() -> WebhookIngest.Call { Self.call(ingest, config: config, body: sent) }
         held.hold()
@@ -490,7 +502,7 @@ struct WebhookChannelHandlerTests {
         let path = "/v1/webhooks/demo/gupshup?token=\(TestDaemon.token)"
         let body = String(repeating: " ", count: 5000)
         let head = "POST \(path) HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
-        try await daemon.application(bodyBudget: BodyBudget(limit: 1000, orgLimit: 1000)).test(.live) { client in
+        try await daemon.application(bodyBudget: BodyBudget(limit: 1000, orgShare: 1000)).test(.live) { client in
             let port = try #require(client.port)
             let started = ContinuousClock.now
             // Waits for a third answer, which never comes: until the connection closes.

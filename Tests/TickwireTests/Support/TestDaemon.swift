@@ -11,10 +11,10 @@ enum TestDaemon {
     /// `extraSinks` are more `name: {…}` lines under `sinks:`; `extra` more top-level YAML.
     static func config(
         in directory: TemporaryDirectory, durability: Durability = .full, archive: String? = nil, extraSinks: [String] = [],
-        extra: String = "", idleTimeout: String = "30s", server: String = ""
+        extra: String = "", idleTimeout: String = "30s", server: String = "", maxBodyBytes: Int = 65536
     ) throws -> Config {
         let yaml = """
-            server: { listen: "127.0.0.1:0", max_body_bytes: 65536, idle_timeout: \(idleTimeout)\(server.isEmpty ? "" : ", " + server) }
+            server: { listen: "127.0.0.1:0", max_body_bytes: \(maxBodyBytes), idle_timeout: \(idleTimeout)\(server.isEmpty ? "" : ", " + server) }
             storage: { directory: "\(directory.path)/data", durability: \(durability.rawValue) }
             sinks:
               archive: { type: file, path: "\(archive ?? directory.path + "/out/{org}/events.jsonl")" }
