@@ -1,5 +1,4 @@
 import Foundation
-import Crypto
 import GRDB
 import TickwireCore
 
@@ -176,12 +175,10 @@ enum StatusStoreSchema {
                 arguments: [Timestamp.clockSlack, Date().timeIntervalSince1970])
         }
         migrator.registerMigration("v9-cursor-key") { db in
-            // The key listing cursors are sealed with: a cursor named a row id, counted over
-            // every org in the store, which told an org how many messages the others had.
+            // The key listing cursors are sealed with (made when the store opens): a cursor
+            // named a row id, counted over every org in the store, which told an org how many
+            // messages the others had.
             try db.execute(sql: "CREATE TABLE cursor_key (id INTEGER PRIMARY KEY CHECK (id = 1), key BLOB NOT NULL)")
-            try db.execute(
-                sql: "INSERT INTO cursor_key (id, key) VALUES (1, ?)",
-                arguments: [SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }])
         }
         return migrator
     }

@@ -22,9 +22,13 @@ public final class StatusStoreSink: Sink, Sendable {
         self.batchWait = batchWait
         self.logger = logger
         self.opened = FileIdentity(path: database.pool.path)
-        guard let key = try database.pool.read({ db in try Data.fetchOne(db, sql: "SELECT key FROM cursor_key WHERE id = 1") }), key.count == 32
-        else { throw CursorKeyMissing(path: database.pool.path) }
-        self.cursorKey = SymmetricKey(data: key)
+        // A key someone removed is made anew: only the cursors handed out so far stop working.
+        self.cursorKey = SymmetricKey(data: try database.pool.write { db in
+            if let key = try Data.fetchOne(db, sql: "SELECT key FROM cursor_key WHERE id = 1"), key.count == 32 { return key }
+            let key = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
+            try db.execute(sql: "INSERT OR REPLACE INTO cursor_key (id, key) VALUES (1, ?)", arguments: [key])
+            return key
+        })
     }
 
     /// Opens (creating or migrating) the store at `path`.
@@ -42,19 +46,16 @@ public final class StatusStoreSink: Sink, Sendable {
     }
 
     public func deliver(_ batch: [Event]) async -> DeliveryReport {
-        // Retried, not written: the events wait in the journal for the restart that opens
-        // the file now at the path (a store restored from a backup, or a new one).
-        if let opened, FileIdentity(path: database.pool.path) != opened {
-            return .all(
-                .retry(reason: "status store \(database.pool.path) was deleted or replaced while open; restart Tickwire to open the file at that path"),
-                count: batch.count)
-        }
         do {
             try await apply(batch)
             return .all(.delivered, count: batch.count)
         } catch let error as DatabaseError where Self.refusesForGood(error) {
             logger.error("status store refused a batch: applying its events one by one", metadata: ["error": "\(error)"])
             return await oneByOne(batch)
+        } catch let error as StoreFileReplaced {
+            // Retried, not written: the events wait in the journal for the restart that
+            // opens the file now at the path (a store restored from a backup, or a new one).
+            return .all(.retry(reason: "\(error)"), count: batch.count)
         } catch {
             logger.warning("status store write failed", metadata: ["error": "\(error)"])
             return .all(.retry(reason: "status store: \(error)"), count: batch.count)
@@ -82,9 +83,12 @@ public final class StatusStoreSink: Sink, Sendable {
         return DeliveryReport(outcomes: outcomes)
     }
 
-    /// Applies `events` in one transaction.
+    /// Applies `events` in one transaction. The file is checked on GRDB's writer thread, not
+    /// the caller's: a `stat` on a hung network mount must not block Swift's pool.
     private func apply(_ events: [Event]) async throws {
-        try await pool.write { db in
+        let path = pool.path
+        try await pool.write { [opened] db in
+            if let opened, FileIdentity(path: path) != opened { throw StoreFileReplaced(path: path) }
             for event in events { try StatusStoreWriter.apply(event, db: db) }
         }
     }
@@ -116,9 +120,12 @@ extension StatusStoreSink: SinkFactory {
     }
 }
 
-struct CursorKeyMissing: Error, CustomStringConvertible {
+/// SQLite goes on writing to a file deleted or replaced under it, where nothing reads it.
+struct StoreFileReplaced: Error, CustomStringConvertible {
     var path: String
-    var description: String { "status store \(path) has no cursor key (its cursor_key table was emptied or changed)" }
+    var description: String {
+        "status store \(path) was deleted or replaced while open; restart Tickwire to open the file at that path"
+    }
 }
 
 /// A file's device and inode.
