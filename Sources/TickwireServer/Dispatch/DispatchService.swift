@@ -62,7 +62,9 @@ final class DispatchService: Service {
 
     /// Keeps dispatchers whose route is unchanged, stops the others (after their current
     /// batch) and then starts the new ones: a subscription whose filters or sink changed
-    /// never has two dispatchers on its cursor at once.
+    /// never has two dispatchers on its cursor at once. (Only a wait cancelled by a shutdown
+    /// can leave a delivery stuck on a hung disk running behind the next dispatcher: it is
+    /// given up on, and its batch delivered again, at least once.)
     /// `nil`: what was last asked for.
     func replace(with dispatchers: [SubscriptionDispatcher]?) async {
         let stopping: [(Int, Running)] = state.withLock { state in

@@ -24,11 +24,14 @@ func value<Value: Sendable>(of task: Task<Value, Never>, within timeout: Duratio
 /// Runs `operation` in a task of its own, cancelled with the caller, and returns its value,
 /// or nil as soon as the caller is cancelled, without waiting for `operation` to notice.
 func abandoningOnCancel<Value: Sendable>(_ operation: @escaping @Sendable () async -> Value) async -> Value? {
-    let task = Task { await operation() }
+    let answer = FirstAnswer<Value?>()
+    // One task per call, on the dispatchers' path: it gives its own answer.
+    let task = Task { answer.give(await operation()) }
     return await withTaskCancellationHandler {
-        await value(of: task, within: nil)
+        await withCheckedContinuation { answer.wait($0) }
     } onCancel: {
         task.cancel()
+        answer.give(nil)
     }
 }
 
