@@ -254,17 +254,20 @@ public final class Daemon: Sendable {
     /// that removed that sink; what it had not confirmed is delivered again at the next start.
     private func shutDown(_ sinks: [String: any Sink]) async {
         let grace = started.server.shutdownGrace
-        await withTaskGroup(of: Void.self) { group in
-            for (name, sink) in sinks {
-                group.addTask { [logger] in
-                    let closing = Task { await sink.shutdown() }
-                    guard await value(of: closing, within: grace.duration) == nil else { return }
-                    logger.error(
-                        "sink did not close within server.shutdown_grace (\(grace.description)); going on without it: is its disk hung?",
-                        metadata: ["sink": "\(name)"])
+        // Unstructured, so that a cancelled caller still gives each sink its grace.
+        await Task { [logger] in
+            await withTaskGroup(of: Void.self) { group in
+                for (name, sink) in sinks {
+                    group.addTask {
+                        let closing = Task { await sink.shutdown() }
+                        guard await value(of: closing, within: grace.duration) == nil else { return }
+                        logger.error(
+                            "sink did not close within server.shutdown_grace (\(grace.description)); going on without it: is its disk hung?",
+                            metadata: ["sink": "\(name)"])
+                    }
                 }
             }
-        }
+        }.value
     }
 }
 
