@@ -5,7 +5,8 @@
 - metrics: /metrics parsed by prometheus_client; the figures match what was sent;
 - disk full: a full data directory answers 503 and /readyz 503, and both recover;
 - one daemon per data directory: a second is refused and changes nothing;
-- signals at awkward times: SIGHUP during start-up, SIGTERM during a reload."""
+- signals at awkward times: SIGHUP during start-up, SIGTERM during a reload;
+- a sink stuck for good (a FIFO nobody reads) does not keep SIGTERM from ending the daemon."""
 import http.client
 import json
 from contextlib import closing
@@ -364,6 +365,48 @@ def reload_then_shutdown_checks():
                 print(open(daemon.log_path).read()[-3000:])
 
 
+def hung_sink_checks():
+    """SIGTERM while a file sink is stuck for good: its path is a FIFO nobody reads, so the
+    sink's open(2) never returns, as a write on a hung disk would not. The daemon still
+    answers webhooks, then exits within twice shutdown_grace instead of waiting for ever,
+    and the stuck subscription's cursor stays before the event (delivered after a restart)."""
+    with tempfile.TemporaryDirectory(prefix="tickwire-hung-sink-") as tmp:
+        port = free_port()
+        config_path = os.path.join(tmp, "config.yaml")
+        stuck = os.path.join(tmp, "stuck", "demo.jsonl")
+        os.makedirs(os.path.dirname(stuck))
+        os.mkfifo(stuck)
+        with open(config_path, "w") as f:
+            f.write(config_text(tmp, port, extra_sink=f"""  stuck: {{ type: file, path: "{tmp}/stuck/{{org}}.jsonl" }}""")
+                    .replace("      - { sink: archive }", "      - { sink: archive }\n      - { sink: stuck }"))
+        daemon = Daemon(config_path, port, os.path.join(tmp, "daemon.log"))
+        daemon.start()
+        try:
+            status, _ = daemon.post(f"/v1/webhooks/demo/gupshup?token={TOKEN}", body(9_500_000))
+            check(status == 200, f"a webhook is accepted while a sink is stuck ({status})")
+            check(wait_for(lambda: len(jsonl_ids(os.path.join(tmp, "data", "demo", "events.jsonl"))) == 1, timeout=10),
+                  "and the other file sink has its event")
+            daemon.process.send_signal(signal.SIGTERM)
+            stopped_at = time.time()
+            try:
+                code = daemon.process.wait(timeout=25)
+            except subprocess.TimeoutExpired:
+                code = None
+            elapsed = time.time() - stopped_at
+            check(code == 0, f"SIGTERM ends a daemon whose sink is stuck (exit {code} after {elapsed:.1f} s; shutdown_grace 5s)")
+            log = open(daemon.log_path).read()
+            check(any("sink did not close within server.shutdown_grace" in line and "stuck" in line for line in log.splitlines()),
+                  "and it says which sink it gave up on")
+            with closing(sqlite3.connect(os.path.join(tmp, "data", "journal.sqlite"))) as db:
+                cursor = db.execute("SELECT seq FROM cursors WHERE subscription = 'demo/stuck'").fetchone()
+            check(cursor == (0,), f"the stuck subscription's cursor stays before the event ({cursor})")
+        finally:
+            if daemon.process.poll() is None:
+                daemon.kill9()
+            if failures:
+                print(open(daemon.log_path).read()[-3000:])
+
+
 def disk_full_checks():
     mount = tempfile.mkdtemp(prefix="tickwire-diskfull-")
     # Mounting needs root: as another user, sudo without a password prompt (scripts/bootstrap
@@ -472,6 +515,7 @@ def main():
             if failures:
                 print(open(daemon.log_path).read()[-3000:])
     reload_then_shutdown_checks()
+    hung_sink_checks()
     disk_full_checks()
     print(f"e2e operations: {len(failures)} failed")
     return 1 if failures else 0
