@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 import TickwireCore
 import TickwireSinks
@@ -28,10 +29,12 @@ import Glibc
 /// reboots before restarting the daemon (the README's failure table: the page cache may still
 /// hold what the disk never took). A sync that could not start for want of a resource (no
 /// descriptor left to open the WAL with: EMFILE, ENFILE, ENOMEM) flushed and dropped
-/// nothing: it is tried again for up to `transientRetry` while its commits wait, and only
-/// then is final. (Answered 503 at once, such a commit was written and became durable with
-/// a later sync: seen by no dispatcher until another row came, and a cursor save or a
-/// subscription mark the caller thought failed stood all the same.)
+/// nothing: it is tried again, with a pause growing to a second, for as long as the shortage
+/// lasts, and its commits wait, as on a disk that hangs (their webhooks are answered 503
+/// after `server.idle_timeout`). Answered 503 at once, or made final after a while, such a
+/// commit was written anyway and became durable with a later checkpoint or sync: seen by no
+/// dispatcher until another row came, and a cursor save or a subscription mark whose caller
+/// was told it failed stood all the same; made final, a restart was needed besides.
 final class WALSync: Sendable {
     typealias Work = @Sendable ((any Error)?) -> Void
 
@@ -44,18 +47,21 @@ final class WALSync: Sendable {
     /// fdatasync calls that returned, for metrics and tests.
     let syncs = Atomic<Int>(0)
     private let onSync: (@Sendable (Duration) -> Void)?
-    private let transientRetry: Duration
+    /// Set by `stop`: a sync still waiting for a resource then fails, or closing would wait
+    /// for it for ever.
+    private let stopping = Atomic<Bool>(false)
+    private let logger: Logger
 
     /// Syncs the WAL file at `walPath` (the database's path + `-wal`); `onSync` is told how
     /// long each fdatasync took (for metrics); `open` opens the WAL (tests: a full descriptor
     /// table).
     init(
-        walPath: String, onSync: (@Sendable (Duration) -> Void)? = nil, transientRetry: Duration = .seconds(2),
+        walPath: String, onSync: (@Sendable (Duration) -> Void)? = nil, logger: Logger = Logger(label: "tickwire.journal"),
         open: @escaping @Sendable (String) -> Int32 = { Glibc.open($0, O_RDONLY | O_CLOEXEC) }
     ) {
         wal = Mutex(WALFile(path: walPath, open: open))
         self.onSync = onSync
-        self.transientRetry = transientRetry
+        self.logger = logger
         thread = BatchThread(name: "tw-wal-sync")
         thread.start { [self] batch in
             let error = Result { try syncNow() }.error
@@ -86,6 +92,7 @@ final class WALSync: Sendable {
 
     /// Ends the thread once what is pending is synced; later work syncs on its caller's thread.
     func stop() {
+        stopping.store(true, ordering: .relaxed)
         guard thread.stop() else { return }
         wal.withLock { $0.close() }
     }
@@ -93,14 +100,29 @@ final class WALSync: Sendable {
     /// Syncs on the calling thread, for a caller that must not go on before its commit is
     /// on disk (a prune, before the id index forgets what it deleted).
     func syncNow() throws {
-        let start = ContinuousClock.now
-        try wal.withLock { wal in
+        let took = try wal.withLock { wal in
             if let failure { throw failure }
+            var waitingSince: ContinuousClock.Instant?
+            var pause = Duration.milliseconds(50)
             while true {
                 do {
-                    return try wal.sync()
-                } catch let error as WALSyncFailure where !error.isFinal && ContinuousClock.now - start < transientRetry {
-                    Thread.sleep(forTimeInterval: 0.05)
+                    let start = ContinuousClock.now
+                    try wal.sync()
+                    if let waitingSince {
+                        logger.notice(
+                            "the journal's WAL is synced again: the webhooks that waited are answered",
+                            metadata: ["waited": "\(Int((ContinuousClock.now - waitingSince).components.seconds))s"])
+                    }
+                    return ContinuousClock.now - start
+                } catch let error as WALSyncFailure where !error.isFinal && !stopping.load(ordering: .relaxed) {
+                    if waitingSince == nil {
+                        waitingSince = .now
+                        logger.error(
+                            "the journal's WAL cannot be synced for want of a resource; trying again until it can, and webhooks wait (answered 503 after server.idle_timeout)",
+                            metadata: ["error": "\(error.reason)"])
+                    }
+                    Thread.sleep(forTimeInterval: Double(pause.components.attoseconds) / 1e18 + Double(pause.components.seconds))
+                    pause = min(pause * 2, .seconds(1))
                 } catch {
                     let final = (error as? WALSyncFailure)?.unavailable ?? JournalUnavailable(reason: "\(error)")
                     failed.withLock { $0 = final }
@@ -109,7 +131,7 @@ final class WALSync: Sendable {
             }
         }
         syncs.add(1, ordering: .relaxed)
-        onSync?(ContinuousClock.now - start)
+        onSync?(took)
     }
 }
 

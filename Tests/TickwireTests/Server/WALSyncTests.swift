@@ -55,47 +55,45 @@ struct WALSyncTests {
     }
 
     /// A sync that could not open the WAL for want of a descriptor flushed nothing and
-    /// dropped nothing: it is tried again while its commits wait, and they are answered
-    /// once it succeeds. (Latched at once, one exhausted descriptor table left the journal
-    /// refusing every webhook until a restart.) Past the retry window it is final.
+    /// dropped nothing: it is tried again for as long as the shortage lasts while its
+    /// commits wait, and they are answered once it succeeds. (Failed at once, or made final,
+    /// such commits stood anyway, and a final one left the journal refusing every webhook
+    /// until a restart.) Stopping ends the wait.
     @Test func aSyncThatCouldNotOpenTheWALForWantOfADescriptorIsTriedAgain() async throws {
         #expect(FileManager.default.createFile(atPath: walPath, contents: Data("frames".utf8)))
-        let refusals = Atomic<Int>(3)
+        let full = Atomic<Bool>(true)
         let sync = WALSync(
-            walPath: walPath, transientRetry: .milliseconds(500),
+            walPath: walPath, logger: .quiet,
             open: { path in
-                guard refusals.subtract(1, ordering: .relaxed).newValue < 0 else {
+                guard !full.load(ordering: .relaxed) else {
                     errno = EMFILE
                     return -1
                 }
                 return open(path, O_RDONLY | O_CLOEXEC)
             })
         let grouped = GroupCommit<Int, Int>(name: "test", sync: sync) { items in items }
-        func submit(_ items: [Int]) async throws -> [Int] {
-            try await withCheckedThrowingContinuation { continuation in
-                grouped.submit(items) { continuation.resume(with: $0.map(Array.init)) }
-            }
-        }
-        #expect(try await submit([1]) == [1])
+        let answer = Mutex<Result<[Int], any Error>?>(nil)
+        grouped.submit([1]) { result in answer.withLock { $0 = result.map(Array.init) } }
+        try await Task.sleep(for: .seconds(3))
+        #expect(answer.withLock { $0 } == nil, "the commit waits while descriptors are short")
+        #expect(sync.failure == nil)
+        full.store(false, ordering: .relaxed)
+        #expect(await eventually { answer.withLock { $0 } != nil })
+        #expect(try answer.withLock { try $0?.get() } == [1])
         #expect(sync.failure == nil)
         #expect(sync.syncs.load(ordering: .relaxed) == 1)
+
+        // Short again when the journal closes: the stop ends the wait, with an error.
+        try FileManager.default.moveItem(atPath: walPath, toPath: walPath + ".old")
+        #expect(FileManager.default.createFile(atPath: walPath, contents: Data("new inode".utf8)))
+        full.store(true, ordering: .relaxed)
+        let last = Mutex<Result<[Int], any Error>?>(nil)
+        grouped.submit([2]) { result in last.withLock { $0 = result.map(Array.init) } }
+        try await Task.sleep(for: .milliseconds(300))
         grouped.stop()
         sync.stop()
-
-        // A descriptor table that stays full: final once the window has passed.
-        let full = WALSync(
-            walPath: walPath + ".other", transientRetry: .milliseconds(200),
-            open: { _ in
-                errno = EMFILE
-                return -1
-            })
-        #expect(FileManager.default.createFile(atPath: walPath + ".other", contents: Data("frames".utf8)))
-        let started = ContinuousClock.now
-        let error = await #expect(throws: JournalUnavailable.self) { try await full.synced() }
+        let error = #expect(throws: JournalUnavailable.self) { try last.withLock { try $0?.get() } }
         #expect(error?.reason.contains("Too many open files") == true)
-        #expect(ContinuousClock.now - started >= .milliseconds(200))
-        #expect(full.failure != nil)
-        full.stop()
     }
 
     /// After a failed sync nothing more is committed: it could not be answered, and the
