@@ -31,6 +31,8 @@ public final class Daemon: Sendable {
     private let started: Config
     private let pipeline: Mutex<Pipeline>
     private let reloads = ReloadQueue()
+    /// Sinks a cancelled reload left closing (`shutDown`).
+    private let closingLater = Mutex<[Task<Void, Never>]>([])
 
     private init(config: Config, journal: SQLiteJournal, metrics: GatewayMetrics, pipeline: Pipeline, logger: Logger) {
         self.gateway = Gateway(config: config, journal: journal)
@@ -245,6 +247,8 @@ public final class Daemon: Sendable {
     /// Releases sinks and the journal.
     public func close() async {
         await shutDown(pipeline.withLock { $0.sinks.mapValues(\.sink) })
+        // Those a reload cancelled by the shutdown left closing: each within its grace.
+        for closing in closingLater.withLock({ $0 }) { await closing.value }
         try? await journal.close()
     }
 
@@ -255,7 +259,7 @@ public final class Daemon: Sendable {
     private func shutDown(_ sinks: [String: any Sink]) async {
         let grace = started.server.shutdownGrace
         // Unstructured, so that a cancelled caller still gives each sink its grace.
-        await Task { [logger] in
+        let closing = Task { [logger] in
             await withTaskGroup(of: Void.self) { group in
                 for (name, sink) in sinks {
                     group.addTask {
@@ -267,7 +271,11 @@ public final class Daemon: Sendable {
                     }
                 }
             }
-        }.value
+        }
+        // A reload cancelled by a shutdown does not wait: the server stops accepting only
+        // once the reload has returned. `close` waits instead.
+        guard !Task.isCancelled else { return closingLater.withLock { $0.append(closing) } }
+        await closing.value
     }
 }
 

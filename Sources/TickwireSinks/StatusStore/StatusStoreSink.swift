@@ -98,7 +98,15 @@ public final class StatusStoreSink: Sink, Sendable {
     }
 
     public func shutdown() async {
-        try? database.close()
+        // On a thread of its own: on a hung disk the close waits for the checkpoint's and
+        // the writer's fsync, and a blocked thread of Swift's pool (one per core) stalled
+        // every task, the timers of a shutdown that gives up on this sink too.
+        await withCheckedContinuation { continuation in
+            Thread { [database] in
+                try? database.close()
+                continuation.resume()
+            }.start()
+        }
     }
 
     /// `PRAGMA synchronous` of the writer: 2 = FULL, 1 = NORMAL.
