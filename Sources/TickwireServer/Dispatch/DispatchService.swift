@@ -62,9 +62,10 @@ final class DispatchService: Service {
 
     /// Keeps dispatchers whose route is unchanged, stops the others (after their current
     /// batch) and then starts the new ones: a subscription whose filters or sink changed
-    /// never has two dispatchers on its cursor at once. (Only a wait cancelled by a shutdown
-    /// can leave a delivery stuck on a hung disk running behind the next dispatcher: it is
-    /// given up on, and its batch delivered again, at least once.)
+    /// never has two dispatchers on its cursor at once. (Except after a wait cancelled by a
+    /// shutdown: the old dispatcher gives up on the delivery in flight, which may go on, a
+    /// write stuck on a hung disk or a request to a console; its batch is delivered again,
+    /// at least once.)
     /// `nil`: what was last asked for.
     func replace(with dispatchers: [SubscriptionDispatcher]?) async {
         let stopping: [(Int, Running)] = state.withLock { state in
