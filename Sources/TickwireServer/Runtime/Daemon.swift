@@ -125,7 +125,7 @@ public final class Daemon: Sendable {
     /// `loader`; SIGHUPs that came before this was called are applied first.
     public func run(reloadingFrom configPath: String? = nil, loader: ConfigLoader? = nil, on reloads: UnixSignalsSequence? = nil) async throws {
         defer { logger.info("stopped") }
-        let server = gateway.config.server
+        let server = started.server
         Self.warnAboutDefaultedSecrets(in: gateway.config, logger: logger)
         if server.metricsToken == nil && !server.listensOnLoopbackOnly {
             logger.warning("/metrics is open to anyone who can reach \(server.listen): it names every org, channel and subscription; set server.metrics_token")
@@ -139,7 +139,7 @@ public final class Daemon: Sendable {
         }
         var configuration = ServiceGroupConfiguration(
             services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        configuration.maximumGracefulShutdownDuration = gateway.config.server.shutdownGrace.duration
+        configuration.maximumGracefulShutdownDuration = server.shutdownGrace.duration
         let group = ServiceGroup(configuration: configuration)
         do {
             try await group.run()

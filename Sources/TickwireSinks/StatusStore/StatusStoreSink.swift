@@ -101,12 +101,7 @@ public final class StatusStoreSink: Sink, Sendable {
         // On a thread of its own: on a hung disk the close waits for the checkpoint's and
         // the writer's fsync, and a blocked thread of Swift's pool (one per core) stalled
         // every task, the timers of a shutdown that gives up on this sink too.
-        await withCheckedContinuation { continuation in
-            Thread { [database] in
-                try? database.close()
-                continuation.resume()
-            }.start()
-        }
+        _ = try? await onOwnThread { [database] in try database.close() }
     }
 
     /// `PRAGMA synchronous` of the writer: 2 = FULL, 1 = NORMAL.
@@ -124,7 +119,11 @@ extension StatusStoreSink: SinkFactory {
     }
 
     public static func make(config: StatusStoreConfig, context: SinkContext) async throws -> any Sink {
-        try open(path: config.path, durability: context.durability, batchWait: config.batchWait.duration, logger: context.logger)
+        // Off Swift's pool, for the same reason as `shutdown` (an UnopenedSink tries again
+        // while the daemon serves).
+        try await onOwnThread {
+            try open(path: config.path, durability: context.durability, batchWait: config.batchWait.duration, logger: context.logger)
+        }
     }
 }
 
