@@ -349,8 +349,8 @@ struct WebhookIngest: Sendable {
 /// `WebhookIngest.body(for:config:)`): without a bound, connections trickling 4 MiB bodies
 /// could hold any amount of memory. Past it, the body is answered 503 (providers retry).
 ///
-/// Past half of it, an org whose bodies hold more than its share (an eighth, and at least
-/// two bodies of `max_body_bytes`) may take no more: anyone who knows a Meta or Twilio
+/// Past half of it, a body that would take its org past the org's share (an eighth, and at
+/// least two bodies of `max_body_bytes`) is refused: anyone who knows a Meta or Twilio
 /// channel's URL can send bodies with a well-formed signature header, which are kept until
 /// they can be checked, and without a share per org they filled the whole budget and every
 /// org's webhooks were answered 503. Below half, an org alone (or one busy org) may use it.

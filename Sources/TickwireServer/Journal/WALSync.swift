@@ -31,10 +31,8 @@ import Glibc
 /// descriptor left to open the WAL with: EMFILE, ENFILE, ENOMEM) flushed and dropped
 /// nothing: it is tried again, with a pause growing to a second, for as long as the shortage
 /// lasts, and its commits wait, as on a disk that hangs (their webhooks are answered 503
-/// after `server.idle_timeout`). Answered 503 at once, or made final after a while, such a
-/// commit was written anyway and became durable with a later checkpoint or sync: seen by no
-/// dispatcher until another row came, and a cursor save or a subscription mark whose caller
-/// was told it failed stood all the same; made final, a restart was needed besides.
+/// after `server.idle_timeout`). Failed instead, such a commit stood anyway and became
+/// durable later, unseen by dispatchers, its caller told it failed.
 final class WALSync: Sendable {
     typealias Work = @Sendable ((any Error)?) -> Void
 
@@ -121,7 +119,7 @@ final class WALSync: Sendable {
                             "the journal's WAL cannot be synced for want of a resource; trying again until it can, and webhooks wait (answered 503 after server.idle_timeout)",
                             metadata: ["error": "\(error.reason)"])
                     }
-                    Thread.sleep(forTimeInterval: Double(pause.components.attoseconds) / 1e18 + Double(pause.components.seconds))
+                    Thread.sleep(forTimeInterval: pause.secondsValue)
                     pause = min(pause * 2, .seconds(1))
                 } catch {
                     let final = (error as? WALSyncFailure)?.unavailable ?? JournalUnavailable(reason: "\(error)")

@@ -125,7 +125,7 @@ public final class GatewayMetrics: Sendable {
     /// a local sink's write on a hung disk never returns, and this keeps growing.
     func deliveryInFlight(subscription: String, sink: String, for age: Duration) {
         Gauge(label: "tickwire_subscription_delivery_in_flight_seconds", dimensions: [("subscription", subscription), ("sink", sink)], factory: factory)
-            .record(Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18)
+            .record(age.secondsValue)
     }
 
     /// 1 while a sink that could not be opened at start is still not open (`UnopenedSink`).
