@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 import TickwireSinks
 
@@ -14,6 +15,8 @@ final class BatchThread<Item: Sendable>: Sendable {
 
     private let state = Mutex(State())
     private let thread: PeriodicThread
+    /// When the batch in hand was taken (uptime nanoseconds), 0 between batches.
+    private let busySince = Atomic<UInt64>(0)
 
     init(name: String) {
         thread = PeriodicThread(name: name)
@@ -24,7 +27,11 @@ final class BatchThread<Item: Sendable>: Sendable {
         state.withLock { $0.handle = handle }
         thread.start { [self] in
             let batch = take()
-            if !batch.isEmpty { handle(batch) }
+            if !batch.isEmpty {
+                busySince.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+                handle(batch)
+                busySince.store(0, ordering: .relaxed)
+            }
             // Until the next submit wakes it.
             return .seconds(3600)
         }
@@ -57,6 +64,13 @@ final class BatchThread<Item: Sendable>: Sendable {
         }
         if !rest.isEmpty { handle?(rest) }
         return true
+    }
+
+    /// How long the batch in hand has been handled; nil between batches.
+    var busyFor: Duration? {
+        let since = busySince.load(ordering: .relaxed)
+        guard since > 0 else { return nil }
+        return .nanoseconds(Int64(DispatchTime.now().uptimeNanoseconds &- since))
     }
 
     private func take() -> [Item] {

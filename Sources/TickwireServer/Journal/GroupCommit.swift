@@ -50,6 +50,9 @@ final class GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
         }
     }
 
+    /// How long the commit in hand has been running; nil between commits.
+    var busyFor: Duration? { thread.busyFor }
+
     /// Ends the thread once what is waiting is committed, and returns then (what is closed
     /// next, the databases, must not be in use); later submits fail.
     func stop() {

@@ -360,6 +360,15 @@ public final class SQLiteJournal: Journal {
     }
 
     public func checkWritable() async -> Bool {
+        await checkWritable(stuckAfter: .seconds(5))
+    }
+
+    /// `stuckAfter`: how long a commit or an fsync may run before the disk counts as hung.
+    func checkWritable(stuckAfter: Duration) async -> Bool {
+        // Whatever the last append said: on a hung disk no append fails, they wait, and each
+        // webhook gets 503 only after server.idle_timeout. A load balancer should send them
+        // elsewhere meanwhile.
+        if let stuck = [writer.busyFor, pool.sync?.busyFor].compactMap({ $0 }).max(), stuck >= stuckAfter { return false }
         if writable.load(ordering: .relaxed) { return true }
         // One probe at a time, however many /readyz requests come in; each gets its answer,
         // or "not ready" after 2 s (a probe stuck on a hung disk holds nobody).

@@ -80,6 +80,9 @@ final class WALSync: Sendable {
         failed.withLock { $0 }
     }
 
+    /// How long the sync in hand has been running; nil between syncs.
+    var busyFor: Duration? { thread.busyFor }
+
     /// Waits for the next fdatasync of the WAL; throws its error.
     func synced() async throws {
         let error = await withCheckedContinuation { continuation in

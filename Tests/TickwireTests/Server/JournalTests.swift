@@ -36,6 +36,23 @@ struct JournalTests {
         try await reopened.close()
     }
 
+    /// On a hung disk no append fails: they wait. /readyz must not say ready meanwhile,
+    /// or a load balancer keeps sending webhooks that are answered 503 only after
+    /// server.idle_timeout.
+    @Test func aCommitWaitingOnAHungFsyncMakesTheJournalNotReady() async throws {
+        let held = try HeldSyncJournal(path: directory.path + "/held.sqlite", holding: false)
+        let journal = held.journal
+        #expect(await journal.checkWritable(stuckAfter: .milliseconds(200)))
+        held.hold()
+        journal.append([TestEvents.status(.sent, message: "m0")]) { _ in }
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(await !journal.checkWritable(stuckAfter: .milliseconds(200)), "an fsync running for 400 ms")
+        #expect(await journal.checkWritable(stuckAfter: .seconds(30)), "not yet past a longer limit")
+        held.release()
+        #expect(await eventually { await journal.checkWritable(stuckAfter: .milliseconds(200)) }, "ready again once it returns")
+        try await journal.close()
+    }
+
     @Test func appendsInOrderAndReadsBackPerOrg() async throws {
         let journal = try SQLiteJournal(path: path, durability: .full)
         let events = (0..<5).map { TestEvents.status(.sent, message: "m\($0)") } + [TestEvents.status(.sent, message: "x", org: "other")]
