@@ -70,7 +70,8 @@ final class BatchThread<Item: Sendable>: Sendable {
     var busyFor: Duration? {
         let since = busySince.load(ordering: .relaxed)
         guard since > 0 else { return nil }
-        return .nanoseconds(Int64(DispatchTime.now().uptimeNanoseconds &- since))
+        let now = DispatchTime.now().uptimeNanoseconds
+        return .nanoseconds(Int64(clamping: now > since ? now - since : 0))
     }
 
     private func take() -> [Item] {

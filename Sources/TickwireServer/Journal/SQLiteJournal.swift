@@ -363,6 +363,12 @@ public final class SQLiteJournal: Journal {
         await checkWritable(stuckAfter: .seconds(5))
     }
 
+    /// A WAL sync waiting for descriptors or memory fails now instead (a shutdown whose
+    /// grace ran out: the dispatchers' last saves would wait for it for ever).
+    public func abandonSyncWaits() {
+        pool.sync?.abandonResourceWait()
+    }
+
     /// `stuckAfter`: how long a commit or an fsync may run before the disk counts as hung.
     func checkWritable(stuckAfter: Duration) async -> Bool {
         // Whatever the last append said: on a hung disk no append fails, they wait, and each
@@ -774,6 +780,7 @@ public final class SQLiteJournal: Journal {
     }
 
     public func close() async throws {
+        abandonSyncWaits()
         commits.finish()
         writer.stop()
         let closedIDs = Result { try eventIDs.close() }

@@ -80,6 +80,13 @@ final class WALSync: Sendable {
         failed.withLock { $0 }
     }
 
+    /// Makes a sync waiting for descriptors or memory fail now, and later ones at once: the
+    /// daemon is stopping, and what waits on it (a dispatcher's last save, a prune) would
+    /// keep it from ever stopping.
+    func abandonResourceWait() {
+        stopping.store(true, ordering: .relaxed)
+    }
+
     /// How long the sync in hand has been running; nil between syncs.
     var busyFor: Duration? { thread.busyFor }
 
@@ -93,7 +100,7 @@ final class WALSync: Sendable {
 
     /// Ends the thread once what is pending is synced; later work syncs on its caller's thread.
     func stop() {
-        stopping.store(true, ordering: .relaxed)
+        abandonResourceWait()
         guard thread.stop() else { return }
         wal.withLock { $0.close() }
     }

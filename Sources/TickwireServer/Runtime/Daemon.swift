@@ -31,8 +31,8 @@ public final class Daemon: Sendable {
     private let started: Config
     private let pipeline: Mutex<Pipeline>
     private let reloads = ReloadQueue()
-    /// Sinks a cancelled reload left closing (`shutDown`).
-    private let closingLater = Mutex<[Task<Void, Never>]>([])
+    /// Sink closes started (`shutDown`): `close` waits for any a cancelled reload left.
+    private let closingLater = Mutex<[UUID: Task<Void, Never>]>([:])
 
     private init(config: Config, journal: SQLiteJournal, metrics: GatewayMetrics, pipeline: Pipeline, logger: Logger) {
         self.gateway = Gateway(config: config, journal: journal)
@@ -137,6 +137,7 @@ public final class Daemon: Sendable {
             // cancelled, then the server drains.
             services.append(ReloadSignalService(daemon: self, path: configPath, loader: loader, signals: reloads, logger: logger))
         }
+        services.append(SyncWaitDeadline(journal: journal, grace: server.shutdownGrace.duration))
         var configuration = ServiceGroupConfiguration(
             services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         configuration.maximumGracefulShutdownDuration = server.shutdownGrace.duration
@@ -247,8 +248,8 @@ public final class Daemon: Sendable {
     /// Releases sinks and the journal.
     public func close() async {
         await shutDown(pipeline.withLock { $0.sinks.mapValues(\.sink) })
-        // Those a reload cancelled by the shutdown left closing: each within its grace.
-        for closing in closingLater.withLock({ $0 }) { await closing.value }
+        // Any a reload cancelled by the shutdown left closing: each within its grace.
+        for closing in closingLater.withLock({ Array($0.values) }) { await closing.value }
         try? await journal.close()
     }
 
@@ -272,10 +273,27 @@ public final class Daemon: Sendable {
                 }
             }
         }
-        // A reload cancelled by a shutdown does not wait: the server stops accepting only
-        // once the reload has returned. `close` waits instead.
-        guard !Task.isCancelled else { return closingLater.withLock { $0.append(closing) } }
-        await closing.value
+        // A reload cancelled by a shutdown stops waiting (the server stops accepting only
+        // once the reload has returned): `close` waits instead.
+        let id = UUID()
+        closingLater.withLock { $0[id] = closing }
+        if await value(of: closing, within: nil) != nil { _ = closingLater.withLock { $0.removeValue(forKey: id) } }
+    }
+}
+
+/// Told first when a shutdown starts (last in the list): once `grace` has passed, a WAL
+/// sync still waiting for descriptors or memory fails, so that the saves and prunes waiting
+/// on it end and the services can stop.
+private struct SyncWaitDeadline: Service {
+    let journal: SQLiteJournal
+    let grace: Duration
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        Task { [journal, grace] in
+            try? await Task.sleep(for: grace)
+            journal.abandonSyncWaits()
+        }
     }
 }
 
