@@ -541,19 +541,52 @@ public final class SQLiteJournal: Journal {
     }
 
     public func forgetRetiredSubscriptions(olderThan age: Duration) async throws -> [String] {
+        try await forgetRetiredSubscriptions(olderThan: age, batchSize: 5000)
+    }
+
+    /// In batches of `batchSize` queued events and dead letters: a retired console's queue
+    /// can hold millions after a long outage, and one DELETE held the writer, and every
+    /// webhook behind it, for seconds. Each batch checks again that the subscription is still
+    /// retired that long, since a reload may configure it again in between.
+    func forgetRetiredSubscriptions(olderThan age: Duration, batchSize: Int) async throws -> [String] {
         let cutoff = Date().timeIntervalSince1970 - age.secondsValue
-        let forgotten = try await pool.write { db in
-            let due = try String.fetchAll(
+        let due = try await pool.read { db in
+            try String.fetchAll(
                 db, sql: "SELECT subscription FROM retired_subscriptions WHERE retired_at <= ? ORDER BY subscription", arguments: [cutoff])
-            for subscription in due {
-                for table in ["cursors", "delivery_queue", "dead_letters", "retired_subscriptions"] {
-                    try db.execute(sql: "DELETE FROM \(table) WHERE subscription = ?", arguments: [subscription])
+        }
+        var forgotten: [String] = []
+        for subscription in due {
+            while true {
+                let step: ForgetStep = try await pool.write { db in
+                    guard try Bool.fetchOne(
+                        db, sql: "SELECT 1 FROM retired_subscriptions WHERE subscription = ? AND retired_at <= ?",
+                        arguments: [subscription, cutoff]) == true
+                    else { return .configuredAgain }
+                    try db.execute(
+                        sql: "DELETE FROM delivery_queue WHERE subscription = ?1 AND seq IN (SELECT seq FROM delivery_queue WHERE subscription = ?1 ORDER BY seq LIMIT ?2)",
+                        arguments: [subscription, batchSize])
+                    var deleted = db.changesCount
+                    try db.execute(
+                        sql: "DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE subscription = ? LIMIT ?)",
+                        arguments: [subscription, batchSize])
+                    deleted += db.changesCount
+                    guard deleted == 0 else { return .more }
+                    for table in ["cursors", "retired_subscriptions"] {
+                        try db.execute(sql: "DELETE FROM \(table) WHERE subscription = ?", arguments: [subscription])
+                    }
+                    return .done
                 }
+                if step == .more { continue }
+                if step == .done { forgotten.append(subscription) }
+                break
             }
-            return due
         }
         for subscription in forgotten { released(subscription: subscription) }
         return forgotten
+    }
+
+    private enum ForgetStep: Sendable {
+        case more, done, configuredAgain
     }
 
     /// Every subscription the journal holds a cursor, a queued event or a dead letter for.

@@ -331,6 +331,41 @@ struct JournalTests {
         try await journal.close()
     }
 
+    /// A retired subscription's queue and dead letters (millions after a long outage) go in
+    /// batches, so that no single transaction holds the writer and every webhook behind it;
+    /// its cursor and its mark go last, and other subscriptions keep theirs.
+    @Test func aRetiredSubscriptionsStateIsForgottenInBatches() async throws {
+        let journal = try SQLiteJournal(path: path, durability: .normal)
+        try await journal.setCursor(0, subscription: "acme/old")
+        try await journal.setCursor(0, subscription: "acme/kept")
+        try await journal.pool.write { db in
+            for subscription in ["acme/old", "acme/kept"] {
+                for sequence in 1...7 {
+                    try db.execute(
+                        sql: "INSERT INTO delivery_queue (subscription, seq, key, attempts, next_attempt_at) VALUES (?, ?, 'k', 1, 0)",
+                        arguments: [subscription, sequence])
+                    try db.execute(
+                        sql: "INSERT INTO dead_letters (subscription, seq, event_id, attempts, reason, failed_at) VALUES (?, ?, 'e', 1, 'r', 0)",
+                        arguments: [subscription, 100 + sequence])
+                }
+            }
+        }
+        #expect(try await journal.retireSubscriptions(except: ["acme/kept"]).retired == ["acme/old"])
+        let before = journal.stats.commits.load(ordering: .relaxed)
+        let transactions = CommitCounter()
+        try await journal.pool.writeWithoutTransaction { db in db.add(transactionObserver: transactions, extent: .databaseLifetime) }
+        #expect(try await journal.forgetRetiredSubscriptions(olderThan: .zero, batchSize: 3) == ["acme/old"])
+        #expect(transactions.count.load(ordering: .relaxed) == 4, "three batches of at most 3, then the cursor and the mark")
+        #expect(journal.stats.commits.load(ordering: .relaxed) == before)
+        let left = try await journal.pool.read { db in
+            try String.fetchAll(db, sql: "SELECT subscription FROM delivery_queue UNION ALL SELECT subscription FROM dead_letters")
+        }
+        #expect(left.count == 14 && Set(left) == ["acme/kept"])
+        #expect(try await journal.cursor(subscription: "acme/old") == nil)
+        #expect(try await journal.cursor(subscription: "acme/kept") == 0)
+        try await journal.close()
+    }
+
     /// A pass reads from each org's oldest entry and stops at the first too young: entries
     /// in a retry queue are skipped, not a reason to stop, and entries after a young one
     /// wait for a later pass.
@@ -570,4 +605,13 @@ struct JournalTests {
         #expect(try await journal.quarantined(org: "other", limit: 10).map(\.reason) == ["kept"])
         try await journal.close()
     }
+}
+
+/// Counts the transactions committed on a connection.
+private final class CommitCounter: TransactionObserver, Sendable {
+    let count = Atomic<Int>(0)
+    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool { true }
+    func databaseDidChange(with event: DatabaseEvent) {}
+    func databaseDidCommit(_ db: Database) { count.add(1, ordering: .relaxed) }
+    func databaseDidRollback(_ db: Database) {}
 }
