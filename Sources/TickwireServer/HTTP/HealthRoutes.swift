@@ -14,8 +14,8 @@ struct HealthRoutes: Sendable {
             respond(.json(["status": "ok"]))
         }
         router.get("/readyz") { _, _ in
-            guard await gateway.journal.checkWritable() else {
-                return respond(.json(["status": "unavailable", "reason": "the journal cannot be written"], status: 503))
+            if let problem = await gateway.journal.readinessProblem() {
+                return respond(.json(["status": "unavailable", "reason": .string(problem)], status: 503))
             }
             return respond(.json(["status": "ready"]))
         }

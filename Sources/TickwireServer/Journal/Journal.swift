@@ -103,10 +103,11 @@ public protocol Journal: Sendable {
     /// per commit.
     func wakeOnCommit(_ continuation: AsyncStream<Void>.Continuation)
 
-    /// Whether the journal takes writes (for `/readyz`): true while appends succeed. After a
-    /// failed append it tries a small write of its own, so that readiness returns once the
-    /// disk does, without waiting for a webhook that a not-ready instance would not get.
-    func checkWritable() async -> Bool
+    /// Why the journal does not take writes now, or nil when it does (for `/readyz`): nil
+    /// while appends succeed. After a failed append it tries a small write of its own, so
+    /// that readiness returns once the disk does, without waiting for a webhook that a
+    /// not-ready instance would not get.
+    func readinessProblem() async -> String?
 
     func close() async throws
 }

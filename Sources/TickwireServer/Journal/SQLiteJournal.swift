@@ -359,8 +359,8 @@ public final class SQLiteJournal: Journal {
         }
     }
 
-    public func checkWritable() async -> Bool {
-        await checkWritable(stuckAfter: .seconds(5))
+    public func readinessProblem() async -> String? {
+        await readinessProblem(stuckAfter: .seconds(5))
     }
 
     /// A WAL sync waiting for descriptors or memory fails now instead (a shutdown whose
@@ -370,17 +370,19 @@ public final class SQLiteJournal: Journal {
     }
 
     /// `stuckAfter`: how long a commit or an fsync may run before the disk counts as hung.
-    func checkWritable(stuckAfter: Duration) async -> Bool {
+    func readinessProblem(stuckAfter: Duration) async -> String? {
         // Whatever the last append said: on a hung disk no append fails, they wait, and each
         // webhook gets 503 only after server.idle_timeout. A load balancer should send them
         // elsewhere meanwhile.
-        if let stuck = [writer.busyFor, pool.sync?.busyFor].compactMap({ $0 }).max(), stuck >= stuckAfter { return false }
-        if writable.load(ordering: .relaxed) { return true }
+        if let stuck = [writer.busyFor, pool.sync?.busyFor].compactMap({ $0 }).max(), stuck >= stuckAfter {
+            return "a journal commit or fsync has been running for \(Int(stuck.secondsValue)) s: is the disk hung?"
+        }
+        if writable.load(ordering: .relaxed) { return nil }
         // One probe at a time, however many /readyz requests come in; each gets its answer,
         // or "not ready" after 2 s (a probe stuck on a hung disk holds nobody).
-        guard await probe.run(timeout: .seconds(2)) == true else { return false }
+        guard await probe.run(timeout: .seconds(2)) == true else { return "the journal cannot be written" }
         writable.store(true, ordering: .relaxed)
-        return true
+        return nil
     }
 
     /// Whether the journal takes writes again. A write of SQLite's own alone would not tell:

@@ -42,14 +42,15 @@ struct JournalTests {
     @Test func aCommitWaitingOnAHungFsyncMakesTheJournalNotReady() async throws {
         let held = try HeldSyncJournal(path: directory.path + "/held.sqlite", holding: false)
         let journal = held.journal
-        #expect(await journal.checkWritable(stuckAfter: .milliseconds(200)))
+        #expect(await journal.readinessProblem(stuckAfter: .milliseconds(200)) == nil)
         held.hold()
         journal.append([TestEvents.status(.sent, message: "m0")]) { _ in }
         try await Task.sleep(for: .milliseconds(400))
-        #expect(await !journal.checkWritable(stuckAfter: .milliseconds(200)), "an fsync running for 400 ms")
-        #expect(await journal.checkWritable(stuckAfter: .seconds(30)), "not yet past a longer limit")
+        let problem = await journal.readinessProblem(stuckAfter: .milliseconds(200))
+        #expect(problem?.contains("a journal commit or fsync has been running for") == true, "an fsync running for 400 ms: \(problem ?? "ready")")
+        #expect(await journal.readinessProblem(stuckAfter: .seconds(30)) == nil, "not yet past a longer limit")
         held.release()
-        #expect(await eventually { await journal.checkWritable(stuckAfter: .milliseconds(200)) }, "ready again once it returns")
+        #expect(await eventually { await journal.readinessProblem(stuckAfter: .milliseconds(200)) == nil }, "ready again once it returns")
         try await journal.close()
     }
 
