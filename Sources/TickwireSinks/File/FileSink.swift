@@ -122,8 +122,7 @@ public final class FileSink: Sink {
 struct AppendFile {
     let path: String
     let descriptor: Int32
-    let device: UInt64
-    let inode: UInt64
+    let identity: FileIdentity
 
     /// Opens `path`, creating it (and its directories) for this user only; with `full`
     /// durability a new directory entry is fsynced too, or the file may vanish on power loss.
@@ -139,7 +138,7 @@ struct AppendFile {
             Glibc.close(descriptor)
             throw error
         }
-        let file = AppendFile(path: path, descriptor: descriptor, device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+        let file = AppendFile(path: path, descriptor: descriptor, identity: FileIdentity(status))
         if (status.st_mode & S_IFMT) == S_IFREG {
             do {
                 try file.endWholeLine(size: status.st_size)
@@ -171,8 +170,7 @@ struct AppendFile {
         let reader = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard reader >= 0 else { return }
         defer { Glibc.close(reader) }
-        var status = stat()
-        guard fstat(reader, &status) == 0, UInt64(status.st_dev) == device, UInt64(status.st_ino) == inode else { return }
+        guard FileIdentity(descriptor: reader) == identity else { return }
         var last: UInt8 = 0
         guard pread(reader, &last, 1, size - 1) == 1 else { return }
         if last != UInt8(ascii: "\n") { try append([UInt8(ascii: "\n")], sync: false) }
@@ -180,8 +178,7 @@ struct AppendFile {
 
     /// Whether its path still names this file.
     var isStillAtItsPath: Bool {
-        var status = stat()
-        return stat(path, &status) == 0 && UInt64(status.st_dev) == device && UInt64(status.st_ino) == inode
+        FileIdentity(path: path) == identity
     }
 
     /// Writes `bytes` at the end, whole or not at all: after a failed write (a full disk) the

@@ -134,17 +134,3 @@ struct StoreFileReplaced: Error, CustomStringConvertible {
         "status store \(path) was deleted or replaced while open; restart Tickwire to open the file at that path"
     }
 }
-
-/// A file's device and inode.
-struct FileIdentity: Equatable {
-    var device: UInt64
-    var inode: UInt64
-
-    /// Nil when `path` names no file (or cannot be looked at).
-    init?(path: String) {
-        var status = stat()
-        guard stat(path, &status) == 0 else { return nil }
-        device = UInt64(status.st_dev)
-        inode = UInt64(status.st_ino)
-    }
-}
