@@ -44,30 +44,29 @@ final class SubscriptionDispatcher: Sendable {
 
     /// Publishes how far behind the journal this subscription is (called at scrape time).
     func reportBacklog() async {
-        // A reload that stopped this dispatcher meanwhile has removed its gauges, and
-        // recording now would bring them back for good. Recorded under the stop flag's lock: a stop then comes before or after, never
-        // between the check and the record.
         guard let cursor = try? await journal.cursor(subscription: subscription.id),
             let behind = try? await journal.count(org: subscription.org, after: cursor)
         else { return }
-        stopRequested.withLockedValue { stopped in
-            if !stopped { metrics.backlog(subscription: subscription.id, sink: subscription.sink, events: Int64(behind)) }
-        }
+        let (id, sinkName) = (subscription.id, subscription.sink)
+        unlessStopped { metrics.backlog(subscription: id, sink: sinkName, events: Int64(behind)) }
         if let unopened = sink as? UnopenedSink {
             let waiting = unopened.sink == nil
-            stopRequested.withLockedValue { stopped in
-                if !stopped { metrics.sinkUnopened(sink: subscription.sink, waiting) }
-            }
+            unlessStopped { metrics.sinkUnopened(sink: sinkName, waiting) }
         }
         let oldest = inFlight.withLockedValue { $0.oldest }
-        stopRequested.withLockedValue { stopped in
-            if !stopped { metrics.deliveryInFlight(subscription: subscription.id, sink: subscription.sink, for: oldest.map { .now - $0 } ?? .zero) }
-        }
-        if let queued = try? await journal.queuedCount(subscription: subscription.id) {
+        unlessStopped { metrics.deliveryInFlight(subscription: id, sink: sinkName, for: oldest.map { .now - $0 } ?? .zero) }
+        if let queued = try? await journal.queuedCount(subscription: id) {
             let circuitOpen = sink.circuitBreaker?.isOpen
-            stopRequested.withLockedValue { stopped in
-                if !stopped { metrics.queued(subscription: subscription.id, sink: subscription.sink, events: queued, circuitOpen: circuitOpen) }
-            }
+            unlessStopped { metrics.queued(subscription: id, sink: sinkName, events: queued, circuitOpen: circuitOpen) }
+        }
+    }
+
+    /// Records a gauge unless this dispatcher was stopped: a reload that stopped it has
+    /// removed its gauges, and recording now would bring them back for good. Under the stop
+    /// flag's lock, so that a stop comes before or after, never between check and record.
+    private func unlessStopped(_ record: () -> Void) {
+        stopRequested.withLockedValue { stopped in
+            if !stopped { record() }
         }
     }
 
